@@ -1,0 +1,94 @@
+"""Synthetic arithmetic data set for the offline demo: sums `a+b`, deterministic from a seed."""
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+from loguru import logger
+
+from rlvr_vocab.errors import ConfigError
+
+SPLITS = ("train", "test")
+
+
+def all_questions(max_operand: int) -> list[tuple[str, str]]:
+    """Every (question, answer) pair `a+b` with operands in [0, max_operand], in a fixed order."""
+    return [(f"{a}+{b}", str(a + b)) for a in range(max_operand + 1) for b in range(max_operand + 1)]
+
+
+def split_questions(
+    seed: int, n_train: int, n_test: int, max_operand: int
+) -> dict[str, list[tuple[str, str]]]:
+    """Hold out `n_test` distinct questions; train rows cycle through the rest in seeded order.
+
+    Train rows repeat when `n_train` exceeds the remaining questions, so the train split can be any size while the
+    held-out questions are never seen in training.
+    """
+    questions = all_questions(max_operand)
+    if not 0 < n_test < len(questions):
+        raise ConfigError(
+            "n_test", f"{n_test} is not between 1 and {len(questions) - 1}", f"max_operand={max_operand} allows that many"
+        )
+    rng = random.Random(seed)
+    rng.shuffle(questions)
+    test, pool = questions[:n_test], questions[n_test:]
+    train = []
+    while len(train) < n_train:
+        rng.shuffle(pool)
+        train.extend(pool[: n_train - len(train)])
+    return {"train": train, "test": test}
+
+
+def _write_jsonl(path: Path, rows: list[tuple[str, str]]) -> None:
+    with path.open("w") as f:
+        for question, answer in rows:
+            f.write(json.dumps({"question": question, "answer": answer}) + "\n")
+
+
+def _is_complete(out_dir: Path) -> bool:
+    return all((out_dir / f"{split}.jsonl").is_file() for split in SPLITS)
+
+
+def write_arithmetic_dataset(out_dir: Path, seed: int, n_train: int, n_test: int, max_operand: int) -> Path:
+    """Write `train.jsonl` and `test.jsonl` (columns `question`, `answer`) into `out_dir`; return `out_dir`.
+
+    Existing files are kept as they are (after checking they were made with the same parameters). The split is built
+    in a temporary directory and renamed into place, so concurrent writers never expose half a file.
+    """
+    out_dir = Path(out_dir)
+    params = {"seed": seed, "n_train": n_train, "n_test": n_test, "max_operand": max_operand}
+    if _is_complete(out_dir):
+        _check_params(out_dir, params)
+        return out_dir
+    splits = split_questions(seed, n_train, n_test, max_operand)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp"))
+    for split, rows in splits.items():
+        _write_jsonl(tmp / f"{split}.jsonl", rows)
+    (tmp / "params.json").write_text(json.dumps(params))
+    try:
+        os.rename(tmp, out_dir)  # atomic; fails if another writer got there first (or out_dir is not empty)
+        logger.info(f"Wrote arithmetic data set ({n_train} train, {n_test} test) to {out_dir}")
+    except OSError:
+        shutil.rmtree(tmp)
+        if not _is_complete(out_dir):
+            raise ConfigError(str(out_dir), "exists but holds no train.jsonl/test.jsonl", "empty or remove it")
+        _check_params(out_dir, params)
+    return out_dir
+
+
+def _check_params(out_dir: Path, params: dict) -> None:
+    """Refuse to reuse a cached data set built from other parameters (its directory name should include them)."""
+    params_file = out_dir / "params.json"
+    if params_file.is_file() and json.loads(params_file.read_text()) != params:
+        raise ConfigError(
+            str(out_dir), f"holds a data set made with {params_file.read_text()}, not {json.dumps(params)}", "use another directory"
+        )
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Rows of a JSON-lines file."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line]

@@ -1,0 +1,111 @@
+"""Structured configs (schemas) for our own config sections.
+
+Their defaults live here; the YAML files under conf/ pick values. Third-party
+sections (`training` -> trl.GRPOConfig, `model.lora` -> peft.LoraConfig) are plain
+YAML with `_target_` and are validated by the class they are handed to.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class EmbeddedModelConfig:
+    """The tiny locally built model of the offline demo (see rlvr_vocab.tiny_model)."""
+
+    hidden_size: int = 64
+    num_layers: int = 2
+    warm_start_steps: int = 400
+    warm_start_lr: float = 1e-3
+
+
+@dataclass
+class ModelConfig:
+    # Hub id (e.g. Qwen/Qwen3-0.6B) or local directory; null with `embedded` set.
+    name_or_path: str | None = None
+    # Passed to AutoModelForCausalLM.from_pretrained (torch_dtype, attn_implementation, ...).
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Sampling used by GRPO's generation (temperature, top_p, top_k, ...).
+    generation_kwargs: dict[str, Any] = field(default_factory=dict)
+    # A peft.LoraConfig node (`_target_: peft.LoraConfig`) or null for full fine-tuning.
+    lora: Any = None
+    embedded: EmbeddedModelConfig | None = None
+
+
+@dataclass
+class ArithmeticDataConfig:
+    """The synthetic data set of the offline demo (see rlvr_vocab.arithmetic)."""
+
+    n_train: int = 2000
+    n_test: int = 200
+    max_operand: int = 9
+
+
+@dataclass
+class DatasetConfig:
+    # Hub name (openai/gsm8k) or a local .jsonl/.json/.parquet file or directory.
+    path: str | None = None
+    config_name: str | None = None
+    train_split: str = "train"
+    # Held-out split; null carves `test_size` rows out of the train split instead.
+    test_split: str | None = "test"
+    test_size: int = 200
+    question_column: str = "question"
+    answer_column: str = "answer"
+    # How the gold answer is read from answer_column: `plain`, or `gsm8k` (the number after ####).
+    answer_format: str = "plain"
+    system_prompt: str = ""
+    max_train_samples: int | None = None
+    max_test_samples: int | None = None
+    embedded: ArithmeticDataConfig | None = None
+
+
+@dataclass
+class LoggingConfig:
+    # `wandb` or `none`; the trainer's own console/train.log logging is always on.
+    backend: str = "none"
+    project: str = "rlvr_vocab"
+    entity: str | None = None
+    # online | offline | disabled
+    mode: str = "online"
+    # Explicit W&B run id (to attach to an existing run); generated when null.
+    run_id: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EvalConfig:
+    """Held-out greedy accuracy before and after training."""
+
+    enabled: bool = True
+    max_samples: int | None = 200
+    max_new_tokens: int = 64
+    batch_size: int = 64
+
+
+@dataclass
+class RootConfig:
+    seed: int = 0
+    exp_name: str = "default"
+    # Generated (timestamp, or the SLURM job id) when not given.
+    run_name: str | None = None
+    sweep_id: str | None = None
+    experiments_root: str = "${oc.env:RLVR_EXPERIMENTS_ROOT,experiments}"
+    dry_run: bool = False
+    # auto: bf16 on GPUs that support it, else fp32 (always fp32 on CPU); or bf16 | fp16 | fp32.
+    precision: str = "auto"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    # trl.GRPOConfig values (`_target_: trl.GRPOConfig`), validated by GRPOConfig itself.
+    training: Any = None
+    # Reward name -> {weight, parameters}; see rlvr_vocab.rewards and conf/reward/.
+    reward: dict[str, Any] = field(default_factory=dict)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def register_configs() -> None:
+    """Make the schemas available to the defaults lists under conf/."""
+    ConfigStore.instance().store(name="rlvr_schema", node=RootConfig)

@@ -1,0 +1,83 @@
+"""Data sets: load (hub name or local file), map rows to chat prompts plus the gold answer."""
+
+import os
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, load_dataset
+from loguru import logger
+from omegaconf import DictConfig
+
+_LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+def cache_dir() -> Path:
+    """Where built artefacts (the demo's data and tiny model) are cached across runs."""
+    return Path(os.environ.get("RLVR_CACHE_DIR", Path.home() / ".cache" / "rlvr_vocab"))
+
+
+def _load_split(ds: DictConfig, path: str, split: str) -> Dataset:
+    local = Path(path).expanduser()
+    if local.is_file():
+        return load_dataset(_LOCAL_FORMATS.get(local.suffix, "json"), data_files={split: str(local)}, split=split)
+    # A local directory (e.g. train.jsonl + test.jsonl) or a hub name.
+    return load_dataset(str(local) if local.is_dir() else path, ds.config_name, split=split)
+
+
+def embedded_data_dir(ds: DictConfig, seed: int) -> Path:
+    """The demo's synthetic data set for this seed (generated once, then cached)."""
+    from rlvr_vocab.arithmetic import write_arithmetic_dataset
+
+    e = ds.embedded
+    return write_arithmetic_dataset(
+        cache_dir() / f"arithmetic-s{seed}-{e.n_train}-{e.n_test}-{e.max_operand}",
+        seed=seed, n_train=e.n_train, n_test=e.n_test, max_operand=e.max_operand,
+    )
+
+
+def load_splits(ds: DictConfig, seed: int) -> tuple[Dataset, Dataset]:
+    """Train and held-out splits, checked for the mapped question and answer columns."""
+    path = str(embedded_data_dir(ds, seed)) if ds.embedded is not None else ds.path
+    train = _load_split(ds, path, ds.train_split)
+    if ds.test_split is None:
+        parts: DatasetDict = train.train_test_split(test_size=ds.test_size, seed=seed)
+        train, test = parts["train"], parts["test"]
+    else:
+        test = _load_split(ds, path, ds.test_split)
+    for name, split in (("train", train), ("test", test)):
+        missing = {ds.question_column, ds.answer_column} - set(split.column_names)
+        if missing:
+            from rlvr_vocab.errors import ConfigError
+
+            raise ConfigError(
+                f"dataset.{'question' if ds.question_column in missing else 'answer'}_column",
+                f"column {sorted(missing)[0]!r} not in the {name} split of {path} (columns: {split.column_names})",
+                "set dataset.question_column / dataset.answer_column",
+            )
+    if ds.max_train_samples:
+        train = train.select(range(min(ds.max_train_samples, len(train))))
+    if ds.max_test_samples:
+        test = test.select(range(min(ds.max_test_samples, len(test))))
+    logger.info(f"data: {path}: {len(train)} train rows, {len(test)} held-out rows")
+    return train, test
+
+
+def gold_answer(raw: object, answer_format: str) -> str:
+    text = str(raw)
+    if answer_format == "gsm8k":
+        # GSM8K solutions end with "#### <number>".
+        text = text.split("####")[-1]
+        return text.strip().replace(",", "")
+    return text.strip()
+
+
+def to_prompts(split: Dataset, tokenizer, ds: DictConfig) -> Dataset:
+    """Rows -> {prompt: chat-templated string, answer: gold answer} as the rewards expect."""
+
+    def convert(row: dict) -> dict:
+        messages = [{"role": "user", "content": str(row[ds.question_column])}]
+        if ds.system_prompt:
+            messages.insert(0, {"role": "system", "content": ds.system_prompt})
+        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return {"prompt": prompt, "answer": gold_answer(row[ds.answer_column], ds.answer_format)}
+
+    return split.map(convert, remove_columns=split.column_names)

@@ -1,0 +1,158 @@
+"""The run manifest `run.json`: the run's source of truth, written only by its own job, atomically."""
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rlvr_vocab.secrets import redact
+
+MANIFEST_NAME = "run.json"
+SCHEMA_VERSION = 1
+
+# Run states written by the job. The registry adds SLURM's view (PENDING, REQUEUED, ...).
+RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+REQUEUED, TIMEOUT, PREEMPTED, CANCELLED = "requeued", "timeout", "preempted", "cancelled"
+FINAL_STATES = frozenset({COMPLETED, FAILED, TIMEOUT, CANCELLED})
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file in the same directory, fsync, rename: readers see old or new, never half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / MANIFEST_NAME
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    """Commit and dirty flag of the code being run (the package's checkout), if it is a git checkout."""
+    src = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return None, None
+        dirty = subprocess.run(
+            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        )
+        return commit.stdout.strip(), bool(dirty.stdout.strip())
+    except (OSError, subprocess.TimeoutExpired):
+        return None, None
+
+
+def slurm_identity() -> dict[str, Any]:
+    """Where this attempt runs in SLURM terms (empty outside SLURM)."""
+    env = os.environ
+    if "SLURM_JOB_ID" not in env:
+        return {}
+    array_job, task = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
+    return {
+        "slurm_job_id": env["SLURM_JOB_ID"],
+        "slurm_array_id": f"{array_job}_{task}" if array_job and task else None,
+        "slurm_restart_count": int(env.get("SLURM_RESTART_COUNT", 0)),
+        "slurm_partition": env.get("SLURM_JOB_PARTITION"),
+        "slurm_cluster": env.get("SLURM_CLUSTER_NAME"),
+    }
+
+
+class Manifest:
+    """In-memory manifest of one run; every `save()` replaces run.json atomically."""
+
+    def __init__(self, run_dir: Path, data: dict[str, Any]):
+        self.run_dir = Path(run_dir)
+        self.data = data
+
+    @classmethod
+    def load_or_create(cls, run_dir: Path, exp_name: str, run_name: str) -> "Manifest":
+        data = read_manifest(run_dir)
+        if data is None:
+            created = now_iso()
+            data = {
+                "schema_version": SCHEMA_VERSION,
+                "run_id": uuid.uuid4().hex[:12],
+                "exp_name": exp_name,
+                "run_name": run_name,
+                "sweep_id": None,
+                "status": RUNNING,
+                "error": None,
+                "created": created,
+                "updated": created,
+                "run_dir": str(Path(run_dir).resolve()),
+                "overrides": [],
+                "git_commit": None,
+                "git_dirty": None,
+                "host": None,
+                "wandb_id": None,
+                "wandb_url": None,
+                "last_step": 0,
+                "max_steps": None,
+                "checkpoints": [],
+                "skipped_checkpoints": [],
+                "metrics": {},
+                "eval": {},
+                "attempts": [],
+            }
+        return cls(run_dir, data)
+
+    def start_attempt(self, **fields: Any) -> dict[str, Any]:
+        commit, dirty = git_state()
+        attempt = {
+            "n": len(self.data["attempts"]) + 1,
+            "started": now_iso(),
+            "ended": None,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            **slurm_identity(),
+            "end_state": None,
+            "reason": None,
+            **fields,
+        }
+        self.data["attempts"].append(attempt)
+        self.data.update(status=RUNNING, error=None, host=attempt["host"], git_commit=commit, git_dirty=dirty)
+        self.save()
+        return attempt
+
+    def end_attempt(self, state: str, reason: str | None = None) -> None:
+        attempt = self.data["attempts"][-1]
+        attempt.update(ended=now_iso(), end_state=state, reason=reason)
+        self.data.update(status=state, error=reason if state == FAILED else None)
+        self.save()
+
+    def update(self, **fields: Any) -> None:
+        self.data.update(fields)
+        self.save()
+
+    def save(self) -> None:
+        self.data["updated"] = now_iso()
+        text = redact(json.dumps(self.data, indent=2, default=str))
+        atomic_write_text(self.run_dir / MANIFEST_NAME, text + "\n")

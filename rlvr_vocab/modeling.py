@@ -1,0 +1,66 @@
+"""Model and tokenizer loading: hub id, local path, or the demo's locally built tiny model."""
+
+from pathlib import Path
+
+import torch as th
+from loguru import logger
+from omegaconf import DictConfig, OmegaConf
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from rlvr_vocab.data import cache_dir, embedded_data_dir
+
+# Weights dtype per precision: fp16 trains with fp32 master weights (AMP), bf16 in bf16.
+_LOAD_DTYPE = {"bf16": "bfloat16", "fp16": "float32", "fp32": "float32"}
+
+
+def model_path(cfg: DictConfig) -> str:
+    """Where to load from; builds (once, cached) the embedded demo model when configured."""
+    if cfg.model.embedded is None:
+        return str(cfg.model.name_or_path)
+    from rlvr_vocab.tiny_model import ensure_tiny_model
+
+    e = cfg.model.embedded
+    path = ensure_tiny_model(
+        cache_dir=cache_dir(),
+        data_dir=embedded_data_dir(cfg.dataset, cfg.seed),
+        seed=cfg.seed,
+        system_prompt=cfg.dataset.system_prompt,
+        hidden_size=e.hidden_size,
+        num_layers=e.num_layers,
+        warm_start_steps=e.warm_start_steps,
+        warm_start_lr=e.warm_start_lr,
+    )
+    return str(path)
+
+
+def load_model_and_tokenizer(cfg: DictConfig, path: str, precision: str):
+    kwargs = OmegaConf.to_container(cfg.model.model_kwargs, resolve=True)
+    dtype = kwargs.pop("torch_dtype", None) or _LOAD_DTYPE[precision]
+    device = f"cuda ({th.cuda.get_device_name()})" if th.cuda.is_available() else "cpu"
+    logger.info(f"model: {path} on {device}, weights {dtype}, precision {precision}")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    tok_kwargs = {k: kwargs[k] for k in ("revision", "trust_remote_code") if k in kwargs}
+    tokenizer = AutoTokenizer.from_pretrained(path, **tok_kwargs)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def lora_config(cfg: DictConfig):
+    if cfg.model.lora is None:
+        return None
+    from hydra.utils import instantiate
+
+    return instantiate(cfg.model.lora)
+
+
+def save_final(trainer, tokenizer, run_dir: Path) -> Path:
+    """A `final/` that loads with plain AutoModelForCausalLM / AutoTokenizer (LoRA merged)."""
+    final = run_dir / "final"
+    model = trainer.model
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.save_pretrained(final)
+    tokenizer.save_pretrained(final)
+    return final

@@ -1,0 +1,184 @@
+"""A tiny Qwen2 model with a character-level ChatML tokenizer, warm-started on the arithmetic train split.
+
+Built locally (nothing downloaded) and cached on disk under a hash of every input, so the offline demo can load it
+with plain `AutoModelForCausalLM.from_pretrained` / `AutoTokenizer.from_pretrained`.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import string
+import tempfile
+import time
+from pathlib import Path
+
+import torch as th
+from loguru import logger
+from tokenizers import AddedToken, Tokenizer, decoders, models
+from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+from rlvr_vocab.arithmetic import read_jsonl
+
+IM_START, IM_END, PAD, UNK = "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<unk>"
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+# Qwen-style ChatML without tools; the generation prompt opens the assistant turn.
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+
+def build_tokenizer() -> PreTrainedTokenizerFast:
+    """Character-level tokenizer over printable ASCII; other characters map to `<unk>`."""
+    vocab = {UNK: 0} | {char: i + 1 for i, char in enumerate(string.printable)}
+    # BPE without merges splits text into single characters, with no pre-tokenizer mangling spaces
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=UNK))
+    backend.decoder = decoders.Fuse()  # join characters back without separators
+    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in (IM_START, IM_END, PAD)])
+    # Not special, as in Qwen3: they survive skip_special_tokens=True, which TRL uses to decode completions
+    backend.add_tokens([AddedToken(t, special=False, normalized=False) for t in (THINK_OPEN, THINK_CLOSE)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token=UNK,
+        eos_token=IM_END,
+        pad_token=PAD,
+        padding_side="left",
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def build_model(tokenizer: PreTrainedTokenizerFast, hidden_size: int, num_layers: int, seed: int) -> Qwen2ForCausalLM:
+    """A randomly initialised Qwen2 sized for the tokenizer; 16-dim attention heads."""
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=4 * hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=max(1, hidden_size // 16),
+        num_key_value_heads=max(1, hidden_size // 16),
+        max_position_embeddings=512,
+        tie_word_embeddings=True,  # the vocabulary is tiny; tying halves the embedding parameters
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    th.manual_seed(seed)
+    model = Qwen2ForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def render_prompt(tokenizer, system_prompt: str, question: str) -> str:
+    """The chat-templated prompt for one question, ending with the assistant generation prompt."""
+    messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": question}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def render_completion(question: str, answer: str) -> str:
+    """The completion format the demo rewards: the question restated as reasoning, then the answer."""
+    return f"{THINK_OPEN}{question}{THINK_CLOSE}{answer}"
+
+
+def _encode_examples(tokenizer, rows: list[dict], system_prompt: str) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+    """Right-padded input ids, attention mask and labels (prompt and padding masked out) for every row."""
+    sequences = []
+    for row in rows:
+        prompt = tokenizer(render_prompt(tokenizer, system_prompt, row["question"]), add_special_tokens=False)
+        completion = tokenizer(render_completion(row["question"], row["answer"]), add_special_tokens=False)
+        ids = prompt["input_ids"] + completion["input_ids"] + [tokenizer.eos_token_id]
+        sequences.append((ids, len(prompt["input_ids"])))
+    width = max(len(ids) for ids, _ in sequences)
+    input_ids = th.full((len(rows), width), tokenizer.pad_token_id)
+    labels = th.full((len(rows), width), -100)
+    attention_mask = th.zeros((len(rows), width), dtype=th.long)
+    for i, (ids, n_prompt) in enumerate(sequences):
+        input_ids[i, : len(ids)] = th.tensor(ids)
+        labels[i, n_prompt : len(ids)] = th.tensor(ids[n_prompt:])
+        attention_mask[i, : len(ids)] = 1
+    return input_ids, attention_mask, labels
+
+
+def warm_start(
+    model, tokenizer, rows: list[dict], system_prompt: str, steps: int, lr: float, batch_size: int, seed: int
+) -> float:
+    """Supervised fine-tune on completions only, deliberately short so GRPO has room to improve; returns last loss."""
+    input_ids, attention_mask, labels = _encode_examples(tokenizer, rows, system_prompt)
+    generator = th.Generator().manual_seed(seed)
+    optimizer = th.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    loss = th.tensor(float("nan"))
+    for _ in range(steps):
+        batch = th.randint(len(rows), (batch_size,), generator=generator)
+        loss = model(input_ids=input_ids[batch], attention_mask=attention_mask[batch], labels=labels[batch]).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    return loss.item()
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def ensure_tiny_model(
+    cache_dir: Path,
+    data_dir: Path,
+    seed: int,
+    system_prompt: str,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    warm_start_steps: int = 300,
+    warm_start_lr: float = 1e-3,
+    warm_start_batch_size: int = 32,
+) -> Path:
+    """Return a directory with the warm-started model and tokenizer, building it on the first call.
+
+    The directory name hashes every input, including the train data's content, so a changed input builds anew. It is
+    built in a temporary directory beside it and renamed into place: concurrent builders are safe, and the loser of
+    the race discards its copy.
+    """
+    data_dir = Path(data_dir)
+    inputs = {
+        "seed": seed,
+        "system_prompt": system_prompt,
+        "hidden_size": hidden_size,
+        "num_layers": num_layers,
+        "warm_start_steps": warm_start_steps,
+        "warm_start_lr": warm_start_lr,
+        "warm_start_batch_size": warm_start_batch_size,
+        "train_data": _file_hash(data_dir / "train.jsonl"),
+    }
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:12]
+    out_dir = Path(cache_dir) / f"tiny-qwen2-h{hidden_size}-l{num_layers}-{digest}"
+    if out_dir.is_dir():
+        return out_dir
+    start = time.perf_counter()
+    tokenizer = build_tokenizer()
+    model = build_model(tokenizer, hidden_size, num_layers, seed)
+    rows = read_jsonl(data_dir / "train.jsonl")
+    loss = warm_start(
+        model, tokenizer, rows, system_prompt, warm_start_steps, warm_start_lr, warm_start_batch_size, seed
+    )
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp"))
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "build_inputs.json").write_text(json.dumps(inputs, indent=2))
+    try:
+        os.rename(tmp, out_dir)  # atomic; fails if a concurrent builder finished first
+    except OSError:
+        shutil.rmtree(tmp)
+        logger.info(f"Tiny model {out_dir} was built concurrently; using that copy")
+        return out_dir
+    n_params = sum(p.numel() for p in model.parameters())
+    logger.info(
+        f"Built tiny Qwen2 ({n_params / 1e3:.0f}k params, {warm_start_steps} warm-start steps, final loss {loss:.3f}) "
+        f"in {time.perf_counter() - start:.1f}s at {out_dir}"
+    )
+    return out_dir

@@ -1,0 +1,48 @@
+"""Weights & Biases: one W&B run per framework run, however often the job is requeued or resumed."""
+
+import os
+
+from loguru import logger
+from omegaconf import DictConfig, OmegaConf
+
+from rlvr_vocab.manifest import Manifest
+from rlvr_vocab.secrets import redact
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def start_wandb(cfg: DictConfig, manifest: Manifest):
+    """Init (or resume) the run's W&B run before the trainer's callback would start a new one.
+
+    The id is fixed in the manifest on the first attempt and reused with resume="allow".
+    """
+    if cfg.logging.backend != "wandb" or not is_main_process():
+        return None
+    import wandb
+
+    run_id = manifest.data.get("wandb_id") or cfg.logging.run_id or wandb.util.generate_id()
+    config = OmegaConf.to_container(cfg, resolve=True)
+    run = wandb.init(
+        id=run_id,
+        resume="allow",
+        project=cfg.logging.project,
+        entity=cfg.logging.entity,
+        group=cfg.sweep_id or cfg.exp_name,
+        name=cfg.run_name,
+        job_type=cfg.exp_name,
+        tags=list(cfg.logging.tags),
+        mode=cfg.logging.mode,
+        dir=str(manifest.run_dir),
+        config={k: redact(str(v)) if isinstance(v, str) else v for k, v in config.items()},
+    )
+    url = run.url if cfg.logging.mode == "online" else None
+    manifest.update(wandb_id=run.id, wandb_url=url, wandb_project=cfg.logging.project)
+    logger.info(f"W&B run {run.id} ({cfg.logging.mode}){f': {url}' if url else ''}")
+    return run
+
+
+def finish_wandb(run, exit_code: int) -> None:
+    if run is not None:
+        run.finish(exit_code=exit_code)

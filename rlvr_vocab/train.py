@@ -1,0 +1,217 @@
+"""The training job: `python -m rlvr_vocab.train [hydra overrides]`.
+
+`main()` is the thin Hydra entry; `train(cfg)` is the job every launch path runs unchanged.
+"""
+
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from loguru import logger
+from omegaconf import DictConfig
+
+from rlvr_vocab import checkpoints
+from rlvr_vocab.config import register_configs
+from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.logs import quiet_progress_bars_off_tty, setup_logging
+from rlvr_vocab.manifest import CANCELLED, COMPLETED, FAILED, Manifest
+from rlvr_vocab.rundir import RunLease, write_config_snapshot
+from rlvr_vocab.user_errors import exit_on_user_error, prefer_raised_hydra_errors
+from rlvr_vocab.validate import Plan, validate
+
+
+class Terminated(Exception):
+    """SIGTERM (scancel, or the end of the time limit) reached the job."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated("terminated by SIGTERM (scancel or the time limit)")
+
+
+def _task_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def held_out_eval(model, tokenizer, test_ds, cfg: DictConfig) -> dict[str, float]:
+    """Greedy accuracy on the held-out split, scored by the same verifier as the accuracy reward."""
+    from rlvr_vocab.evaluation import greedy_accuracy
+    from rlvr_vocab.rewards import REWARDS
+
+    def score(completions: list[str], answers: list[str]) -> list[float]:
+        return [s or 0.0 for s in REWARDS["accuracy"](completions, answer=answers)]
+
+    rows = test_ds.select(range(min(len(test_ds), cfg.eval.max_samples or len(test_ds))))
+    return greedy_accuracy(
+        model, tokenizer, list(rows["prompt"]), list(rows["answer"]), score,
+        max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size,
+    )
+
+
+def _open_run(cfg: DictConfig, plan: Plan) -> tuple[Manifest, RunLease]:
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    lease = RunLease(plan.run_dir)
+    try:
+        lease.acquire()
+    except ConfigError:
+        _remove_if_empty(plan.run_dir)
+        raise
+    setup_logging(plan.run_dir / "train.log")
+    quiet_progress_bars_off_tty()
+    manifest = Manifest.load_or_create(plan.run_dir, cfg.exp_name, cfg.run_name)
+    write_config_snapshot(plan.run_dir, cfg, _task_overrides())
+    manifest.data.update(
+        sweep_id=cfg.sweep_id, overrides=_task_overrides(), max_steps=plan.grpo_kwargs["max_steps"]
+    )
+    manifest.start_attempt(world_size=plan.world_size)
+    return manifest, lease
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Validate, then run (or resume) GRPO in the run dir. Returns the run's outcome.
+
+    Whatever happens after validation, the manifest's final state is written and W&B closed.
+    """
+    plan = validate(cfg)
+    if cfg.dry_run:
+        print(f"dry run: config is valid\n{plan.describe()}")  # noqa: T201
+        return {"status": "dry_run", "run_dir": str(plan.run_dir)}
+
+    manifest, lease = _open_run(cfg, plan)
+    previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
+    wandb_run, exit_code = None, 1
+    try:
+        if _already_complete(manifest, plan):
+            logger.info(f"{plan.run_dir} already reached step {manifest.data['last_step']}: nothing to do")
+            manifest.end_attempt(COMPLETED, "already complete")
+            exit_code = 0
+            return _result(manifest)
+        from rlvr_vocab.tracking import start_wandb
+
+        wandb_run = start_wandb(cfg, manifest)
+        result = _run_grpo(cfg, plan, manifest)
+        manifest.end_attempt(COMPLETED)
+        exit_code = 0
+        return result
+    except Terminated as e:
+        manifest.end_attempt(CANCELLED, str(e))
+        raise
+    except BaseException as e:
+        summary = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
+        logger.opt(exception=e).error(f"run failed: {summary}")
+        manifest.end_attempt(FAILED, summary)
+        raise
+    finally:
+        from rlvr_vocab.tracking import finish_wandb
+
+        finish_wandb(wandb_run, exit_code)
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        lease.release()
+
+
+def _already_complete(manifest: Manifest, plan: Plan) -> bool:
+    return (
+        manifest.data["status"] == COMPLETED
+        and (plan.run_dir / "final").is_dir()
+        and manifest.data["last_step"] >= plan.grpo_kwargs["max_steps"]
+    )
+
+
+def _result(manifest: Manifest) -> dict[str, Any]:
+    d = manifest.data
+    return {k: d.get(k) for k in ("status", "run_id", "run_dir", "last_step", "wandb_id", "metrics", "eval")}
+
+
+def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest) -> dict[str, Any]:
+    import torch as th
+    from transformers import PrinterCallback, set_seed
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rlvr_vocab.callbacks import RunStateCallback
+    from rlvr_vocab.data import load_splits, to_prompts
+    from rlvr_vocab.modeling import load_model_and_tokenizer, lora_config, model_path, save_final
+    from rlvr_vocab.rewards import build_reward_funcs
+
+    t0 = time.monotonic()
+    set_seed(cfg.seed)
+    checkpoint_dir = plan.run_dir / "checkpoints"
+    resume_from, skipped = checkpoints.latest_complete(checkpoint_dir)
+    if skipped:
+        manifest.update(skipped_checkpoints=manifest.data["skipped_checkpoints"] + skipped)
+
+    path = model_path(cfg)
+    model, tokenizer = load_model_and_tokenizer(cfg, path, plan.precision)
+    train_raw, test_raw = load_splits(cfg.dataset, cfg.seed)
+    train_ds, test_ds = to_prompts(train_raw, tokenizer, cfg.dataset), to_prompts(test_raw, tokenizer, cfg.dataset)
+    reward_funcs, _ = build_reward_funcs(cfg.reward)
+
+    evals = manifest.data["eval"]
+    if cfg.eval.enabled and "initial" not in evals:
+        evals["initial"] = {**held_out_eval(model, tokenizer, test_ds, cfg), "step": 0}
+        logger.info(f"held-out greedy accuracy before GRPO: {evals['initial']['accuracy']:.1%}")
+        manifest.save()
+
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=GRPOConfig(**plan.grpo_kwargs),
+        train_dataset=train_ds,
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg),
+        callbacks=[RunStateCallback(manifest, plan.keep_checkpoints)],
+    )
+    # Metrics are logged as compact lines by RunStateCallback; the raw dict printer only adds noise.
+    trainer.remove_callback(PrinterCallback)
+    if resume_from is not None:
+        logger.info(f"resumed from {resume_from.name}")
+        manifest.data["attempts"][-1]["resumed_from_step"] = checkpoints.checkpoint_step(resume_from)
+    logger.info(f"start-up took {time.monotonic() - t0:.1f} s; training to step {plan.grpo_kwargs['max_steps']}")
+    output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+
+    final = save_final(trainer, tokenizer, plan.run_dir)
+    manifest.data.update(final_model=str(final.relative_to(plan.run_dir)), last_step=trainer.state.global_step)
+    manifest.data["metrics"].update(train_runtime=output.metrics.get("train_runtime"))
+    if cfg.eval.enabled:
+        with th.no_grad():
+            evals["final"] = {**held_out_eval(trainer.model, tokenizer, test_ds, cfg),
+                              "step": trainer.state.global_step}
+        initial = evals.get("initial", {}).get("accuracy")
+        change = f" (before: {initial:.1%})" if initial is not None else ""
+        logger.info(f"held-out greedy accuracy after GRPO: {evals['final']['accuracy']:.1%}{change}")
+    manifest.save()
+    return _result(manifest)
+
+
+# conf/ sits beside the package (editable install); an absolute path works from any cwd or entry.
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+@hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
+def _hydra_main(cfg: DictConfig) -> dict[str, Any]:
+    setup_logging()
+    # Inside the task too: Hydra would otherwise print its own "Error executing job" line.
+    with exit_on_user_error():
+        return train(cfg)
+
+
+def main() -> None:
+    """Console entry: Hydra errors and ConfigErrors become one line and exit code 2."""
+    register_configs()
+    prefer_raised_hydra_errors()
+    with exit_on_user_error():
+        _hydra_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Turn bad user input (ours or Hydra's) into one line on stderr and exit code 2, no traceback."""
+
+import difflib
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rlvr_vocab.errors import ConfigError
+
+EXIT_BAD_INPUT = 2
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def _chain(e: BaseException | None) -> Iterator[BaseException]:
+    while e is not None:
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def _closest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+def _missing_option(text: str) -> str | None:
+    match = re.search(r"Could not (?:find|load) '([\w/.-]+)/([\w.-]+)'", text)
+    if not match:
+        return None
+    group, name = match.groups()
+    options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    return f"{group}/{name}: no such config; {_closest(name, options)}options: {', '.join(options)}"
+
+
+def explain(e: BaseException) -> str | None:
+    """One line for a user-input error, or None if `e` is not one."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+    for err in _chain(e):
+        if isinstance(err, ConfigError):
+            return str(err)
+    for err in _chain(e):
+        full_key = getattr(err, "full_key", None)
+        if isinstance(err, ConfigKeyError | ConfigAttributeError) and full_key:
+            parent = err.parent_node
+            known = [str(k) for k in parent.keys()] if parent is not None else []
+            prefix = full_key.rsplit(".", 1)[0] + "." if "." in full_key else ""
+            close = difflib.get_close_matches(str(err.key), known, n=1)
+            hint = f"did you mean '{prefix}{close[0]}'?" if close else "check the spelling"
+            return f"{full_key}: unknown key; {hint} (add a new key with +{full_key}=...)"
+        if isinstance(err, OmegaConfBaseException) and full_key:
+            msg = str(getattr(err, "msg", err)).strip().splitlines()[0]
+            return f"{full_key}: {msg}; fix the value"
+    for err in _chain(e):
+        if isinstance(err, HydraException):
+            text = str(err)
+            return _missing_option(text) or " ".join(ln.strip() for ln in text.splitlines() if ln.strip())
+    return None
+
+
+@contextmanager
+def exit_on_user_error() -> Iterator[None]:
+    """Report a user-input error as `error: <one line>` and exit 2; let real failures raise."""
+    try:
+        yield
+    except Exception as e:
+        line = explain(e)
+        if line is None:
+            raise
+        sys.stderr.write(f"error: {line}\n")
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def prefer_raised_hydra_errors() -> None:
+    # Let Hydra raise composition errors instead of printing its own multi-line report and exiting 1.
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")

@@ -1,0 +1,327 @@
+"""Every check that can run before a model, a data set or a SLURM job is touched.
+
+Each failure is a ConfigError naming the key or path and the fix. Nothing here writes to disk.
+"""
+
+import dataclasses
+import difflib
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rlvr_vocab import checkpoints
+from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.rewards import check_reward_config
+
+# Run, experiment and sweep names become directory names and W&B names.
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=,+@-]*$")
+_WANDB_FORBIDDEN = set("/\\#?%:")
+# GRPOConfig fields whose value comes from somewhere else: key -> where to set it instead.
+FRAMEWORK_OWNED = {
+    "output_dir": "the run dir is <experiments_root>/<exp_name>/<run_name>; set those instead",
+    "run_name": "use the top-level run_name",
+    "seed": "use the top-level seed",
+    "report_to": "use logging=wandb or logging=none",
+    "bf16": "use precision=bf16 (or precision=auto)",
+    "fp16": "use precision=fp16 (or precision=auto)",
+    "use_cpu": "the device follows the machine; precision=fp32 for full precision",
+    "resume_from_checkpoint": "runs resume automatically from their run dir's latest complete checkpoint",
+}
+SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+
+
+@dataclass
+class Plan:
+    """What a validated config will do: shown by dry_run, used by the job."""
+
+    run_dir: Path
+    run_name: str
+    model: str
+    dataset: str
+    rewards: list[str]
+    reward_weights: list[float]
+    grpo_kwargs: dict[str, Any]
+    effective_batch: int
+    resume_from: Path | None
+    world_size: int
+    precision: str
+    keep_checkpoints: int | None
+
+    def describe(self) -> str:
+        args = self.grpo_kwargs
+        rewards = ", ".join(f"{n} x{w:g}" for n, w in zip(self.rewards, self.reward_weights, strict=True))
+        lines = [
+            f"run dir:         {self.run_dir}",
+            f"model:           {self.model}",
+            f"data:            {self.dataset}",
+            f"rewards:         {rewards}",
+            f"batch:           {self.effective_batch} completions per step "
+            f"({args['per_device_train_batch_size']} per device x {self.world_size} processes x "
+            f"{args.get('gradient_accumulation_steps', 1)} accumulation; "
+            f"{args['num_generations']} generations per prompt)",
+            f"steps:           {args.get('max_steps')}, lr {args.get('learning_rate')}, "
+            f"checkpoint every {args.get('save_steps')}",
+            f"resume from:     {self.resume_from or 'nothing (fresh start)'}",
+        ]
+        return "\n".join(lines)
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def suggest(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
+def check_name(where: str, value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value:
+        raise ConfigError(where, "must be a non-empty string")
+    bad = sorted(_WANDB_FORBIDDEN & set(value))
+    if bad or ".." in value or not _NAME_RE.match(value) or len(value) > 128:
+        what = f"contains {' '.join(repr(c) for c in bad)}" if bad else f"'{value}' is not a safe name"
+        raise ConfigError(
+            where, what, "use letters, digits and . _ - = , + @ (no path separators, '..' or W&B's / \\ # ? % :)"
+        )
+
+
+def _looks_local(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") != 1 or Path(name).exists()
+
+
+def check_model(model: DictConfig) -> str:
+    if model.name_or_path is None and model.embedded is None:
+        raise ConfigError("model.name_or_path", "is not set", "give a hub id (Qwen/Qwen3-0.6B) or a local path")
+    if model.name_or_path is not None:
+        _check_source("model.name_or_path", str(model.name_or_path), "config.json")
+    unknown_sampling = set(model.generation_kwargs) - set(SAMPLING_KEYS) - _generation_config_keys()
+    if unknown_sampling:
+        key = sorted(unknown_sampling)[0]
+        hint = suggest(key, list(SAMPLING_KEYS) + sorted(_generation_config_keys()))
+        raise ConfigError(f"model.generation_kwargs.{key}", "is not a generation option", hint)
+    if model.lora is not None:
+        _check_lora(model.lora)
+    return str(model.name_or_path or "embedded tiny Qwen2 (built locally)")
+
+
+def _generation_config_keys() -> set[str]:
+    from transformers import GenerationConfig
+
+    return set(GenerationConfig().to_dict())
+
+
+def _check_lora(lora: Any) -> None:
+    if not isinstance(lora, Mapping) or lora.get("_target_") != "peft.LoraConfig":
+        raise ConfigError("model.lora", "must be a peft.LoraConfig node", "use +model/lora=r16 or null")
+    from hydra.utils import instantiate
+
+    try:
+        instantiate(lora)
+    except Exception as e:  # peft raises TypeError/ValueError with its own words
+        raise ConfigError("model.lora", _first_line(e), "see peft.LoraConfig's arguments") from None
+
+
+def _check_source(where: str, name: str, probe_file: str | None) -> None:
+    """A local path must exist; a hub id must be cached when the hub is offline."""
+    if _looks_local(name):
+        if not Path(name).expanduser().exists():
+            raise ConfigError(where, f"local path {name} does not exist", "fix the path or use a hub id (org/name)")
+        return
+    if os.environ.get("HF_HUB_OFFLINE") == "1" and probe_file is not None:
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(name, probe_file), str):
+            raise ConfigError(
+                where,
+                f"{name} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1",
+                f"run `hf download {name}` where there is network, or unset HF_HUB_OFFLINE",
+            )
+
+
+def check_dataset(ds: DictConfig) -> str:
+    if ds.path is None and ds.embedded is None:
+        raise ConfigError("dataset.path", "is not set", "give a hub name (openai/gsm8k) or a local .jsonl/.parquet")
+    if ds.answer_format not in ("plain", "gsm8k"):
+        raise ConfigError("dataset.answer_format", f"unknown format '{ds.answer_format}'", "use plain or gsm8k")
+    for key in ("max_train_samples", "max_test_samples"):
+        if ds[key] is not None and ds[key] <= 0:
+            raise ConfigError(f"dataset.{key}", "must be positive", "or null for all rows")
+    if ds.test_split is None and ds.test_size <= 0:
+        raise ConfigError("dataset.test_size", "must be positive when test_split is null")
+    if ds.path is None:
+        return "embedded arithmetic (generated from the seed)"
+    if _looks_local(str(ds.path)):
+        _check_source("dataset.path", str(ds.path), None)
+    return f"{ds.path}{f' ({ds.config_name})' if ds.config_name else ''}, split {ds.train_split}"
+
+
+def _grpo_fields() -> dict[str, dataclasses.Field]:
+    from trl import GRPOConfig
+
+    return {f.name: f for f in dataclasses.fields(GRPOConfig) if f.init}
+
+
+def check_training(training: Any, n_rewards: int) -> dict[str, Any]:
+    """Our checks on the `training` node; returns its values without `_target_`."""
+    if not isinstance(training, Mapping) or training.get("_target_") != "trl.GRPOConfig":
+        raise ConfigError("training", "must be a trl.GRPOConfig node", "select training=grpo_local|grpo_cluster")
+    values = {k: v for k, v in OmegaConf.to_container(training, resolve=True).items() if k != "_target_"}
+    fields = _grpo_fields()
+    for key in values:
+        if key in FRAMEWORK_OWNED:
+            raise ConfigError(f"training.{key}", "is set by the framework", FRAMEWORK_OWNED[key])
+        if key in SAMPLING_KEYS:
+            raise ConfigError(
+                f"training.{key}", "sampling lives with the model", f"use model.generation_kwargs.{key}"
+            )
+        if key not in fields:
+            raise ConfigError(f"training.{key}", "is not a trl.GRPOConfig field", suggest(key, sorted(fields)))
+    for key in ("per_device_train_batch_size", "max_completion_length", "max_steps", "save_steps"):
+        value = values.get(key, fields[key].default)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"training.{key}", f"must be a positive integer, got {value!r}")
+    num_gen = values.get("num_generations", fields["num_generations"].default)
+    if not isinstance(num_gen, int) or num_gen < 2:
+        raise ConfigError("training.num_generations", f"must be >= 2 (GRPO compares completions), got {num_gen!r}")
+    gen_batch = values.get("generation_batch_size") or values["per_device_train_batch_size"] * world_size() * (
+        values.get("steps_per_generation") or values.get("gradient_accumulation_steps", 1)
+    )
+    if gen_batch % num_gen:
+        raise ConfigError(
+            "training.per_device_train_batch_size",
+            f"the generation batch ({gen_batch}) is not divisible by num_generations ({num_gen})",
+            "make per_device_train_batch_size x processes x steps_per_generation a multiple of num_generations",
+        )
+    weights = values.get("reward_weights")
+    if weights is not None and len(weights) != n_rewards:
+        raise ConfigError(
+            "training.reward_weights",
+            f"has {len(weights)} weights for {n_rewards} rewards",
+            "set one weight per reward, or null and use reward.<name>.weight",
+        )
+    return values
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def check_logging(log: DictConfig) -> None:
+    if log.backend not in ("wandb", "none"):
+        raise ConfigError("logging.backend", f"unknown backend '{log.backend}'", "use logging=wandb or logging=none")
+    if log.mode not in ("online", "offline", "disabled"):
+        raise ConfigError("logging.mode", f"unknown mode '{log.mode}'", "use online, offline or disabled")
+    if log.run_id is not None:
+        bad = sorted(_WANDB_FORBIDDEN & set(log.run_id)) or ([" "] if " " in log.run_id else [])
+        if bad or len(log.run_id) > 64:
+            raise ConfigError("logging.run_id", f"'{log.run_id}' is not a valid W&B run id",
+                              "W&B ids cannot contain / \\ # ? % : or spaces (max 64 chars)")
+
+
+def default_run_name() -> str:
+    """A stable name for this job: SLURM's job id survives requeues; locally a timestamp."""
+    env = os.environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"job{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    if env.get("SLURM_JOB_ID"):
+        return f"job{env['SLURM_JOB_ID']}"
+    from datetime import datetime
+
+    return datetime.now().strftime("%Y%m%d-%H%M%S-") + os.urandom(2).hex()
+
+
+def validate(cfg: DictConfig) -> Plan:
+    """All pre-flight checks; fills in `run_name` if it was null. Raises ConfigError."""
+    check_name("exp_name", cfg.exp_name)
+    check_name("run_name", cfg.run_name)
+    check_name("sweep_id", cfg.sweep_id)
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError("precision", f"unknown precision '{cfg.precision}'", f"use one of {', '.join(PRECISIONS)}")
+    check_logging(cfg.logging)
+    model_desc = check_model(cfg.model)
+    data_desc = check_dataset(cfg.dataset)
+    check_reward_config(cfg.reward)
+    rewards = list(cfg.reward)
+    values = check_training(cfg.training, len(rewards))
+    weights = values.get("reward_weights") or [float(cfg.reward[n].weight) for n in rewards]
+    if cfg.eval.max_new_tokens <= 0 or cfg.eval.batch_size <= 0:
+        raise ConfigError("eval.max_new_tokens", "eval lengths and batch size must be positive")
+
+    if cfg.run_name is None:
+        cfg.run_name = default_run_name()
+    run_dir = Path(cfg.experiments_root) / cfg.exp_name / cfg.run_name
+    resume_from = _peek_resume(run_dir)
+    if resume_from is not None and values.get("save_only_model"):
+        raise ConfigError(
+            "training.save_only_model",
+            f"is true but {run_dir} would resume from {resume_from.name}, which needs optimizer state",
+            "set training.save_only_model=false, or start a new run_name",
+        )
+    values["reward_weights"] = weights
+    keep = values.pop("save_total_limit", None)
+    precision = choose_precision(cfg.precision)
+    grpo_kwargs = build_grpo_kwargs(cfg, values, run_dir, precision)
+    instantiate_grpo_config(grpo_kwargs)
+    ws = world_size()
+    effective = values["per_device_train_batch_size"] * ws * values.get("gradient_accumulation_steps", 1)
+    return Plan(run_dir, cfg.run_name, model_desc, data_desc, rewards, weights, grpo_kwargs, effective,
+                resume_from, ws, precision, keep)
+
+
+def _peek_resume(run_dir: Path) -> Path | None:
+    """Newest complete checkpoint, without moving anything (validation writes nothing)."""
+    for path in reversed(checkpoints.list_checkpoints(run_dir / "checkpoints")):
+        if checkpoints.incompleteness(path) is None:
+            return path
+    return None
+
+
+def choose_precision(precision: str) -> str:
+    """`auto` follows the machine: bf16 on GPUs that support it, fp32 otherwise."""
+    import torch as th
+
+    if precision == "auto":
+        return "bf16" if th.cuda.is_available() and th.cuda.is_bf16_supported() else "fp32"
+    if precision in ("bf16", "fp16") and not th.cuda.is_available():
+        raise ConfigError("precision", f"{precision} needs a GPU and none is visible", "use precision=auto or fp32")
+    return precision
+
+
+def build_grpo_kwargs(cfg: DictConfig, values: dict[str, Any], run_dir: Path, precision: str) -> dict[str, Any]:
+    """GRPOConfig arguments: the `training` node plus what the framework owns."""
+    gen = OmegaConf.to_container(cfg.model.generation_kwargs, resolve=True)
+    sampling = {k: gen.pop(k) for k in SAMPLING_KEYS if k in gen}
+    return {
+        # Progress bars only on a terminal (SLURM output files get the compact step lines instead).
+        "disable_tqdm": not sys.stderr.isatty(),
+        **values,
+        **sampling,
+        "generation_kwargs": {**(values.get("generation_kwargs") or {}), **gen} or None,
+        "output_dir": str(run_dir / "checkpoints"),
+        "run_name": cfg.run_name,
+        "seed": cfg.seed,
+        "report_to": ["wandb"] if cfg.logging.backend == "wandb" else [],
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        # Rotation is ours (rlvr_vocab.checkpoints.rotate): only after a newer checkpoint is complete.
+        "save_total_limit": None,
+    }
+
+
+def instantiate_grpo_config(grpo_kwargs: dict[str, Any]):
+    from trl import GRPOConfig
+
+    try:
+        return GRPOConfig(**grpo_kwargs)
+    except (ValueError, TypeError) as e:
+        raise ConfigError("training", f"trl.GRPOConfig rejected it: {_first_line(e)}") from None
