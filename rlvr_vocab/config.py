@@ -94,6 +94,11 @@ class RootConfig:
     sweep_id: str | None = None
     experiments_root: str = "${oc.env:RLVR_EXPERIMENTS_ROOT,experiments}"
     dry_run: bool = False
+    # Times a job may requeue itself after a timeout or preemption signal (sbatch wrappers and
+    # the submitit launchers' max_num_timeout both follow it).
+    max_requeues: int = 3
+    # Resume even if the config changed in a way that breaks the checkpoint (model, world size).
+    force_resume: bool = False
     # auto: bf16 on GPUs that support it, else fp32 (always fp32 on CPU); or bf16 | fp16 | fp32.
     precision: str = "auto"
     model: ModelConfig = field(default_factory=ModelConfig)

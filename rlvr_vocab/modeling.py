@@ -7,6 +7,7 @@ from loguru import logger
 from omegaconf import DictConfig, OmegaConf
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from rlvr_vocab.config import ArithmeticDataConfig, DatasetConfig
 from rlvr_vocab.data import cache_dir, embedded_data_dir
 
 # Weights dtype per precision: fp16 trains with fp32 master weights (AMP), bf16 in bf16.
@@ -20,9 +21,12 @@ def model_path(cfg: DictConfig) -> str:
     from rlvr_vocab.tiny_model import ensure_tiny_model
 
     e = cfg.model.embedded
+    # The warm start teaches the demo's format on the synthetic sums, whatever data GRPO then uses.
+    demo_data = cfg.dataset if cfg.dataset.embedded is not None else OmegaConf.structured(DatasetConfig(
+        embedded=ArithmeticDataConfig()))
     path = ensure_tiny_model(
         cache_dir=cache_dir(),
-        data_dir=embedded_data_dir(cfg.dataset, cfg.seed),
+        data_dir=embedded_data_dir(demo_data, cfg.seed),
         seed=cfg.seed,
         system_prompt=cfg.dataset.system_prompt,
         hidden_size=e.hidden_size,

@@ -8,20 +8,20 @@ import hashlib
 import json
 import os
 import shutil
-import string
 import tempfile
 import time
 from pathlib import Path
 
 import torch as th
 from loguru import logger
-from tokenizers import AddedToken, Tokenizer, decoders, models
-from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+from tokenizers import AddedToken, pre_tokenizers
+from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen2Tokenizer
 
 from rlvr_vocab.arithmetic import read_jsonl
 
-IM_START, IM_END, PAD, UNK = "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<unk>"
+IM_START, IM_END, PAD = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+BUILD_VERSION = 1  # part of the cache key: bump when the build itself changes so stale caches are not reused
 
 # Qwen-style ChatML without tools; the generation prompt opens the assistant turn.
 CHAT_TEMPLATE = (
@@ -32,26 +32,31 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
-    """Character-level tokenizer over printable ASCII; other characters map to `<unk>`."""
-    vocab = {UNK: 0} | {char: i + 1 for i, char in enumerate(string.printable)}
-    # BPE without merges splits text into single characters, with no pre-tokenizer mangling spaces
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=UNK))
-    backend.decoder = decoders.Fuse()  # join characters back without separators
-    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in (IM_START, IM_END, PAD)])
-    # Not special, as in Qwen3: they survive skip_special_tokens=True, which TRL uses to decode completions
-    backend.add_tokens([AddedToken(t, special=False, normalized=False) for t in (THINK_OPEN, THINK_CLOSE)])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token=UNK,
+def build_tokenizer() -> Qwen2Tokenizer:
+    """Character-level ChatML tokenizer: one token per byte, so every printable ASCII character is one token.
+
+    It is a `Qwen2Tokenizer` (a `PreTrainedTokenizerFast`) because transformers 5 loads any tokenizer saved beside a
+    qwen2 config as `Qwen2Tokenizer`, rebuilding it from the vocabulary with Qwen's byte-level pipeline; building it the
+    same way keeps the saved and reloaded tokenizers identical. Byte-level also means no character is ever unknown:
+    other characters become their UTF-8 bytes and round-trip.
+    """
+    vocab = {symbol: i for i, symbol in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=[],  # no merges: every byte stays its own token
+        unk_token=None,
         eos_token=IM_END,
         pad_token=PAD,
+        extra_special_tokens=[IM_START],
         padding_side="left",
         chat_template=CHAT_TEMPLATE,
     )
+    # Not special, as in Qwen3: they survive skip_special_tokens=True, which TRL uses to decode completions
+    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in (THINK_OPEN, THINK_CLOSE)])
+    return tokenizer
 
 
-def build_model(tokenizer: PreTrainedTokenizerFast, hidden_size: int, num_layers: int, seed: int) -> Qwen2ForCausalLM:
+def build_model(tokenizer: Qwen2Tokenizer, hidden_size: int, num_layers: int, seed: int) -> Qwen2ForCausalLM:
     """A randomly initialised Qwen2 sized for the tokenizer; 16-dim attention heads."""
     config = Qwen2Config(
         vocab_size=len(tokenizer),
@@ -145,6 +150,7 @@ def ensure_tiny_model(
     """
     data_dir = Path(data_dir)
     inputs = {
+        "build_version": BUILD_VERSION,
         "seed": seed,
         "system_prompt": system_prompt,
         "hidden_size": hidden_size,

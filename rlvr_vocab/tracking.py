@@ -22,7 +22,8 @@ def start_wandb(cfg: DictConfig, manifest: Manifest):
         return None
     import wandb
 
-    run_id = manifest.data.get("wandb_id") or cfg.logging.run_id or wandb.util.generate_id()
+    # The framework's run id doubles as the W&B id: one W&B run per run dir, across requeues.
+    run_id = manifest.data.get("wandb_id") or cfg.logging.run_id or manifest.data["run_id"]
     config = OmegaConf.to_container(cfg, resolve=True)
     run = wandb.init(
         id=run_id,

@@ -3,6 +3,7 @@
 `main()` is the thin Hydra entry; `train(cfg)` is the job every launch path runs unchanged.
 """
 
+import os
 import signal
 import sys
 import time
@@ -16,11 +17,12 @@ from omegaconf import DictConfig
 from rlvr_vocab import checkpoints
 from rlvr_vocab.config import register_configs
 from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.launch import register_hydra_plugins, requeue
 from rlvr_vocab.logs import quiet_progress_bars_off_tty, setup_logging
-from rlvr_vocab.manifest import CANCELLED, COMPLETED, FAILED, Manifest
+from rlvr_vocab.manifest import CANCELLED, COMPLETED, FAILED, REQUEUED, Manifest
 from rlvr_vocab.rundir import RunLease, write_config_snapshot
-from rlvr_vocab.user_errors import exit_on_user_error, prefer_raised_hydra_errors
-from rlvr_vocab.validate import Plan, validate
+from rlvr_vocab.user_errors import exit_on_user_error, mark_logged, prefer_raised_hydra_errors
+from rlvr_vocab.validate import Plan, check_name, validate
 
 
 class Terminated(Exception):
@@ -28,6 +30,8 @@ class Terminated(Exception):
 
 
 def _on_sigterm(signum, frame):
+    if requeue.current().requested:
+        return  # SLURM is already taking the job down for the requeue/preemption we are handling
     raise Terminated("terminated by SIGTERM (scancel or the time limit)")
 
 
@@ -82,15 +86,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Validate, then run (or resume) GRPO in the run dir. Returns the run's outcome.
 
     Whatever happens after validation, the manifest's final state is written and W&B closed.
+    On a timeout/preemption signal under SLURM the job checkpoints and requeues itself.
     """
-    plan = validate(cfg)
+    plan = _validate_or_record_failure(cfg)
     if cfg.dry_run:
         print(f"dry run: config is valid\n{plan.describe()}")  # noqa: T201
         return {"status": "dry_run", "run_dir": str(plan.run_dir)}
 
     manifest, lease = _open_run(cfg, plan)
+    stop = requeue.install() if in_slurm_job() else None
     previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
-    wandb_run, exit_code = None, 1
+    wandb_run, exit_code, stopped = None, 1, False
     try:
         if _already_complete(manifest, plan):
             logger.info(f"{plan.run_dir} already reached step {manifest.data['last_step']}: nothing to do")
@@ -100,10 +106,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         from rlvr_vocab.tracking import start_wandb
 
         wandb_run = start_wandb(cfg, manifest)
-        result = _run_grpo(cfg, plan, manifest)
-        manifest.end_attempt(COMPLETED)
+        _run_grpo(cfg, plan, manifest, stop)
+        stopped = stop is not None and stop.requested
+        if stopped:
+            reason = requeue.stop_reason()
+            manifest.end_attempt(reason, f"{signal.Signals(stop.signum).name} at step {manifest.data['last_step']}")
+            manifest.update(status=REQUEUED)
+        else:
+            manifest.end_attempt(COMPLETED)
         exit_code = 0
-        return result
     except Terminated as e:
         manifest.end_attempt(CANCELLED, str(e))
         raise
@@ -111,6 +122,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         summary = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
         logger.opt(exception=e).error(f"run failed: {summary}")
         manifest.end_attempt(FAILED, summary)
+        mark_logged(e)
         raise
     finally:
         from rlvr_vocab.tracking import finish_wandb
@@ -118,6 +130,47 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         finish_wandb(wandb_run, exit_code)
         signal.signal(signal.SIGTERM, previous_sigterm)
         lease.release()
+    if stopped:
+        # Outside the try: under submitit this exits the process once the job is requeued.
+        why_not = requeue.requeue(cfg.max_requeues)
+        if why_not:
+            final = manifest.data["attempts"][-1]["end_state"]
+            manifest.update(status=final, error=f"not requeued: {why_not}; continue with `rlvr-vocab resume`")
+            logger.warning(f"not requeued: {why_not}; the latest checkpoint is kept")
+        requeue.uninstall()
+    return _result(manifest)
+
+
+def in_slurm_job() -> bool:
+    return "SLURM_JOB_ID" in os.environ
+
+
+def _validate_or_record_failure(cfg: DictConfig) -> Plan:
+    """Validate; inside a SLURM job a failure is also recorded in the run dir, where `status` sees it.
+
+    (At submission the same checks passed, so this is e.g. a data set removed since then.)
+    """
+    try:
+        return validate(cfg)
+    except ConfigError as e:
+        if in_slurm_job() and cfg.run_name and _safe_name(cfg.exp_name) and _safe_name(cfg.run_name):
+            run_dir = Path(cfg.experiments_root) / cfg.exp_name / cfg.run_name
+            run_dir.mkdir(parents=True, exist_ok=True)
+            setup_logging(run_dir / "train.log")
+            logger.error(f"invalid config at job start: {e}")
+            manifest = Manifest.load_or_create(run_dir, cfg.exp_name, cfg.run_name)
+            manifest.data.update(sweep_id=cfg.sweep_id, overrides=_task_overrides())
+            manifest.start_attempt()
+            manifest.end_attempt(FAILED, f"ConfigError: {e}")
+        raise
+
+
+def _safe_name(name: str | None) -> bool:
+    try:
+        check_name("name", name)
+    except ConfigError:
+        return False
+    return name is not None
 
 
 def _already_complete(manifest: Manifest, plan: Plan) -> bool:
@@ -133,7 +186,7 @@ def _result(manifest: Manifest) -> dict[str, Any]:
     return {k: d.get(k) for k in ("status", "run_id", "run_dir", "last_step", "wandb_id", "metrics", "eval")}
 
 
-def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest) -> dict[str, Any]:
+def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.StopRequest | None) -> None:
     import torch as th
     from transformers import PrinterCallback, set_seed
     from trl import GRPOConfig, GRPOTrainer
@@ -169,7 +222,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest) -> dict[str, Any]
         train_dataset=train_ds,
         processing_class=tokenizer,
         peft_config=lora_config(cfg),
-        callbacks=[RunStateCallback(manifest, plan.keep_checkpoints)],
+        callbacks=[RunStateCallback(manifest, plan.keep_checkpoints), requeue.StopOnSignal()],
     )
     # Metrics are logged as compact lines by RunStateCallback; the raw dict printer only adds noise.
     trainer.remove_callback(PrinterCallback)
@@ -178,6 +231,8 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest) -> dict[str, Any]
         manifest.data["attempts"][-1]["resumed_from_step"] = checkpoints.checkpoint_step(resume_from)
     logger.info(f"start-up took {time.monotonic() - t0:.1f} s; training to step {plan.grpo_kwargs['max_steps']}")
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    if stop is not None and stop.requested:
+        return  # checkpointed for the requeue; the final model and eval come with the last attempt
 
     final = save_final(trainer, tokenizer, plan.run_dir)
     manifest.data.update(final_model=str(final.relative_to(plan.run_dir)), last_step=trainer.state.global_step)
@@ -190,7 +245,6 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest) -> dict[str, Any]
         change = f" (before: {initial:.1%})" if initial is not None else ""
         logger.info(f"held-out greedy accuracy after GRPO: {evals['final']['accuracy']:.1%}{change}")
     manifest.save()
-    return _result(manifest)
 
 
 # conf/ sits beside the package (editable install); an absolute path works from any cwd or entry.
@@ -208,6 +262,7 @@ def _hydra_main(cfg: DictConfig) -> dict[str, Any]:
 def main() -> None:
     """Console entry: Hydra errors and ConfigErrors become one line and exit code 2."""
     register_configs()
+    register_hydra_plugins()
     prefer_raised_hydra_errors()
     with exit_on_user_error():
         _hydra_main()

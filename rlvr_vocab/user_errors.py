@@ -69,9 +69,19 @@ def exit_on_user_error() -> Iterator[None]:
     except Exception as e:
         line = explain(e)
         if line is None:
+            if getattr(e, "rlvr_logged", False):
+                sys.exit(1)  # the job already logged its traceback (stderr and train.log)
             raise
         sys.stderr.write(f"error: {line}\n")
         sys.exit(EXIT_BAD_INPUT)
+
+
+def mark_logged(e: BaseException) -> None:
+    """The failure's traceback is already in the log: don't print it a second time."""
+    try:
+        e.rlvr_logged = True
+    except AttributeError:
+        pass
 
 
 def prefer_raised_hydra_errors() -> None:

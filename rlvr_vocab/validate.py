@@ -240,10 +240,16 @@ def default_run_name() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S-") + os.urandom(2).hex()
 
 
-def validate(cfg: DictConfig) -> Plan:
-    """All pre-flight checks; fills in `run_name` if it was null. Raises ConfigError."""
+def validate(cfg: DictConfig, target_has_gpu: bool | None = None) -> Plan:
+    """All pre-flight checks; fills in `run_name` if it was null. Raises ConfigError.
+
+    `target_has_gpu` describes the machine the job will run on when that is not this one
+    (a login node validating a SLURM submission); None means this machine.
+    """
     check_name("exp_name", cfg.exp_name)
     check_name("run_name", cfg.run_name)
+    if cfg.run_name is None:
+        cfg.run_name = default_run_name()
     check_name("sweep_id", cfg.sweep_id)
     if cfg.precision not in PRECISIONS:
         raise ConfigError("precision", f"unknown precision '{cfg.precision}'", f"use one of {', '.join(PRECISIONS)}")
@@ -257,8 +263,6 @@ def validate(cfg: DictConfig) -> Plan:
     if cfg.eval.max_new_tokens <= 0 or cfg.eval.batch_size <= 0:
         raise ConfigError("eval.max_new_tokens", "eval lengths and batch size must be positive")
 
-    if cfg.run_name is None:
-        cfg.run_name = default_run_name()
     run_dir = Path(cfg.experiments_root) / cfg.exp_name / cfg.run_name
     resume_from = _peek_resume(run_dir)
     if resume_from is not None and values.get("save_only_model"):
@@ -269,9 +273,14 @@ def validate(cfg: DictConfig) -> Plan:
         )
     values["reward_weights"] = weights
     keep = values.pop("save_total_limit", None)
-    precision = choose_precision(cfg.precision)
+    precision = choose_precision(cfg.precision, target_has_gpu)
     grpo_kwargs = build_grpo_kwargs(cfg, values, run_dir, precision)
-    instantiate_grpo_config(grpo_kwargs)
+    if target_has_gpu is None:
+        instantiate_grpo_config(grpo_kwargs)
+    else:
+        # GPU-only settings can't be instantiated here (no GPU, maybe no deepspeed): check the rest.
+        gpu_only = {"bf16": False, "fp16": False, "deepspeed": None}
+        instantiate_grpo_config({**grpo_kwargs, **gpu_only})
     ws = world_size()
     effective = values["per_device_train_batch_size"] * ws * values.get("gradient_accumulation_steps", 1)
     return Plan(run_dir, cfg.run_name, model_desc, data_desc, rewards, weights, grpo_kwargs, effective,
@@ -286,8 +295,16 @@ def _peek_resume(run_dir: Path) -> Path | None:
     return None
 
 
-def choose_precision(precision: str) -> str:
-    """`auto` follows the machine: bf16 on GPUs that support it, fp32 otherwise."""
+def choose_precision(precision: str, target_has_gpu: bool | None = None) -> str:
+    """`auto` follows the machine: bf16 on GPUs that support it, fp32 otherwise.
+
+    For another machine (a SLURM job), `auto` is decided there; here only CPU targets are checked.
+    """
+    if target_has_gpu is not None:
+        if precision in ("bf16", "fp16") and not target_has_gpu:
+            raise ConfigError("precision", f"{precision} needs a GPU and the launcher requests none",
+                              "set hydra.launcher.gpus_per_node, or precision=auto")
+        return precision if precision != "auto" or target_has_gpu else "fp32"
     import torch as th
 
     if precision == "auto":

@@ -1,0 +1,116 @@
+"""`hydra/launcher=slurm|local|slurm_multi_gpu`: hydra-submitit-launcher that returns after submitting.
+
+The plain submitit launcher blocks until every job ends (hydra issues #2479, #3201); ours
+records each run's SLURM job, prints the sweep id and the status command, and returns,
+unless `wait: true`, which shows progress until the jobs end.
+"""
+
+import time
+from collections import Counter
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
+from omegaconf import OmegaConf
+
+from rlvr_vocab.launch.sweep import SweepPlan, record_submission
+from rlvr_vocab.manifest import now_iso
+
+_POLL_S = 10.0
+_FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE",
+          "FINISHED", "INTERRUPTED"}
+
+
+class _SubmitAndReturn:
+    _EXECUTOR: str
+
+    def __init__(self, wait: bool = False, **params: Any) -> None:
+        self.wait = wait
+        self.plan: SweepPlan | None = None
+        super().__init__(**params)
+
+    def prepare(self, plan: SweepPlan) -> None:
+        self.plan = plan
+        # Resolved at instantiation, before the sweeper had chosen the sweep id it depends on.
+        self.params["submitit_folder"] = str(self.config.hydra.launcher.submitit_folder)
+
+    def _executor(self):
+        # The same executor set-up as BaseSubmititLauncher.launch, which offers no hook for it.
+        import submitit
+
+        init_keys = {"submitit_folder", "max_num_timeout"}
+        executor = submitit.AutoExecutor(
+            cluster=self._EXECUTOR,
+            folder=self.params["submitit_folder"],
+            **{f"{self._EXECUTOR}_{k}": v for k, v in self.params.items() if k == "max_num_timeout"},
+        )
+        base = set(OmegaConf.structured(BaseQueueConf).keys())
+        executor.update_parameters(**{
+            k if k in base else f"{self._EXECUTOR}_{k}": v for k, v in self.params.items() if k not in init_keys
+        })
+        return executor
+
+    def launch(self, job_overrides, initial_job_idx: int):
+        assert self.config is not None
+        executor = self._executor()
+        job_params = [
+            (list(overrides), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}",
+             Singleton.get_state())
+            for i, overrides in enumerate(job_overrides)
+        ]
+        jobs = executor.map_array(self, *zip(*job_params, strict=True))
+        points = self.plan.to_submit if self.plan else []
+        for point, job in zip(points, jobs, strict=False):
+            record_submission(point.run_dir, {
+                "job_id": job.job_id, "submitted": now_iso(), "sweep_id": self.plan.sweep_id,
+                "launcher": self._EXECUTOR, "overrides": point.overrides,
+                "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr),
+            })
+        sweep_id = self.plan.sweep_id if self.plan else self.config.get("sweep_id")
+        array = jobs[0].job_id.split("_")[0] if jobs else "-"
+        print(f"submitted sweep {sweep_id}: {len(jobs)} runs as {self._EXECUTOR} job array {array}")  # noqa: T201
+        print(f"watch it with: rlvr-vocab status --sweep {sweep_id}")  # noqa: T201
+        if not self.wait:
+            return [JobReturn(overrides=list(o), status=JobStatus.UNKNOWN) for o in job_overrides]
+        return _wait_with_progress(jobs, job_overrides)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        # In the job: several tasks (GPUs) per node form one torch.distributed job.
+        import submitit
+
+        env = submitit.JobEnvironment()
+        if env.num_tasks > 1:
+            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        return super().__call__(*args, **kwargs)
+
+
+def _wait_with_progress(jobs, job_overrides) -> list[JobReturn]:
+    last = None
+    while True:
+        states = Counter(job.state for job in jobs)  # submitit batches these into one sacct call
+        line = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+        if line != last:
+            print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)  # noqa: T201
+            last = line
+        if all(s.split()[0] in _FINAL for s in states):
+            break
+        time.sleep(_POLL_S)
+    results = []
+    for job, overrides in zip(jobs, job_overrides, strict=True):
+        try:
+            results.append(job.results()[0])
+        except Exception as e:  # the job's own failure, already in its log and manifest
+            print(f"  {' '.join(filter_overrides(overrides))}: {str(e).strip().splitlines()[-1]}")  # noqa: T201
+            results.append(JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=e))
+    return results
+
+
+class RlvrSlurmLauncher(_SubmitAndReturn, SlurmLauncher):
+    pass
+
+
+class RlvrLocalLauncher(_SubmitAndReturn, LocalLauncher):
+    def __init__(self, wait: bool = True, **params: Any) -> None:
+        super().__init__(wait=wait, **params)

@@ -1,0 +1,56 @@
+"""The job end to end on the embedded demo, as a user runs it."""
+
+import json
+
+import pytest
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from conftest import run_module
+
+pytestmark = pytest.mark.slow
+
+# A few steps of the demo on a smaller warm start: the same code path, in seconds.
+QUICK = [
+    "training.save_steps=2", "model.embedded.warm_start_steps=60", "dataset.embedded.n_test=20",
+    "eval.max_samples=20", "logging=wandb", "logging.mode=offline",
+]
+
+
+def test_demo_run_then_resume_with_more_steps(experiments_root):
+    first = run_module("run_name=e2e", "training.max_steps=4", *QUICK)
+    assert first.returncode == 0, first.stderr[-3000:]
+    run_dir = experiments_root / "demo" / "e2e"
+    for name in ("config.yaml", "overrides.yaml", "run.json", "train.log", "final"):
+        assert (run_dir / name).exists(), name
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "completed" and manifest["last_step"] == 4
+    assert manifest["checkpoints"][-1]["step"] == 4
+    assert {"initial", "final"} <= set(manifest["eval"])
+    assert "accuracy after GRPO" in first.stderr
+    wandb_id = manifest["wandb_id"]
+    assert wandb_id
+
+    model = AutoModelForCausalLM.from_pretrained(run_dir / "final")
+    tokenizer = AutoTokenizer.from_pretrained(run_dir / "final")
+    assert model.config.model_type == "qwen2" and tokenizer.chat_template
+
+    second = run_module("run_name=e2e", "training.max_steps=6", *QUICK)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resumed from checkpoint-4" in (run_dir / "train.log").read_text()
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["last_step"] == 6 and manifest["status"] == "completed"
+    assert manifest["wandb_id"] == wandb_id
+    assert [a["resumed_from_step"] for a in manifest["attempts"][1:]] == [4]
+    assert len(manifest["attempts"]) == 2
+
+
+def test_failure_is_recorded_with_its_summary(experiments_root, tmp_path):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"question": "1+1", "answer": "2"}\nnot json at all\n')
+    result = run_module("run_name=broken", "dataset.path=" + str(broken), "dataset.embedded=null",
+                        "dataset.test_split=null", "dataset.test_size=1", *QUICK)
+    assert result.returncode != 0
+    manifest = json.loads((experiments_root / "demo" / "broken" / "run.json").read_text())
+    assert manifest["status"] == "failed"
+    assert manifest["error"] and manifest["attempts"][-1]["end_state"] == "failed"
+    assert "Traceback" in (experiments_root / "demo" / "broken" / "train.log").read_text()
