@@ -8,20 +8,23 @@ import time
 from pathlib import Path
 
 from loguru import logger
-from omegaconf import DictConfig, OmegaConf
 
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.manifest import atomic_write_text
 from rlvr_vocab.secrets import redact
 
 LEASE_NAME = ".lease.json"
+# Written at submission (the manifest is the job's alone): which SLURM jobs were started for the run.
+SUBMISSIONS_NAME = "submissions.json"
 # A holder that has not renewed its lease for this long is presumed dead (e.g. its node vanished).
 LEASE_TTL_S = 600
 HEARTBEAT_S = 60
 
 
-def write_config_snapshot(run_dir: Path, cfg: DictConfig, overrides: list[str]) -> None:
+def write_config_snapshot(run_dir: Path, cfg, overrides: list[str]) -> None:
     """config.yaml (resolved) and overrides.yaml, as this attempt ran them."""
+    from omegaconf import OmegaConf
+
     resolved = OmegaConf.to_yaml(cfg, resolve=True)
     atomic_write_text(run_dir / "config.yaml", redact(resolved))
     atomic_write_text(run_dir / "overrides.yaml", redact(OmegaConf.to_yaml(OmegaConf.create(list(overrides)))))
@@ -108,3 +111,30 @@ def _slurm_job() -> str | None:
     if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
         return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
     return env.get("SLURM_JOB_ID")
+
+
+def lease_is_live(run_dir: Path) -> bool:
+    """Whether a live job holds the run dir (a dead local holder or an expired heartbeat does not)."""
+    try:
+        holder = json.loads((Path(run_dir) / LEASE_NAME).read_text() or "{}")
+    except (OSError, ValueError):
+        return False
+    if not holder:
+        return False
+    if holder.get("host") == socket.gethostname() and not _pid_alive(int(holder.get("pid", 0))):
+        return False
+    return time.time() - float(holder.get("heartbeat", 0)) < LEASE_TTL_S
+
+
+def read_submissions(run_dir: Path) -> list[dict]:
+    try:
+        return json.loads((Path(run_dir) / SUBMISSIONS_NAME).read_text())
+    except (OSError, ValueError):
+        return []
+
+
+def record_submission(run_dir: Path, record: dict) -> None:
+    """The submitting side's note (never the job's manifest): which SLURM job runs this run dir."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    records = [*read_submissions(run_dir), record]
+    atomic_write_text(run_dir / SUBMISSIONS_NAME, json.dumps(records, indent=1))

@@ -56,7 +56,9 @@ def build_tokenizer() -> Qwen2Tokenizer:
     return tokenizer
 
 
-def build_model(tokenizer: Qwen2Tokenizer, hidden_size: int, num_layers: int, seed: int) -> Qwen2ForCausalLM:
+def build_model(
+    tokenizer: Qwen2Tokenizer, hidden_size: int, num_layers: int, seed: int, tie_embeddings: bool
+) -> Qwen2ForCausalLM:
     """A randomly initialised Qwen2 sized for the tokenizer; 16-dim attention heads."""
     config = Qwen2Config(
         vocab_size=len(tokenizer),
@@ -66,7 +68,7 @@ def build_model(tokenizer: Qwen2Tokenizer, hidden_size: int, num_layers: int, se
         num_attention_heads=max(1, hidden_size // 16),
         num_key_value_heads=max(1, hidden_size // 16),
         max_position_embeddings=512,
-        tie_word_embeddings=True,  # the vocabulary is tiny; tying halves the embedding parameters
+        tie_word_embeddings=tie_embeddings,
         bos_token_id=None,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -141,6 +143,7 @@ def ensure_tiny_model(
     warm_start_steps: int = 300,
     warm_start_lr: float = 1e-3,
     warm_start_batch_size: int = 32,
+    tie_embeddings: bool = True,
 ) -> Path:
     """Return a directory with the warm-started model and tokenizer, building it on the first call.
 
@@ -155,6 +158,7 @@ def ensure_tiny_model(
         "system_prompt": system_prompt,
         "hidden_size": hidden_size,
         "num_layers": num_layers,
+        "tie_embeddings": tie_embeddings,
         "warm_start_steps": warm_start_steps,
         "warm_start_lr": warm_start_lr,
         "warm_start_batch_size": warm_start_batch_size,
@@ -166,7 +170,7 @@ def ensure_tiny_model(
         return out_dir
     start = time.perf_counter()
     tokenizer = build_tokenizer()
-    model = build_model(tokenizer, hidden_size, num_layers, seed)
+    model = build_model(tokenizer, hidden_size, num_layers, seed, tie_embeddings)
     rows = read_jsonl(data_dir / "train.jsonl")
     loss = warm_start(
         model, tokenizer, rows, system_prompt, warm_start_steps, warm_start_lr, warm_start_batch_size, seed

@@ -269,4 +269,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module's main, not this __main__ copy: submitit pickles the task
+    # function, and a __main__ function would travel by value, with its own copy of the logger.
+    from rlvr_vocab.train import main as importable_main
+
+    sys.exit(importable_main())

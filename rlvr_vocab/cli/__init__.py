@@ -1,0 +1,33 @@
+"""`rlvr-vocab`: see and steer runs. This root only wires the subcommands, one module each.
+
+It never imports torch, transformers or trl: commands that need them start the job in a
+subprocess or import lazily.
+"""
+
+import argparse
+import sys
+
+from rlvr_vocab.cli import cancel, compare, logs, registry_cmd, resume, show, status
+from rlvr_vocab.errors import ConfigError
+
+COMMANDS = (status, show, logs, resume, cancel, compare, registry_cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rlvr-vocab", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", help="experiments root (default: $RLVR_EXPERIMENTS_ROOT or ./experiments)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except ConfigError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -9,7 +9,6 @@ import hashlib
 import json
 import re
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +16,9 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.manifest import COMPLETED, atomic_write_text, read_manifest
-from rlvr_vocab.rundir import LEASE_NAME, LEASE_TTL_S
+from rlvr_vocab.manifest import COMPLETED, read_manifest
+from rlvr_vocab.rundir import lease_is_live, read_submissions
 
-SUBMISSIONS_NAME = "submissions.json"
 # Short names for common swept keys in run names (lr=3e-06,beta=0.04,seed=1).
 ALIASES = {"learning_rate": "lr", "per_device_train_batch_size": "bs", "num_generations": "gens"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]")
@@ -140,15 +138,6 @@ def _mark_skips(plan: SweepPlan) -> None:
             point.note = f"resumes from {manifest['checkpoints'][-1]['path']}"
 
 
-def lease_is_live(run_dir: Path) -> bool:
-    lease = run_dir / LEASE_NAME
-    try:
-        holder = json.loads(lease.read_text() or "{}")
-    except (OSError, ValueError):
-        return False
-    return time.time() - float(holder.get("heartbeat", 0)) < LEASE_TTL_S
-
-
 def live_jobs(job_ids: Sequence[str | None]) -> dict[str, str]:
     """SLURM state of those jobs still in the queue, from one squeue call (all of my jobs, one task a line)."""
     ids = {j for j in job_ids if j}
@@ -165,17 +154,3 @@ def live_jobs(job_ids: Sequence[str | None]) -> dict[str, str]:
 def last_submission(run_dir: Path) -> dict:
     records = read_submissions(run_dir)
     return records[-1] if records else {}
-
-
-def read_submissions(run_dir: Path) -> list[dict]:
-    try:
-        return json.loads((run_dir / SUBMISSIONS_NAME).read_text())
-    except (OSError, ValueError):
-        return []
-
-
-def record_submission(run_dir: Path, record: dict) -> None:
-    """The submitting side's note (never the job's manifest): which SLURM job runs this run dir."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    records = [*read_submissions(run_dir), record]
-    atomic_write_text(run_dir / SUBMISSIONS_NAME, json.dumps(records, indent=1))

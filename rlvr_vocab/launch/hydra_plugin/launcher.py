@@ -15,8 +15,9 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf
 
-from rlvr_vocab.launch.sweep import SweepPlan, record_submission
+from rlvr_vocab.launch.sweep import SweepPlan
 from rlvr_vocab.manifest import now_iso
+from rlvr_vocab.rundir import record_submission
 
 _POLL_S = 10.0
 _FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE",
@@ -66,6 +67,7 @@ class _SubmitAndReturn:
             record_submission(point.run_dir, {
                 "job_id": job.job_id, "submitted": now_iso(), "sweep_id": self.plan.sweep_id,
                 "launcher": self._EXECUTOR, "overrides": point.overrides,
+                "hydra_overrides": list(self.config.hydra.overrides.hydra),
                 "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr),
             })
         sweep_id = self.plan.sweep_id if self.plan else self.config.get("sweep_id")

@@ -1,0 +1,35 @@
+"""`rlvr-vocab cancel`: scancel a run's (or a sweep's) jobs; the registry then shows CANCELLED."""
+
+import subprocess
+
+from rlvr_vocab.cli.common import find_run, registry, select
+from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.registry import LIVE
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("cancel", help="cancel a run's or a sweep's SLURM jobs")
+    p.add_argument("run", nargs="?")
+    p.add_argument("--sweep")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    runs = registry(args).runs()
+    if args.run:
+        targets = [find_run(runs, args.run)]
+    elif args.sweep:
+        targets = select(runs, sweep=args.sweep)
+    else:
+        raise ConfigError("cancel", "needs a run or --sweep S")
+    live = [r for r in targets if r.state in LIVE and r.job_id]
+    if not live:
+        print("nothing to cancel: no pending or running job")
+        return 0
+    # One scancel for all: a cancelled job is not requeued, and its job records CANCELLED on SIGTERM.
+    result = subprocess.run(["scancel", *[r.job_id for r in live]], capture_output=True, text=True)
+    if result.returncode:
+        raise ConfigError("scancel", result.stderr.strip() or f"exit {result.returncode}")
+    for r in live:
+        print(f"cancelled {r.exp_name}/{r.run_name} (SLURM job {r.job_id})")
+    return 0

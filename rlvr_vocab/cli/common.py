@@ -1,0 +1,75 @@
+"""What the subcommands share: the registry at --root, finding runs by name, formatting."""
+
+from pathlib import Path
+
+from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.registry import Registry, RunView, experiments_root
+
+
+def registry(args) -> Registry:
+    return Registry(experiments_root(args.root))
+
+
+def find_run(runs: list[RunView], query: str) -> RunView:
+    """A run by id, by name (or exp/name), or by a unique prefix of either."""
+    if ".." in query or query.startswith("/") or query.count("/") > 1:
+        raise ConfigError(f"run '{query}'", "is not a run name", "names have no path separators or '..'")
+    exp, _, name = query.rpartition("/")
+
+    def matches(exact: bool) -> list[RunView]:
+        found = []
+        for run in runs:
+            if exp and run.exp_name != exp:
+                continue
+            keys = (run.run_id, run.run_name)
+            if any(k == name for k in keys) if exact else any(k.startswith(name) for k in keys):
+                found.append(run)
+        return found
+
+    found = matches(exact=True) or matches(exact=False)
+    if not found:
+        raise ConfigError(f"run '{query}'", "not found", "see `rlvr-vocab status` for run names and ids")
+    if len(found) > 1:
+        names = ", ".join(f"{r.exp_name}/{r.run_name} ({r.run_id})" for r in found[:10])
+        raise ConfigError(f"run '{query}'", f"is ambiguous: {names}", "give more of the name or exp/name")
+    return found[0]
+
+
+def select(runs: list[RunView], exp: str | None = None, sweep: str | None = None,
+           state: str | None = None) -> list[RunView]:
+    if sweep and not any(r.sweep_id == sweep for r in runs):
+        raise ConfigError(f"sweep '{sweep}'", "has no runs", "see `rlvr-vocab status` for sweep ids")
+    return [
+        r for r in runs
+        if (exp is None or r.exp_name == exp)
+        and (sweep is None or r.sweep_id == sweep)
+        and (state is None or r.state == state.upper())
+    ]
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if not seconds:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def fmt_number(value) -> str:
+    return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def relative(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def console():
+    """A rich console; piped output gets a wide fixed width instead of 80 columns of ellipses."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=240)

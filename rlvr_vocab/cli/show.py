@@ -1,0 +1,99 @@
+"""`rlvr-vocab show RUN`: one run in full: paths, attempts, overrides, config changes, metrics."""
+
+import json
+
+from rlvr_vocab.cli.common import find_run, registry
+
+CONF_DIR = __import__("pathlib").Path(__file__).resolve().parents[2] / "conf"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("show", help="everything about one run")
+    p.add_argument("run", help="run id, name, exp/name or a unique prefix")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    view = find_run(registry(args).runs(), args.run)
+    m = view.m
+    info = {
+        **view.to_json(),
+        "paths": {
+            "run_dir": str(view.run_dir),
+            "config": str(view.run_dir / "config.yaml"),
+            "train_log": str(view.run_dir / "train.log"),
+            "final_model": str(view.run_dir / "final") if (view.run_dir / "final").exists() else None,
+        },
+        "attempts": m.get("attempts", []),
+        "submissions": view.submissions,
+        "overrides": m.get("overrides", []),
+        "config_changes": config_changes(view),
+        "checkpoints": m.get("checkpoints", []),
+        "metrics": m.get("metrics", {}),
+        "eval": m.get("eval", {}),
+        "git": {"commit": m.get("git_commit"), "dirty": m.get("git_dirty")},
+    }
+    if args.json:
+        print(json.dumps(info, indent=1, default=str))
+        return 0
+    print(f"{view.exp_name}/{view.run_name}  (run id {view.run_id})  {view.state}{' (stale)' if view.stale else ''}")
+    if view.note:
+        print(f"  note: {view.note}")
+    for key, value in info["paths"].items():
+        print(f"  {key:<12} {value or '-'}")
+    print(f"  W&B          {m.get('wandb_url') or m.get('wandb_id') or '-'}")
+    print(f"  sweep        {view.sweep_id or '-'}")
+    print(f"  git          {m.get('git_commit') or '-'}{' (dirty)' if m.get('git_dirty') else ''}")
+    print(f"  step         {m.get('last_step', 0)}/{m.get('max_steps') or '?'}")
+    print("attempts:")
+    for a in info["attempts"]:
+        where = a.get("slurm_array_id") or a.get("slurm_job_id") or f"pid {a.get('pid')}"
+        resumed = f", resumed from step {a['resumed_from_step']}" if a.get("resumed_from_step") else ""
+        reason = f": {a['reason']}" if a.get("reason") else ""
+        print(f"  #{a['n']} {a['started']} -> {a.get('ended') or '...'} on {a.get('host')} ({where}){resumed}: "
+              f"{a.get('end_state') or 'running'}{reason}")
+    for skipped in m.get("skipped_checkpoints") or []:
+        print(f"  skipped {skipped['checkpoint']}: {skipped['reason']} (moved to {skipped['moved_to']})")
+    print(f"overrides: {' '.join(info['overrides']) or '-'}")
+    print("config changed from the experiment's defaults:")
+    for key, (default, value) in info["config_changes"].items():
+        print(f"  {key}: {default!r} -> {value!r}")
+    print("metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                  for k, v in info["metrics"].items() if not k.startswith("completions/")))
+    for name, ev in info["eval"].items():
+        if isinstance(ev, dict) and "accuracy" in ev:
+            print(f"eval {name}: accuracy {ev['accuracy']:.1%} at step {ev.get('step')}")
+    return 0
+
+
+def config_changes(view) -> dict[str, tuple]:
+    """Flattened keys where the run's config differs from its experiment's defaults."""
+    path = view.run_dir / "config.yaml"
+    if not path.exists():
+        return {}
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from rlvr_vocab.config import register_configs
+
+    register_configs()
+    choice = [o for o in view.m.get("overrides", []) if o.split("=")[0].lstrip("+") == "experiment"]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        base = compose(config_name="config", overrides=choice)
+    defaults = _flatten(OmegaConf.to_container(base, resolve=False))
+    actual = _flatten(OmegaConf.to_container(OmegaConf.load(path), resolve=False))
+    ignore = {"run_name", "sweep_id", "experiments_root"}
+    return {
+        k: (defaults.get(k), v) for k, v in actual.items()
+        if k not in ignore and defaults.get(k) != v and not str(defaults.get(k, "")).startswith("${")
+    }
+
+
+def _flatten(node, prefix: str = "") -> dict:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}

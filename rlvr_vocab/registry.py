@@ -1,0 +1,289 @@
+"""The experiment registry: every run under the experiments root, with its live SLURM state.
+
+Source of truth: each run dir's `run.json` (written by its job) and `submissions.json`
+(written at submission). The SQLite index under the root is a cache kept by the CLI on the
+login node, refreshed from the files whose mtime changed; deleting it loses nothing.
+SLURM is asked once per refresh (one `sacct` call for every run not in a final state).
+"""
+
+import json
+import os
+import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rlvr_vocab.manifest import MANIFEST_NAME
+from rlvr_vocab.rundir import SUBMISSIONS_NAME, lease_is_live
+
+INDEX_NAME = ".registry.sqlite"
+# States shown to users. LOST: the manifest says running but its job is gone.
+FINAL = {"COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "LOST"}
+LIVE = {"PENDING", "RUNNING", "REQUEUED"}
+_SACCT_STATES = {
+    "PENDING", "RUNNING", "REQUEUED", "COMPLETED", "FAILED", "TIMEOUT", "PREEMPTED", "CANCELLED", "NODE_FAIL",
+    "OUT_OF_MEMORY", "SUSPENDED", "BOOT_FAIL", "DEADLINE", "RESIZING", "REVOKED",
+}
+_SCHEMA = """
+create table if not exists runs (
+    run_dir text primary key,
+    manifest_mtime integer, submissions_mtime integer,
+    manifest text, submissions text
+)"""
+
+
+@dataclass
+class SlurmView:
+    """What one sacct call said: job id -> (state, exit code, node), or why it could not be asked."""
+
+    jobs: dict[str, dict[str, str]]
+    error: str | None = None
+
+
+def experiments_root(cli_root: str | None) -> Path:
+    return Path(cli_root or os.environ.get("RLVR_EXPERIMENTS_ROOT", "experiments"))
+
+
+def _run_dirs(root: Path) -> list[Path]:
+    """<root>/<exp>/<run>/ holding a manifest or a submission record (a pending run has no manifest yet)."""
+    found = []
+    for exp in _subdirs(root):
+        if exp.name.startswith(("_", ".")):
+            continue
+        for run in _subdirs(exp):
+            if (run / MANIFEST_NAME).exists() or (run / SUBMISSIONS_NAME).exists():
+                found.append(run)
+    return found
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    # Manifests are replaced atomically; a vanished file (run dir deleted meanwhile) is just absent.
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return default
+
+
+class Registry:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def _connect(self) -> sqlite3.Connection:
+        self.root.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.root / INDEX_NAME)
+        db.execute(_SCHEMA)
+        return db
+
+    def sync(self) -> list[dict[str, Any]]:
+        """Refresh the index from the run dirs and return every run's files' content."""
+        with self._connect() as db:
+            rows = db.execute("select run_dir, manifest_mtime, submissions_mtime from runs")
+            known = {row[0]: row[1:] for row in rows}
+            seen = set()
+            for run_dir in _run_dirs(self.root):
+                key = str(run_dir)
+                seen.add(key)
+                mtimes = (_mtime(run_dir / MANIFEST_NAME), _mtime(run_dir / SUBMISSIONS_NAME))
+                if known.get(key) == mtimes:
+                    continue
+                manifest = _read_json(run_dir / MANIFEST_NAME, None)
+                submissions = _read_json(run_dir / SUBMISSIONS_NAME, [])
+                db.execute(
+                    "insert or replace into runs values (?, ?, ?, ?, ?)",
+                    (key, *mtimes, json.dumps(manifest), json.dumps(submissions)),
+                )
+            gone = set(known) - seen
+            db.executemany("delete from runs where run_dir = ?", [(k,) for k in gone])
+            rows = db.execute("select run_dir, manifest, submissions from runs").fetchall()
+        return [
+            {"run_dir": Path(r[0]), "manifest": json.loads(r[1]), "submissions": json.loads(r[2])} for r in rows
+        ]
+
+    def rebuild(self) -> int:
+        (self.root / INDEX_NAME).unlink(missing_ok=True)
+        return len(self.sync())
+
+    def runs(self, ask_slurm: bool = True) -> list["RunView"]:
+        entries = self.sync()
+        views = [RunView.from_files(e["run_dir"], e["manifest"], e["submissions"]) for e in entries]
+        pending = [v.job_id for v in views if v.job_id and v.needs_slurm()]
+        slurm = query_sacct(pending) if ask_slurm and pending else SlurmView({})
+        for view in views:
+            view.resolve(slurm)
+        return sorted(views, key=lambda v: (v.exp_name, v.created or "", v.run_name))
+
+
+def query_sacct(job_ids: list[str]) -> SlurmView:
+    """One sacct call for all the given jobs (never one per job: it would load the controller)."""
+    ids = sorted(set(job_ids))
+    try:
+        out = subprocess.run(
+            ["sacct", "-n", "-P", "-X", "-o", "JobID,State,ExitCode,NodeList", "-j", ",".join(ids)],
+            capture_output=True, text=True, timeout=60,
+        )
+    except FileNotFoundError:
+        return SlurmView({}, "sacct not found (no Slurm client on this machine)")
+    except subprocess.TimeoutExpired:
+        return SlurmView({}, "sacct timed out")
+    if out.returncode:
+        reason = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
+        return SlurmView({}, f"sacct failed: {reason}")
+    jobs = {}
+    for line in out.stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) >= 4:
+            jobs[parts[0]] = {"state": parts[1].split()[0], "exit_code": parts[2], "node": parts[3]}
+    return SlurmView(jobs)
+
+
+@dataclass
+class RunView:
+    """One run as `status` shows it: the manifest merged with SLURM's word on its job."""
+
+    run_dir: Path
+    manifest: dict[str, Any] | None
+    submissions: list[dict[str, Any]]
+    state: str = "UNKNOWN"
+    stale: bool = False
+    note: str = ""
+
+    @classmethod
+    def from_files(cls, run_dir: Path, manifest: dict | None, submissions: list[dict]) -> "RunView":
+        return cls(run_dir, manifest, submissions)
+
+    @property
+    def m(self) -> dict[str, Any]:
+        return self.manifest or {}
+
+    @property
+    def run_id(self) -> str:
+        return self.m.get("run_id") or f"pending:{self.run_dir.name}"
+
+    @property
+    def exp_name(self) -> str:
+        return self.m.get("exp_name") or self.run_dir.parent.name
+
+    @property
+    def run_name(self) -> str:
+        return self.m.get("run_name") or self.run_dir.name
+
+    @property
+    def sweep_id(self) -> str | None:
+        if self.m.get("sweep_id"):
+            return self.m["sweep_id"]
+        return self.submissions[-1].get("sweep_id") if self.submissions else None
+
+    @property
+    def created(self) -> str | None:
+        return self.m.get("created") or (self.submissions[0].get("submitted") if self.submissions else None)
+
+    @property
+    def attempts(self) -> list[dict]:
+        return self.m.get("attempts", [])
+
+    @property
+    def job_id(self) -> str | None:
+        """The newest SLURM job of this run: a later submission, or the last attempt's job."""
+        attempt_jobs = [a.get("slurm_array_id") or a.get("slurm_job_id") for a in self.attempts]
+        submitted = self.submissions[-1].get("job_id") if self.submissions else None
+        if submitted and submitted not in attempt_jobs and self._submitted_after_last_attempt():
+            return submitted
+        return next((j for j in reversed(attempt_jobs) if j), submitted)
+
+    def _submitted_after_last_attempt(self) -> bool:
+        if not self.attempts:
+            return True
+        return (self.submissions[-1].get("submitted") or "") >= (self.attempts[-1].get("started") or "")
+
+    def needs_slurm(self) -> bool:
+        status = self.m.get("status")
+        if self.manifest is None or status in ("running", "requeued"):
+            return True
+        return self.job_id is not None and self.job_id not in self._attempt_jobs()
+
+    def _attempt_jobs(self) -> set[str]:
+        return {a.get("slurm_array_id") or a.get("slurm_job_id") for a in self.attempts}
+
+    def resolve(self, slurm: SlurmView) -> None:
+        status = (self.m.get("status") or "").upper()
+        if not self.needs_slurm():
+            self.state = status or "UNKNOWN"
+            if self.state == "FAILED" and self.m.get("error"):
+                self.note = self.m["error"]
+            return
+        if self.job_id is None:  # a local run: its lease tells whether it still lives
+            self.state = "RUNNING" if lease_is_live(self.run_dir) else "LOST"
+            if self.state == "LOST":
+                self.note = "manifest says running but no process holds the run dir"
+            return
+        if slurm.error:
+            self.state, self.stale = "UNKNOWN", True
+            self.note = f"last known {status or 'SUBMITTED'}; {slurm.error}"
+            return
+        job = slurm.jobs.get(self.job_id)
+        if job is None:
+            self.state = "LOST" if status == "RUNNING" else (status or "UNKNOWN")
+            self.note = f"SLURM has no record of job {self.job_id}"
+            return
+        sstate = job["state"]
+        if sstate == "PENDING" and status == "REQUEUED":
+            sstate = "REQUEUED"
+        if sstate in ("COMPLETED", "FAILED") and status in ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED"):
+            sstate = status  # the job's own account is more precise than its exit code
+        self.state = sstate if sstate in _SACCT_STATES else "UNKNOWN"
+        if self.state == "FAILED":
+            self.note = self.m.get("error") or f"exit code {job['exit_code']}"
+        elif self.state in ("TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY", "CANCELLED") and status == "RUNNING":
+            self.note = f"job ended {self.state} before it could record it"
+
+    def last_checkpoint(self) -> str | None:
+        ckpts = self.m.get("checkpoints") or []
+        return Path(ckpts[-1]["path"]).name if ckpts else None
+
+    def elapsed_s(self) -> float | None:
+        total = 0.0
+        for attempt in self.attempts:
+            start = _parse_time(attempt.get("started"))
+            end = _parse_time(attempt.get("ended")) or (time.time() if self.state == "RUNNING" else None)
+            if start and end:
+                total += max(0.0, end - start)
+        return total or None
+
+    def to_json(self) -> dict[str, Any]:
+        metrics = self.m.get("metrics") or {}
+        return {
+            "run_id": self.run_id, "exp_name": self.exp_name, "run_name": self.run_name, "sweep_id": self.sweep_id,
+            "state": self.state, "stale": self.stale, "note": self.note, "job_id": self.job_id,
+            "last_step": self.m.get("last_step"), "max_steps": self.m.get("max_steps"),
+            "reward": metrics.get("reward"), "last_checkpoint": self.last_checkpoint(),
+            "elapsed_s": self.elapsed_s(), "wandb_id": self.m.get("wandb_id"), "wandb_url": self.m.get("wandb_url"),
+            "run_dir": str(self.run_dir), "created": self.created, "updated": self.m.get("updated"),
+            "attempts": len(self.attempts), "error": self.m.get("error"),
+            "skipped_checkpoints": self.m.get("skipped_checkpoints") or [],
+        }
+
+
+def _parse_time(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None

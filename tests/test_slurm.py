@@ -1,0 +1,138 @@
+"""Launching on the real local Slurm (slurm/local_cluster.sh): sweeps, wrappers, requeue, failures."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_module
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+# The demo, shortened; the tiny model is built once by `demo_cache` so jobs only load it.
+DEMO = ["model.embedded.warm_start_steps=60", "dataset.embedded.n_test=20", "eval.max_samples=20"]
+
+
+@pytest.fixture(scope="module")
+def demo_cache(shared_cache, slurm_cluster):
+    """Build the demo's data and tiny models for seeds 0 and 1 here, before jobs need them."""
+    for seed in (0, 1):
+        done = run_module("dry_run=false", "training.max_steps=1", "eval.enabled=false", f"seed={seed}",
+                          f"run_name=warm{seed}", *DEMO)
+        assert done.returncode == 0, done.stderr[-2000:]
+    return shared_cache
+
+
+@pytest.fixture
+def job_env():
+    # sbatch wrappers activate the venv that runs these tests.
+    return {"RLVR_VENV": sys.prefix}
+
+
+def sacct_states(job: str) -> list[str]:
+    out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", job.split("_")[0]],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.split("|")[1] for line in out.splitlines() if line]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def manifest(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def test_sweep_is_one_array_and_resubmission_submits_nothing(demo_cache, experiments_root):
+    args = ["--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true", "training.learning_rate=1e-4,2e-4",
+            "seed=0,1", "training.max_steps=4", *DEMO]
+    first = run_module(*args, timeout=900)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+    assert "4 runs as slurm job array" in first.stdout
+    runs = sorted((experiments_root / "demo").iterdir())
+    assert [r.name for r in runs] == ["lr=0.0001,seed=0", "lr=0.0001,seed=1", "lr=0.0002,seed=0", "lr=0.0002,seed=1"]
+    job_ids = {json.loads((r / "submissions.json").read_text())[-1]["job_id"] for r in runs}
+    assert len({j.split("_")[0] for j in job_ids}) == 1, "one array for the whole sweep"
+    assert sacct_states(next(iter(job_ids))) == ["COMPLETED"] * 4
+    for run in runs:
+        m = manifest(run)
+        assert m["status"] == "completed" and m["last_step"] == 4 and (run / "final").is_dir()
+        assert m["attempts"][-1]["slurm_array_id"] in job_ids
+
+    again = run_module(*args, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "0 to submit" in again.stdout and "nothing to submit" in again.stdout
+    assert again.stdout.count("completed at step 4") == 4
+
+
+def test_preemption_signal_requeues_and_resumes(demo_cache, experiments_root):
+    run_dir = experiments_root / "demo" / "preempted"
+    submit = run_module("--multirun", "hydra/launcher=slurm_cpu", "run_name=preempted", "training.max_steps=30",
+                        "training.save_steps=5", "logging=wandb", "logging.mode=offline", *DEMO)
+    assert submit.returncode == 0, submit.stderr[-2000:]
+    job = json.loads((run_dir / "submissions.json").read_text())[-1]["job_id"]
+    wait_for(lambda: manifest(run_dir).get("checkpoints"), 300, "a first checkpoint")
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    wait_for(lambda: manifest(run_dir).get("status") == "requeued", 120, "the job to checkpoint and requeue")
+    # A requeued job waits ~2 minutes before it is eligible; release it now.
+    wait_for(lambda: subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"],
+                                    capture_output=True).returncode == 0, 60, "the requeued job to be pending")
+    final = wait_for(lambda: manifest(run_dir).get("status") == "completed" and manifest(run_dir), 600,
+                     "the resumed job to complete")
+    assert final["last_step"] == 30
+    assert [a["end_state"] for a in final["attempts"]] == ["preempted", "completed"]
+    assert final["attempts"][1]["resumed_from_step"] >= 5
+    assert final["attempts"][1]["slurm_restart_count"] == 1
+    assert "resumed from checkpoint-" in (run_dir / "train.log").read_text()
+    wandb_runs = {p.name.rsplit("-", 1)[-1] for p in (run_dir / "wandb").glob("offline-run-*")}
+    assert wandb_runs == {final["wandb_id"]}, "one W&B run across both attempts"
+
+
+def test_sbatch_wrapper_runs_the_job(demo_cache, experiments_root, job_env):
+    result = subprocess.run(
+        ["sbatch", "--wait", "--gpus-per-node=0", "--mem=4G", "--cpus-per-task=1", "--time=30",
+         f"--output={experiments_root}/slurm-%j.out", "slurm/train_baseline.sh", "model=tiny",
+         "dataset=arithmetic", "training=grpo_local", "logging=none", "training.max_steps=3",
+         "eval.max_new_tokens=24", *DEMO],
+        cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, **job_env},
+    )
+    assert result.returncode == 0, result.stderr
+    job = result.stdout.split()[-1]
+    run_dir = experiments_root / "baseline" / f"job{job}"
+    m = manifest(run_dir)
+    assert m["status"] == "completed" and m["last_step"] == 3 and (run_dir / "final").is_dir()
+    assert m["attempts"][0]["slurm_job_id"] == job
+    assert sacct_states(job) == ["COMPLETED"]
+
+
+def test_data_removed_before_start_fails_without_requeue(demo_cache, experiments_root, tmp_path):
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(f'{{"question": "{i}+1", "answer": "{i + 1}"}}\n' for i in range(30)))
+    run_dir = experiments_root / "demo" / "vanishing"
+    submit = run_module("--multirun", "hydra/launcher=slurm_cpu", "run_name=vanishing", f"dataset.path={data}",
+                        "dataset.embedded=null", "dataset.test_split=null", "dataset.test_size=5",
+                        "+hydra.launcher.additional_parameters.hold=true", *DEMO)
+    assert submit.returncode == 0, submit.stderr[-2000:]
+    job = json.loads((run_dir / "submissions.json").read_text())[-1]["job_id"]
+    data.unlink()
+    subprocess.run(["scontrol", "release", job], check=True)
+    wait_for(lambda: manifest(run_dir).get("status") == "failed", 300, "the job to fail")
+    m = manifest(run_dir)
+    assert "dataset.path" in m["error"] and "does not exist" in m["error"]
+    assert "does not exist" in (run_dir / "train.log").read_text()
+    wait_for(lambda: sacct_states(job) == ["FAILED"], 60, "sacct to show FAILED")
+    time.sleep(5)
+    assert sacct_states(job) == ["FAILED"] and len(manifest(run_dir)["attempts"]) == 1, "not requeued"
