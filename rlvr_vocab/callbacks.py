@@ -1,5 +1,6 @@
 """Trainer callbacks that keep the run's manifest and checkpoints trustworthy."""
 
+import json
 import math
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from transformers import TrainerCallback
 from rlvr_vocab import checkpoints
 from rlvr_vocab.manifest import Manifest
 
+METRICS_NAME = "metrics.jsonl"
 # Metric writes between checkpoints are throttled: run.json is for humans and `status`, not a log.
 _METRICS_EVERY_S = 15.0
 # The compact progress line logged at each logging step (all metrics go to run.json and W&B).
@@ -34,6 +36,9 @@ class RunStateCallback(TrainerCallback):
             return
         numbers = {k: v for k, v in logs.items() if isinstance(v, int | float) and math.isfinite(v)}
         self.manifest.data["metrics"].update(numbers, step=state.global_step)
+        # The run's own metric history (plots work offline, without W&B); appended, one line a step.
+        with (self.manifest.run_dir / METRICS_NAME).open("a") as f:
+            f.write(json.dumps({"step": state.global_step, "time": time.time(), **numbers}) + "\n")
         shown = " ".join(f"{k}={numbers[k]:.4g}" for k in _SHOWN if k in numbers)
         if shown:
             logger.info(f"step {state.global_step}/{state.max_steps} {shown}")

@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args) or 0
+        return args.handler(args) or 0
     except ConfigError as e:
         sys.stderr.write(f"error: {e}\n")
         return 2

@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("cancel", help="cancel a run's or a sweep's SLURM jobs")
     p.add_argument("run", nargs="?")
     p.add_argument("--sweep")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def run(args) -> int:

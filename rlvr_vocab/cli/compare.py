@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true")
     fmt.add_argument("--json", action="store_true")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def _overrides(view) -> dict[str, str]:

@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="keep printing as the log grows")
     p.add_argument("--err", action="store_true", help="stderr instead of stdout")
     p.add_argument("--attempt", type=int, help="attempt number (default: the latest)")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def log_path(view, attempt_n: int | None, err: bool) -> Path:

@@ -6,7 +6,7 @@ from rlvr_vocab.cli.common import registry
 def add_parser(sub) -> None:
     p = sub.add_parser("registry", help="maintain the registry's index")
     p.add_argument("action", choices=["rebuild"])
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def run(args) -> int:

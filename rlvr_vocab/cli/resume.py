@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--failed", action="store_true", help="only runs that failed, timed out, were cancelled or lost")
     p.add_argument("--force", action="store_true", help="resume even if the model or world size changed")
     p.add_argument("--launcher", help="Hydra launcher profile (default: the one it was submitted with)")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def run(args) -> int:

@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("show", help="everything about one run")
     p.add_argument("run", help="run id, name, exp/name or a unique prefix")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def run(args) -> int:

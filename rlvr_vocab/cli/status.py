@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
     p.add_argument("--state", help="only runs in this state (e.g. FAILED)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--watch", action="store_true", help=f"refresh every {WATCH_INTERVAL_S} s")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def run(args) -> int:

@@ -1,0 +1,168 @@
+"""The rlvr-vocab CLI on synthetic run dirs: status, show, logs, compare, lookup, index, scale."""
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rlvr_vocab.cli import main
+from rlvr_vocab.manifest import Manifest
+
+
+def make_run(root, exp, name, status="completed", sweep=None, overrides=(), step=10, job=None, reward=0.5,
+             final_acc=None):
+    m = Manifest.load_or_create(root / exp / name, exp, name)
+    (root / exp / name).mkdir(parents=True, exist_ok=True)
+    m.data.update(sweep_id=sweep, overrides=list(overrides), last_step=step, max_steps=10,
+                  checkpoints=[{"step": step, "path": f"checkpoints/checkpoint-{step}"}],
+                  metrics={"reward": reward}, eval={"final": {"accuracy": final_acc}} if final_acc is not None else {})
+    m.start_attempt(world_size=1)
+    if job:
+        m.data["attempts"][-1]["slurm_job_id"] = job
+    if status != "running":
+        m.end_attempt(status, "ValueError: boom" if status == "failed" else None)
+    else:
+        m.save()
+    return m
+
+
+def cli(*args, capsys=None):
+    code = main(list(args))
+    out = capsys.readouterr() if capsys else None
+    return code, out
+
+
+@pytest.fixture
+def no_slurm(monkeypatch, tmp_path):
+    """A PATH without sacct/squeue: what a laptop or a dead controller looks like."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+def test_status_json_lists_runs_with_states(experiments_root, capsys, no_slurm):
+    make_run(experiments_root, "demo", "a", "completed", sweep="s1")
+    make_run(experiments_root, "demo", "b", "failed", sweep="s1")
+    code, out = cli("status", "--json", capsys=capsys)
+    rows = {r["run_name"]: r for r in json.loads(out.out)}
+    assert code == 0 and rows["a"]["state"] == "COMPLETED" and rows["b"]["state"] == "FAILED"
+    assert rows["b"]["error"] == "ValueError: boom"
+    code, out = cli("status", "--state", "failed", "--json", capsys=capsys)
+    assert [r["run_name"] for r in json.loads(out.out)] == ["b"]
+
+
+def test_running_slurm_run_without_slurm_is_unknown_and_stale(experiments_root, capsys, no_slurm):
+    make_run(experiments_root, "demo", "live", "running", job="123")
+    code, out = cli("status", "--json", capsys=capsys)
+    row = json.loads(out.out)[0]
+    assert row["state"] == "UNKNOWN" and row["stale"] and "last known RUNNING" in row["note"]
+    assert "sacct" in row["note"]
+    _, out = cli("status", capsys=capsys)  # the table says why too
+    table = out.out
+    assert "UNKNOWN (stale)" in table and "sacct" in table
+
+
+def test_local_run_whose_process_died_is_lost(experiments_root, capsys, no_slurm):
+    make_run(experiments_root, "demo", "orphan", "running")
+    code, out = cli("status", "--json", capsys=capsys)
+    assert json.loads(out.out)[0]["state"] == "LOST"
+
+
+def test_lookup_by_id_name_prefix_and_ambiguity(experiments_root, capsys, no_slurm):
+    m = make_run(experiments_root, "demo", "alpha-1")
+    make_run(experiments_root, "demo", "alpha-2")
+    assert cli("show", "alpha-1", "--json", capsys=capsys)[0] == 0
+    assert cli("show", m.data["run_id"][:6], "--json", capsys=capsys)[0] == 0
+    code, out = cli("show", "alpha", capsys=capsys)
+    assert code == 2 and "ambiguous" in out.err and "alpha-1" in out.err and "alpha-2" in out.err
+    code, out = cli("show", "../etc", capsys=capsys)
+    assert code == 2 and "path separators" in out.err
+    code, out = cli("show", "nope", capsys=capsys)
+    assert code == 2 and "not found" in out.err
+
+
+def test_show_prints_attempts_and_paths(experiments_root, capsys, no_slurm):
+    make_run(experiments_root, "demo", "r", "failed")
+    code, out = cli("show", "r", capsys=capsys)
+    assert code == 0 and "attempts:" in out.out and "failed: ValueError: boom" in out.out and "run_dir" in out.out
+
+
+def test_logs_falls_back_to_train_log(experiments_root, capsys, no_slurm):
+    make_run(experiments_root, "demo", "r")
+    (experiments_root / "demo" / "r" / "train.log").write_text("hello from the job\n")
+    code, out = cli("logs", "r", capsys=capsys)
+    assert code == 0 and "hello from the job" in out.out
+
+
+def test_compare_sweep_columns_sorted(experiments_root, capsys, no_slurm):
+    for lr, seed, acc in [("3e-6", "1", 0.6), ("1e-6", "0", 0.5), ("3e-6", "0", 0.7)]:
+        make_run(experiments_root, "demo", f"lr={lr},seed={seed}", sweep="s",
+                 overrides=[f"training.learning_rate={lr}", f"seed={seed}", "training.max_steps=10"], final_acc=acc)
+    make_run(experiments_root, "demo", "other", sweep="t")
+    code, out = cli("compare", "--sweep", "s", "--json", capsys=capsys)
+    rows = json.loads(out.out)
+    assert [(r["training.learning_rate"], r["seed"]) for r in rows] == [("1e-6", "0"), ("3e-6", "0"), ("3e-6", "1")]
+    assert "training.max_steps" not in rows[0] and rows[1]["acc_final"] == 0.7
+    code, out = cli("compare", "--sweep", "s", "--csv", capsys=capsys)
+    assert out.out.splitlines()[0].startswith("run,")
+
+
+def test_rebuild_gives_the_same_status(experiments_root, capsys, no_slurm):
+    for i in range(5):
+        make_run(experiments_root, "demo", f"r{i}", "completed" if i % 2 else "failed")
+    _, before = cli("status", "--json", capsys=capsys)
+    (experiments_root / ".registry.sqlite").unlink()
+    assert cli("registry", "rebuild", capsys=capsys)[0] == 0
+    _, after = cli("status", "--json", capsys=capsys)
+    assert json.loads(before.out) == json.loads(after.out)
+
+
+def _writer(root, i):
+    (root / "demo" / f"w{i}").mkdir(parents=True)
+    m = Manifest.load_or_create(root / "demo" / f"w{i}", "demo", f"w{i}")
+    m.start_attempt()
+    for step in range(20):
+        m.update(last_step=step, metrics={"reward": step / 20})
+    m.end_attempt("completed")
+
+
+def test_concurrent_writers_while_status_loops(experiments_root, no_slurm):
+    ctx = multiprocessing.get_context("fork")
+    writers = [ctx.Process(target=_writer, args=(experiments_root, i)) for i in range(50)]
+    for w in writers:
+        w.start()
+    polls = 0
+    while any(w.is_alive() for w in writers) or polls < 3:
+        out = subprocess.run([sys.executable, "-m", "rlvr_vocab", "status", "--json"], capture_output=True, text=True,
+                             env={**os.environ, "RLVR_EXPERIMENTS_ROOT": str(experiments_root)})
+        assert out.returncode == 0, out.stderr
+        json.loads(out.stdout)  # every read parses
+        polls += 1
+    rows = json.loads(subprocess.run([sys.executable, "-m", "rlvr_vocab", "status", "--json"], capture_output=True,
+                                     text=True, env={**os.environ, "RLVR_EXPERIMENTS_ROOT": str(experiments_root)}).stdout)
+    assert len(rows) == 50 and all(r["state"] == "COMPLETED" and r["last_step"] == 19 for r in rows)
+
+
+def test_cli_does_not_import_torch():
+    code = "import sys, rlvr_vocab.cli; sys.exit(any(m in sys.modules for m in ('torch', 'transformers', 'trl')))"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_status_over_1000_runs_is_fast(experiments_root, no_slurm):
+    for i in range(1000):
+        d = experiments_root / "bulk" / f"r{i:04d}"
+        d.mkdir(parents=True)
+        (d / "run.json").write_text(json.dumps({"run_id": f"id{i:04d}", "exp_name": "bulk", "run_name": d.name,
+                                                "status": "completed", "last_step": 5, "max_steps": 5,
+                                                "attempts": [], "metrics": {}}))
+    env = {**os.environ, "RLVR_EXPERIMENTS_ROOT": str(experiments_root)}
+    cmd = [sys.executable, "-m", "rlvr_vocab", "status", "--json"]
+    subprocess.run(cmd, env=env, capture_output=True, check=True)  # builds the index
+    start = time.perf_counter()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    assert len(json.loads(out.stdout)) == 1000
+    assert time.perf_counter() - start < 1.0
