@@ -37,6 +37,8 @@ class RunStateCallback(TrainerCallback):
         numbers = {k: v for k, v in logs.items() if isinstance(v, int | float) and math.isfinite(v)}
         self.manifest.data["metrics"].update(numbers, step=state.global_step)
         # The run's own metric history (plots work offline, without W&B); appended, one line a step.
+        if self.manifest.read_only:
+            return
         with (self.manifest.run_dir / METRICS_NAME).open("a") as f:
             f.write(json.dumps({"step": state.global_step, "time": time.time(), **numbers}) + "\n")
         shown = " ".join(f"{k}={numbers[k]:.4g}" for k in _SHOWN if k in numbers)

@@ -23,20 +23,20 @@ def _load_split(ds: DictConfig, path: str, split: str) -> Dataset:
     return load_dataset(str(local) if local.is_dir() else path, ds.config_name, split=split)
 
 
-def embedded_data_dir(ds: DictConfig, seed: int) -> Path:
-    """The demo's synthetic data set for this seed (generated once, then cached)."""
+def embedded_data_dir(ds: DictConfig) -> Path:
+    """The demo's synthetic data set (generated once from its seed, then cached)."""
     from rlvr_vocab.arithmetic import write_arithmetic_dataset
 
     e = ds.embedded
     return write_arithmetic_dataset(
-        cache_dir() / f"arithmetic-s{seed}-{e.n_train}-{e.n_test}-{e.max_operand}",
-        seed=seed, n_train=e.n_train, n_test=e.n_test, max_operand=e.max_operand,
+        cache_dir() / f"arithmetic-s{e.seed}-{e.n_train}-{e.n_test}-{e.max_operand}",
+        seed=e.seed, n_train=e.n_train, n_test=e.n_test, max_operand=e.max_operand,
     )
 
 
 def load_splits(ds: DictConfig, seed: int) -> tuple[Dataset, Dataset]:
     """Train and held-out splits, checked for the mapped question and answer columns."""
-    path = str(embedded_data_dir(ds, seed)) if ds.embedded is not None else ds.path
+    path = str(embedded_data_dir(ds)) if ds.embedded is not None else ds.path
     train = _load_split(ds, path, ds.train_split)
     if ds.test_split is None:
         parts: DatasetDict = train.train_test_split(test_size=ds.test_size, seed=seed)

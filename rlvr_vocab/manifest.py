@@ -88,12 +88,14 @@ def slurm_identity() -> dict[str, Any]:
 class Manifest:
     """In-memory manifest of one run; every `save()` replaces run.json atomically."""
 
-    def __init__(self, run_dir: Path, data: dict[str, Any]):
+    def __init__(self, run_dir: Path, data: dict[str, Any], read_only: bool = False):
         self.run_dir = Path(run_dir)
         self.data = data
+        # Ranks other than 0 of a multi-process job keep a copy but never write it.
+        self.read_only = read_only
 
     @classmethod
-    def load_or_create(cls, run_dir: Path, exp_name: str, run_name: str) -> "Manifest":
+    def load_or_create(cls, run_dir: Path, exp_name: str, run_name: str, read_only: bool = False) -> "Manifest":
         data = read_manifest(run_dir)
         if data is None:
             created = now_iso()
@@ -122,7 +124,7 @@ class Manifest:
                 "eval": {},
                 "attempts": [],
             }
-        return cls(run_dir, data)
+        return cls(run_dir, data, read_only)
 
     def start_attempt(self, **fields: Any) -> dict[str, Any]:
         commit, dirty = git_state()
@@ -153,6 +155,8 @@ class Manifest:
         self.save()
 
     def save(self) -> None:
+        if self.read_only:
+            return
         self.data["updated"] = now_iso()
         text = redact(json.dumps(self.data, indent=2, default=str))
         atomic_write_text(self.run_dir / MANIFEST_NAME, text + "\n")

@@ -26,8 +26,8 @@ def model_path(cfg: DictConfig) -> str:
         embedded=ArithmeticDataConfig()))
     path = ensure_tiny_model(
         cache_dir=cache_dir(),
-        data_dir=embedded_data_dir(demo_data, cfg.seed),
-        seed=cfg.seed,
+        data_dir=embedded_data_dir(demo_data),
+        seed=demo_data.embedded.seed,
         system_prompt=cfg.dataset.system_prompt,
         hidden_size=e.hidden_size,
         num_layers=e.num_layers,

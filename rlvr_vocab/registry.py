@@ -42,6 +42,24 @@ class SlurmView:
     jobs: dict[str, dict[str, str]]
     error: str | None = None
 
+    def job(self, job_id: str) -> dict[str, str] | None:
+        """A job's row; array tasks not yet started are only listed under their array (`A` or `A_[0-3%4]`)."""
+        if job_id in self.jobs or "_" not in job_id:
+            return self.jobs.get(job_id)
+        base, task = job_id.split("_", 1)
+        for key, row in self.jobs.items():
+            if key.startswith(f"{base}_[") and _in_task_range(int(task), key[len(base) + 2:].rstrip("]")):
+                return row
+        return self.jobs.get(base) if self.jobs.get(base, {}).get("state") == "PENDING" else None
+
+
+def _in_task_range(task: int, spec: str) -> bool:
+    for part in spec.split("%")[0].split(","):
+        low, _, high = part.partition("-")
+        if low.isdigit() and int(low) <= task <= int(high or low):
+            return True
+    return False
+
 
 def experiments_root(cli_root: str | None) -> Path:
     return Path(cli_root or os.environ.get("RLVR_EXPERIMENTS_ROOT", "experiments"))
@@ -132,7 +150,8 @@ class Registry:
 
 def query_sacct(job_ids: list[str]) -> SlurmView:
     """One sacct call for all the given jobs (never one per job: it would load the controller)."""
-    ids = sorted(set(job_ids))
+    # Array tasks that have not started yet are only known under their array's id.
+    ids = sorted(set(job_ids) | {j.split("_")[0] for j in job_ids if "_" in j})
     try:
         out = subprocess.run(
             ["sacct", "-n", "-P", "-X", "-o", "JobID,State,ExitCode,NodeList", "-j", ",".join(ids)],
@@ -237,7 +256,7 @@ class RunView:
             self.state, self.stale = "UNKNOWN", True
             self.note = f"last known {status or 'SUBMITTED'}; {slurm.error}"
             return
-        job = slurm.jobs.get(self.job_id)
+        job = slurm.job(self.job_id)
         if job is None:
             self.state = "LOST" if status == "RUNNING" else (status or "UNKNOWN")
             self.note = f"SLURM has no record of job {self.job_id}"

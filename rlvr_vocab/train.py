@@ -21,6 +21,7 @@ from rlvr_vocab.launch import register_hydra_plugins, requeue
 from rlvr_vocab.logs import quiet_progress_bars_off_tty, setup_logging
 from rlvr_vocab.manifest import CANCELLED, COMPLETED, FAILED, REQUEUED, Manifest
 from rlvr_vocab.rundir import RunLease, write_config_snapshot
+from rlvr_vocab.tracking import is_main_process
 from rlvr_vocab.user_errors import exit_on_user_error, mark_logged, prefer_raised_hydra_errors
 from rlvr_vocab.validate import Plan, check_name, validate
 
@@ -56,7 +57,12 @@ def held_out_eval(model, tokenizer, test_ds, cfg: DictConfig) -> dict[str, float
     )
 
 
-def _open_run(cfg: DictConfig, plan: Plan) -> tuple[Manifest, RunLease]:
+def _open_run(cfg: DictConfig, plan: Plan) -> tuple[Manifest, RunLease | None]:
+    """Rank 0 owns the run dir (lease, manifest, train.log); other ranks only read and train."""
+    if not is_main_process():
+        setup_logging()
+        quiet_progress_bars_off_tty()
+        return Manifest.load_or_create(plan.run_dir, cfg.exp_name, cfg.run_name, read_only=True), None
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     lease = RunLease(plan.run_dir)
     try:
@@ -129,7 +135,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
         finish_wandb(wandb_run, exit_code)
         signal.signal(signal.SIGTERM, previous_sigterm)
-        lease.release()
+        if lease is not None:
+            lease.release()
     if stopped:
         # Outside the try: under submitit this exits the process once the job is requeued.
         why_not = requeue.requeue(cfg.max_requeues)
@@ -188,6 +195,7 @@ def _result(manifest: Manifest) -> dict[str, Any]:
 
 def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.StopRequest | None) -> None:
     import torch as th
+    from accelerate import PartialState
     from transformers import PrinterCallback, set_seed
     from trl import GRPOConfig, GRPOTrainer
 
@@ -199,9 +207,14 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
     t0 = time.monotonic()
     set_seed(cfg.seed)
     checkpoint_dir = plan.run_dir / "checkpoints"
-    resume_from, skipped = checkpoints.latest_complete(checkpoint_dir)
-    if skipped:
-        manifest.update(skipped_checkpoints=manifest.data["skipped_checkpoints"] + skipped)
+    if is_main_process():
+        resume_from, skipped = checkpoints.latest_complete(checkpoint_dir)
+        if skipped:
+            manifest.update(skipped_checkpoints=manifest.data["skipped_checkpoints"] + skipped)
+    # Every rank resumes from the checkpoint rank 0 chose, after it set incomplete ones aside.
+    PartialState().wait_for_everyone()
+    if not is_main_process():
+        resume_from, _ = checkpoints.latest_complete(checkpoint_dir)
 
     path = model_path(cfg)
     model, tokenizer = load_model_and_tokenizer(cfg, path, plan.precision)
@@ -210,7 +223,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
     reward_funcs, _ = build_reward_funcs(cfg.reward)
 
     evals = manifest.data["eval"]
-    if cfg.eval.enabled and "initial" not in evals:
+    if cfg.eval.enabled and "initial" not in evals and is_main_process():
         evals["initial"] = {**held_out_eval(model, tokenizer, test_ds, cfg), "step": 0}
         logger.info(f"held-out greedy accuracy before GRPO: {evals['initial']['accuracy']:.1%}")
         manifest.save()
@@ -234,6 +247,8 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
     if stop is not None and stop.requested:
         return  # checkpointed for the requeue; the final model and eval come with the last attempt
 
+    if not is_main_process():
+        return
     final = save_final(trainer, tokenizer, plan.run_dir)
     manifest.data.update(final_model=str(final.relative_to(plan.run_dir)), last_step=trainer.state.global_step)
     manifest.data["metrics"].update(train_runtime=output.metrics.get("train_runtime"))

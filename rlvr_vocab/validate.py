@@ -171,7 +171,7 @@ def _grpo_fields() -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(GRPOConfig) if f.init}
 
 
-def check_training(training: Any, n_rewards: int) -> dict[str, Any]:
+def check_training(training: Any, n_rewards: int, ws: int) -> dict[str, Any]:
     """Our checks on the `training` node; returns its values without `_target_`."""
     if not isinstance(training, Mapping) or training.get("_target_") != "trl.GRPOConfig":
         raise ConfigError("training", "must be a trl.GRPOConfig node", "select training=grpo_local|grpo_cluster")
@@ -193,7 +193,7 @@ def check_training(training: Any, n_rewards: int) -> dict[str, Any]:
     num_gen = values.get("num_generations", fields["num_generations"].default)
     if not isinstance(num_gen, int) or num_gen < 2:
         raise ConfigError("training.num_generations", f"must be >= 2 (GRPO compares completions), got {num_gen!r}")
-    gen_batch = values.get("generation_batch_size") or values["per_device_train_batch_size"] * world_size() * (
+    gen_batch = values.get("generation_batch_size") or values["per_device_train_batch_size"] * ws * (
         values.get("steps_per_generation") or values.get("gradient_accumulation_steps", 1)
     )
     if gen_batch % num_gen:
@@ -240,12 +240,13 @@ def default_run_name() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S-") + os.urandom(2).hex()
 
 
-def validate(cfg: DictConfig, target_has_gpu: bool | None = None) -> Plan:
+def validate(cfg: DictConfig, target_has_gpu: bool | None = None, target_world_size: int | None = None) -> Plan:
     """All pre-flight checks; fills in `run_name` if it was null. Raises ConfigError.
 
     `target_has_gpu` describes the machine the job will run on when that is not this one
     (a login node validating a SLURM submission); None means this machine.
     """
+    ws = target_world_size or world_size()
     check_name("exp_name", cfg.exp_name)
     check_name("run_name", cfg.run_name)
     if cfg.run_name is None:
@@ -258,13 +259,15 @@ def validate(cfg: DictConfig, target_has_gpu: bool | None = None) -> Plan:
     data_desc = check_dataset(cfg.dataset)
     check_reward_config(cfg.reward)
     rewards = list(cfg.reward)
-    values = check_training(cfg.training, len(rewards))
+    values = check_training(cfg.training, len(rewards), ws)
     weights = values.get("reward_weights") or [float(cfg.reward[n].weight) for n in rewards]
     if cfg.eval.max_new_tokens <= 0 or cfg.eval.batch_size <= 0:
         raise ConfigError("eval.max_new_tokens", "eval lengths and batch size must be positive")
 
     run_dir = Path(cfg.experiments_root) / cfg.exp_name / cfg.run_name
     resume_from = _peek_resume(run_dir)
+    if resume_from is not None and not cfg.force_resume:
+        check_resume_compatible(run_dir, cfg, ws, resume_from.name)
     if resume_from is not None and values.get("save_only_model"):
         raise ConfigError(
             "training.save_only_model",
@@ -281,10 +284,33 @@ def validate(cfg: DictConfig, target_has_gpu: bool | None = None) -> Plan:
         # GPU-only settings can't be instantiated here (no GPU, maybe no deepspeed): check the rest.
         gpu_only = {"bf16": False, "fp16": False, "deepspeed": None}
         instantiate_grpo_config({**grpo_kwargs, **gpu_only})
-    ws = world_size()
     effective = values["per_device_train_batch_size"] * ws * values.get("gradient_accumulation_steps", 1)
     return Plan(run_dir, cfg.run_name, model_desc, data_desc, rewards, weights, grpo_kwargs, effective,
                 resume_from, ws, precision, keep)
+
+
+# What a checkpoint's weights and optimizer state depend on: changing them breaks the resume.
+CHECKPOINT_KEYS = ("model.name_or_path", "model.embedded", "model.lora", "model.reasoning_vocab")
+
+
+def check_resume_compatible(run_dir: Path, cfg: DictConfig, ws: int, checkpoint: str) -> None:
+    previous_path = run_dir / "config.yaml"
+    if not previous_path.exists():
+        return
+    previous = OmegaConf.load(previous_path)
+    fix = "start a new run_name, or force it (rlvr-vocab resume --force / force_resume=true)"
+    for key in CHECKPOINT_KEYS:
+        old, new = OmegaConf.select(previous, key), OmegaConf.select(cfg, key)
+        old = OmegaConf.to_container(old) if OmegaConf.is_config(old) else old
+        new = OmegaConf.to_container(new, resolve=True) if OmegaConf.is_config(new) else new
+        if old != new:
+            raise ConfigError(key, f"changed from {old!r} to {new!r} since {checkpoint} was saved", fix)
+    from rlvr_vocab.manifest import read_manifest
+
+    attempts = (read_manifest(run_dir) or {}).get("attempts") or []
+    old_ws = attempts[-1].get("world_size") if attempts else None
+    if old_ws is not None and old_ws != ws:
+        raise ConfigError("world size", f"{checkpoint} was saved by {old_ws} processes, this run has {ws}", fix)
 
 
 def _peek_resume(run_dir: Path) -> Path | None:

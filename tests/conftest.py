@@ -1,7 +1,9 @@
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,47 @@ def slurm_cluster():
             pytest.fail(f"no Slurm cluster under CI=true: {why}")
         pytest.skip(f"no Slurm cluster reachable: {why}")
     return True
+
+
+# The demo, shortened; the tiny model is built once by `demo_cache` so jobs only load it.
+DEMO = ["model.embedded.warm_start_steps=60", "dataset.embedded.n_test=20", "eval.max_samples=20"]
+
+
+@pytest.fixture(scope="session")
+def demo_cache(shared_cache, slurm_cluster, tmp_path_factory):
+    """Build the demo's data and tiny models for seeds 0 and 1 here, before jobs need them."""
+    scratch = {"RLVR_EXPERIMENTS_ROOT": str(tmp_path_factory.mktemp("warm-up"))}
+    for seed in (0, 1):
+        done = run_module("training.max_steps=1", "eval.enabled=false", f"seed={seed}", f"run_name=warm{seed}",
+                          *DEMO, env=scratch)
+        assert done.returncode == 0, done.stderr[-2000:]
+    return shared_cache
+
+
+@pytest.fixture
+def job_env():
+    # sbatch wrappers activate the venv that runs these tests.
+    return {"RLVR_VENV": sys.prefix}
+
+
+def sacct_states(job: str) -> list[str]:
+    out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", job.split("_")[0]],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.split("|")[1] for line in out.splitlines() if line]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def manifest(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}

@@ -3,8 +3,8 @@
 import sys
 
 import pytest
-
 from conftest import run_module
+
 from rlvr_vocab.train import main
 
 CASES = {

@@ -142,8 +142,9 @@ def test_concurrent_writers_while_status_loops(experiments_root, no_slurm):
         assert out.returncode == 0, out.stderr
         json.loads(out.stdout)  # every read parses
         polls += 1
+    env = {**os.environ, "RLVR_EXPERIMENTS_ROOT": str(experiments_root)}
     rows = json.loads(subprocess.run([sys.executable, "-m", "rlvr_vocab", "status", "--json"], capture_output=True,
-                                     text=True, env={**os.environ, "RLVR_EXPERIMENTS_ROOT": str(experiments_root)}).stdout)
+                                     text=True, env=env).stdout)
     assert len(rows) == 50 and all(r["state"] == "COMPLETED" and r["last_step"] == 19 for r in rows)
 
 

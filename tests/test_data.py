@@ -78,9 +78,11 @@ def test_gold_answer_extraction(raw, fmt, gold):
     assert gold_answer(raw, fmt) == gold
 
 
-def test_embedded_arithmetic_is_generated_from_the_seed(tokenizer):
+def test_embedded_arithmetic_is_generated_from_its_seed(tokenizer):
     ds = dataset_cfg("arithmetic", "dataset.embedded.n_test=20")
     a_train, a_test = load_splits(ds, seed=0)
-    b_train, _ = load_splits(ds, seed=1)
+    assert list(load_splits(ds, seed=5)[0]["question"]) == list(a_train["question"])  # not the run's seed
+    b_train, _ = load_splits(dataset_cfg("arithmetic", "dataset.embedded.n_test=20", "dataset.embedded.seed=1"),
+                             seed=0)
     assert len(a_test) == 20 and set(a_train.column_names) >= {"question", "answer"}
     assert list(a_train["question"])[:20] != list(b_train["question"])[:20]

@@ -3,58 +3,12 @@
 import json
 import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-
-from conftest import REPO, run_module
+from conftest import DEMO, REPO, manifest, run_module, sacct_states, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-
-# The demo, shortened; the tiny model is built once by `demo_cache` so jobs only load it.
-DEMO = ["model.embedded.warm_start_steps=60", "dataset.embedded.n_test=20", "eval.max_samples=20"]
-
-
-@pytest.fixture(scope="module")
-def demo_cache(shared_cache, slurm_cluster):
-    """Build the demo's data and tiny models for seeds 0 and 1 here, before jobs need them."""
-    for seed in (0, 1):
-        done = run_module("dry_run=false", "training.max_steps=1", "eval.enabled=false", f"seed={seed}",
-                          f"run_name=warm{seed}", *DEMO)
-        assert done.returncode == 0, done.stderr[-2000:]
-    return shared_cache
-
-
-@pytest.fixture
-def job_env():
-    # sbatch wrappers activate the venv that runs these tests.
-    return {"RLVR_VENV": sys.prefix}
-
-
-def sacct_states(job: str) -> list[str]:
-    out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", job.split("_")[0]],
-                         capture_output=True, text=True, check=True).stdout
-    return [line.split("|")[1] for line in out.splitlines() if line]
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def manifest(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
 
 def test_sweep_is_one_array_and_resubmission_submits_nothing(demo_cache, experiments_root):
     args = ["--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true", "training.learning_rate=1e-4,2e-4",
@@ -128,7 +82,7 @@ def test_data_removed_before_start_fails_without_requeue(demo_cache, experiments
     assert submit.returncode == 0, submit.stderr[-2000:]
     job = json.loads((run_dir / "submissions.json").read_text())[-1]["job_id"]
     data.unlink()
-    subprocess.run(["scontrol", "release", job], check=True)
+    subprocess.run(["scontrol", "release", job.split("_")[0]], check=True)  # a pending array: by its id
     wait_for(lambda: manifest(run_dir).get("status") == "failed", 300, "the job to fail")
     m = manifest(run_dir)
     assert "dataset.path" in m["error"] and "does not exist" in m["error"]

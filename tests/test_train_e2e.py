@@ -3,9 +3,8 @@
 import json
 
 import pytest
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
 from conftest import run_module
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 pytestmark = pytest.mark.slow
 

@@ -64,10 +64,22 @@ class StopOnSignal(TrainerCallback):
     """Turns a recorded stop request into "save a checkpoint now and stop" at the step's end."""
 
     def on_step_end(self, args, state, control, **kwargs):
-        if _request.requested:
+        if _any_rank_requested(args.world_size):
             control.should_save = True
             control.should_training_stop = True
         return control
+
+
+def _any_rank_requested(world_size: int) -> bool:
+    """All ranks must stop at the same step, or the next collective hangs: agree on the flag."""
+    if world_size <= 1:
+        return _request.requested
+    import torch as th
+    import torch.distributed as dist
+
+    flag = th.tensor([int(_request.requested)], device="cuda" if th.cuda.is_available() else "cpu")
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 def _time_left_s() -> float | None:

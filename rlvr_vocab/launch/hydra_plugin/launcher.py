@@ -5,6 +5,8 @@ records each run's SLURM job, prints the sweep id and the status command, and re
 unless `wait: true`, which shows progress until the jobs end.
 """
 
+import subprocess
+import tempfile
 import time
 from collections import Counter
 from typing import Any
@@ -15,6 +17,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf
 
+from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.launch.sweep import SweepPlan
 from rlvr_vocab.manifest import now_iso
 from rlvr_vocab.rundir import record_submission
@@ -52,6 +55,34 @@ class _SubmitAndReturn:
             k if k in base else f"{self._EXECUTOR}_{k}": v for k, v in self.params.items() if k not in init_keys
         })
         return executor
+
+    def sbatch_script(self, n_jobs: int) -> str | None:
+        """The exact sbatch script submitit will submit for an array of n_jobs (None off SLURM)."""
+        if self._EXECUTOR != "slurm":
+            return None
+        from submitit.slurm.slurm import _make_sbatch_string
+
+        inner = self._executor()._executor
+        return _make_sbatch_string(command=inner._submitit_command_str, folder=inner.folder, map_count=n_jobs,
+                                   **inner.parameters)
+
+    def preflight(self, n_jobs: int) -> None:
+        """Ask Slurm itself (`sbatch --test-only`) whether it would accept the job array."""
+        script = self.sbatch_script(n_jobs)
+        if script is None:
+            return
+        with tempfile.NamedTemporaryFile("w", suffix=".sh") as f:
+            f.write(script)
+            f.flush()
+            try:
+                out = subprocess.run(["sbatch", "--test-only", f.name], capture_output=True, text=True, timeout=60)
+            except FileNotFoundError:
+                raise ConfigError("hydra/launcher", "sbatch not found: this machine is no SLURM login node",
+                                  "use hydra/launcher=local, or submit from the cluster") from None
+        if out.returncode:
+            words = " / ".join(ln.removeprefix("sbatch: error: ") for ln in out.stderr.strip().splitlines())
+            raise ConfigError("hydra.launcher", f"Slurm refuses the job: {words}",
+                              "fix partition, account, qos, gpus_per_node, mem_gb, timeout_min or the array size")
 
     def launch(self, job_overrides, initial_job_idx: int):
         assert self.config is not None

@@ -26,12 +26,16 @@ class RlvrSweeper(BasicSweeper):
         loader = self.hydra_context.config_loader
         parsed = OverridesParser.create(config_loader=loader).parse_overrides([*self._parse_config(), *arguments])
         jobs = self.split_arguments(parsed, max_batch_size=None)[0]
-        target_has_gpu = bool(self.config.hydra.launcher.get("gpus_per_node"))
+        launcher = self.config.hydra.launcher
+        on_slurm = "Slurm" in str(launcher.get("_target_"))
+        # A SLURM job's machine is described by the launcher; local jobs run on this one.
+        target_has_gpu = bool(launcher.get("gpus_per_node")) if on_slurm else None
+        target_world_size = (launcher.get("nodes") or 1) * (launcher.get("tasks_per_node") or 1)
 
         plan = plan_sweep(
             jobs,
             compose=lambda overrides: loader.load_sweep_config(self.config, overrides),
-            validate=lambda cfg: validate(cfg, target_has_gpu=target_has_gpu),
+            validate=lambda cfg: validate(cfg, target_has_gpu, target_world_size),
             sweep_id=self.config.sweep_id,
         )
         print(plan.summary())  # noqa: T201
@@ -40,11 +44,20 @@ class RlvrSweeper(BasicSweeper):
             return []
         with open_dict(self.config):
             self.config.sweep_id = plan.sweep_id
+        if hasattr(self.launcher, "prepare"):
+            self.launcher.prepare(plan)
+        if self.config.dry_run:
+            describe = getattr(self.launcher, "sbatch_script", lambda n: None)
+            script = describe(len(plan.to_submit))
+            print(f"dry run: nothing submitted{'; the sbatch script would be:' if script else ''}")  # noqa: T201
+            if script:
+                print(script)  # noqa: T201
+            return []
+        if hasattr(self.launcher, "preflight"):
+            self.launcher.preflight(len(plan.to_submit))
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        if hasattr(self.launcher, "prepare"):
-            self.launcher.prepare(plan)
         results = self.launcher.launch([p.overrides for p in plan.to_submit], initial_job_idx=0)
         failed = [r for r in results if r.status.name == "FAILED"]
         if failed:
