@@ -10,6 +10,8 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from rlvr_vocab.reasoning_vocab import ReasoningVocabConfig
+
 
 @dataclass
 class EmbeddedModelConfig:
@@ -32,6 +34,8 @@ class ModelConfig:
     # A peft.LoraConfig node (`_target_: peft.LoraConfig`) or null for full fine-tuning.
     lora: Any = None
     embedded: EmbeddedModelConfig | None = None
+    # N added tokens mirroring base tokens (size 0: off); see rlvr_vocab.reasoning_vocab.
+    reasoning_vocab: ReasoningVocabConfig = field(default_factory=ReasoningVocabConfig)
 
 
 @dataclass

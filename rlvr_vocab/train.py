@@ -42,9 +42,13 @@ def _task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def held_out_eval(model, tokenizer, test_ds, cfg: DictConfig) -> dict[str, float]:
-    """Greedy accuracy on the held-out split, scored by the same verifier as the accuracy reward."""
+def held_out_eval(model, tokenizer, test_ds, cfg: DictConfig, rv=None) -> dict[str, float]:
+    """Greedy accuracy on the held-out split, scored by the same verifier as the accuracy reward.
+
+    With a reasoning vocabulary, generation obeys its mode and completions are scored in base text.
+    """
     from rlvr_vocab.evaluation import greedy_accuracy
+    from rlvr_vocab.reasoning_vocab import generation_logits_processors
     from rlvr_vocab.rewards import REWARDS
 
     def score(completions: list[str], answers: list[str]) -> list[float]:
@@ -54,6 +58,8 @@ def held_out_eval(model, tokenizer, test_ds, cfg: DictConfig) -> dict[str, float
     return greedy_accuracy(
         model, tokenizer, list(rows["prompt"]), list(rows["answer"]), score,
         max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size,
+        logits_processor=generation_logits_processors(rv, tokenizer),
+        decode=(lambda ids: rv.decode_to_base(ids, tokenizer)) if rv is not None else None,
     )
 
 
@@ -202,6 +208,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
     from rlvr_vocab.callbacks import RunStateCallback
     from rlvr_vocab.data import load_splits, to_prompts
     from rlvr_vocab.modeling import load_model_and_tokenizer, lora_config, model_path, save_final
+    from rlvr_vocab.reasoning_vocab import ReasoningVocabGRPOTrainer, apply_reasoning_vocab
     from rlvr_vocab.rewards import build_reward_funcs
 
     t0 = time.monotonic()
@@ -218,17 +225,21 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
 
     path = model_path(cfg)
     model, tokenizer = load_model_and_tokenizer(cfg, path, plan.precision)
+    # Before data, evals, the trainer and any resume: they all see the extended vocabulary.
+    rv = apply_reasoning_vocab(model, tokenizer, cfg.model.reasoning_vocab)
     train_raw, test_raw = load_splits(cfg.dataset, cfg.seed)
     train_ds, test_ds = to_prompts(train_raw, tokenizer, cfg.dataset), to_prompts(test_raw, tokenizer, cfg.dataset)
     reward_funcs, _ = build_reward_funcs(cfg.reward)
 
     evals = manifest.data["eval"]
     if cfg.eval.enabled and "initial" not in evals and is_main_process():
-        evals["initial"] = {**held_out_eval(model, tokenizer, test_ds, cfg), "step": 0}
+        evals["initial"] = {**held_out_eval(model, tokenizer, test_ds, cfg, rv), "step": 0}
         logger.info(f"held-out greedy accuracy before GRPO: {evals['initial']['accuracy']:.1%}")
         manifest.save()
 
-    trainer = GRPOTrainer(
+    trainer_class, extra = (GRPOTrainer, {}) if rv is None else (ReasoningVocabGRPOTrainer, {"reasoning_vocab": rv})
+    trainer = trainer_class(
+        **extra,
         model=model,
         reward_funcs=reward_funcs,
         args=GRPOConfig(**plan.grpo_kwargs),
@@ -254,7 +265,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
     manifest.data["metrics"].update(train_runtime=output.metrics.get("train_runtime"))
     if cfg.eval.enabled:
         with th.no_grad():
-            evals["final"] = {**held_out_eval(trainer.model, tokenizer, test_ds, cfg),
+            evals["final"] = {**held_out_eval(trainer.model, tokenizer, test_ds, cfg, rv),
                               "step": trainer.state.global_step}
         initial = evals.get("initial", {}).get("accuracy")
         change = f" (before: {initial:.1%})" if initial is not None else ""

@@ -111,7 +111,9 @@ def check_model(model: DictConfig) -> str:
         raise ConfigError(f"model.generation_kwargs.{key}", "is not a generation option", hint)
     if model.lora is not None:
         _check_lora(model.lora)
-    return str(model.name_or_path or "embedded tiny Qwen2 (built locally)")
+    desc = str(model.name_or_path or "embedded tiny Qwen2 (built locally)")
+    rv = model.reasoning_vocab
+    return desc + (f" + reasoning vocabulary of {rv.size} ({rv.selection}, {rv.mode})" if rv.size else "")
 
 
 def _generation_config_keys() -> set[str]:
@@ -258,6 +260,9 @@ def validate(cfg: DictConfig, target_has_gpu: bool | None = None, target_world_s
     model_desc = check_model(cfg.model)
     data_desc = check_dataset(cfg.dataset)
     check_reward_config(cfg.reward)
+    from rlvr_vocab.reasoning_vocab import check_config
+
+    check_config(cfg.model.reasoning_vocab, bool(cfg.training.get("use_vllm")))
     rewards = list(cfg.reward)
     values = check_training(cfg.training, len(rewards), ws)
     weights = values.get("reward_weights") or [float(cfg.reward[n].weight) for n in rewards]

@@ -71,3 +71,18 @@ def test_baseline_is_qwen3_on_deepscaler():
     cfg = compose_cfg("experiment=baseline")
     assert cfg.model.name_or_path == "Qwen/Qwen3-0.6B"
     assert cfg.dataset.path == "agentica-org/DeepScaleR-Preview-Dataset"
+
+
+@pytest.mark.parametrize("sweep", names("sweep"))
+def test_every_sweep_file_composes_with_its_grid(sweep):
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = compose(config_name="config", overrides=[f"+sweep={sweep}"], return_hydra_config=True)
+    assert cfg.hydra.sweeper.params and cfg.sweep_id
+
+
+def test_reasoning_vocab_differs_from_baseline_only_in_the_vocabulary():
+    base, rv = compose_cfg("experiment=baseline"), compose_cfg("experiment=reasoning_vocab")
+    assert rv.model.reasoning_vocab.size == 75000 and base.model.reasoning_vocab.size == 0
+    rv.model.reasoning_vocab = base.model.reasoning_vocab
+    rv.exp_name = base.exp_name
+    assert rv == base

@@ -53,3 +53,25 @@ def test_failure_is_recorded_with_its_summary(experiments_root, tmp_path):
     assert manifest["status"] == "failed"
     assert manifest["error"] and manifest["attempts"][-1]["end_state"] == "failed"
     assert "Traceback" in (experiments_root / "demo" / "broken" / "train.log").read_text()
+
+
+def test_reasoning_vocab_demo_resumes_and_final_model_maps_back(experiments_root):
+    from rlvr_vocab.reasoning_vocab import load_reasoning_vocab
+
+    args = ["experiment=demo_reasoning", "run_name=rv", "model.reasoning_vocab.size=12", *QUICK[:4]]
+    first = run_module(*args, "training.max_steps=2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = run_module(*args, "training.max_steps=4")
+    assert second.returncode == 0, second.stderr[-3000:]
+    run_dir = experiments_root / "demo_reasoning" / "rv"
+    assert "resumed from checkpoint-2" in (run_dir / "train.log").read_text()
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert any("reasoning_vocab/share" in m for m in metrics)
+    assert all(m.get("reasoning_vocab/share_outside_think", 0) == 0 for m in metrics)  # think_only
+
+    model = AutoModelForCausalLM.from_pretrained(run_dir / "final")
+    tokenizer = AutoTokenizer.from_pretrained(run_dir / "final")
+    rv = load_reasoning_vocab(model, tokenizer)
+    assert rv is not None and rv.size == 12
+    mirrored = [rv.reasoning_ids[0], rv.reasoning_ids[1]]
+    assert rv.decode_to_base(mirrored, tokenizer) == tokenizer.decode(rv.to_base_ids(mirrored))

@@ -20,7 +20,7 @@ from rlvr_vocab.manifest import COMPLETED, read_manifest
 from rlvr_vocab.rundir import lease_is_live, read_submissions
 
 # Short names for common swept keys in run names (lr=3e-06,beta=0.04,seed=1).
-ALIASES = {"learning_rate": "lr", "per_device_train_batch_size": "bs", "num_generations": "gens"}
+ALIASES = {"learning_rate": "lr", "per_device_train_batch_size": "bs", "num_generations": "gens", "size": "rv_size"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]")
 
 
