@@ -168,7 +168,8 @@ def query_sacct(job_ids: list[str]) -> SlurmView:
     for line in out.stdout.splitlines():
         parts = line.split("|")
         if len(parts) >= 4:
-            jobs[parts[0]] = {"state": parts[1].split()[0], "exit_code": parts[2], "node": parts[3]}
+            # "CANCELLED by 0" and "CANCELLED+" (truncated) both mean CANCELLED.
+            jobs[parts[0]] = {"state": parts[1].split()[0].rstrip("+"), "exit_code": parts[2], "node": parts[3]}
     return SlurmView(jobs)
 
 
@@ -233,7 +234,8 @@ class RunView:
 
     def needs_slurm(self) -> bool:
         status = self.m.get("status")
-        if self.manifest is None or status in ("running", "requeued"):
+        # A SIGTERM reads as "cancelled" to the job, but preemption without a signal also sends one.
+        if self.manifest is None or status in ("running", "requeued") or (status == "cancelled" and self.job_id):
             return True
         return self.job_id is not None and self.job_id not in self._attempt_jobs()
 

@@ -30,9 +30,14 @@ class Terminated(Exception):
     """SIGTERM (scancel, or the end of the time limit) reached the job."""
 
 
+_terminated = False
+
+
 def _on_sigterm(signum, frame):
+    global _terminated
     if requeue.current().requested:
         return  # SLURM is already taking the job down for the requeue/preemption we are handling
+    _terminated = True
     raise Terminated("terminated by SIGTERM (scancel or the time limit)")
 
 
@@ -127,10 +132,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         else:
             manifest.end_attempt(COMPLETED)
         exit_code = 0
-    except Terminated as e:
-        manifest.end_attempt(CANCELLED, str(e))
-        raise
     except BaseException as e:
+        if _terminated:  # whatever broke first (e.g. W&B's service, killed by the same signal)
+            manifest.end_attempt(CANCELLED, "terminated by SIGTERM (scancel or the time limit)")
+            mark_logged(e)
+            raise
         summary = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
         logger.opt(exception=e).error(f"run failed: {summary}")
         manifest.end_attempt(FAILED, summary)
