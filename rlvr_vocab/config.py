@@ -48,7 +48,7 @@ class ArithmeticDataConfig:
 
     seed: int = 0
     n_train: int = 2000
-    n_test: int = 200
+    n_test: int = 30
     max_operand: int = 9
 
 

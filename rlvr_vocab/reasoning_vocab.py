@@ -496,12 +496,30 @@ def _trainer_class() -> type:
         def _generate(self, prompts: list):
             output = super()._generate(prompts)
             prompt_ids, completion_ids = output[0], output[1]
+            # Logged completions read in base text; the raw ones, reasoning tokens marked, go beside them.
+            self._rv_texts = (
+                [self.reasoning_vocab.decode_to_base(ids, self._tokenizer, skip_special_tokens=True)
+                 for ids in completion_ids],
+                [self.reasoning_vocab.mark(ids, self._tokenizer) for ids in completion_ids],
+            )
             counts = self.reasoning_vocab.token_counts(completion_ids, *self._think_ids, prompt_ids=prompt_ids)
             counts = th.tensor(counts, device=self.accelerator.device)
             total = self.accelerator.gather(counts).view(-1, len(counts)).sum(dim=0).tolist()
             mode = "train" if self.model.training else "eval"
             for key, value in shares(total).items():
                 self._metrics[mode][f"reasoning_vocab/{key}"].append(value)
+            return output
+
+        def _generate_and_score_completions(self, inputs):
+            from accelerate.utils import gather_object
+
+            output = super()._generate_and_score_completions(inputs)
+            base, marked = (gather_object(texts) for texts in self._rv_texts)
+            logged = self._logs["completion"]
+            start = len(logged) - len(base)  # this step's completions were appended last
+            for i, text in enumerate(base):
+                logged[start + i] = text
+            self._logs["extra"]["raw_completion"].extend(marked)
             return output
 
     return ReasoningVocabGRPOTrainer

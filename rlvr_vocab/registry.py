@@ -260,6 +260,9 @@ class RunView:
             return
         job = slurm.job(self.job_id)
         if job is None:
+            if self.manifest is None:  # slurmdbd records a new job with a short delay
+                self.state, self.note = "PENDING", f"submitted as job {self.job_id}; not in SLURM accounting yet"
+                return
             self.state = "LOST" if status == "RUNNING" else (status or "UNKNOWN")
             self.note = f"SLURM has no record of job {self.job_id}"
             return

@@ -161,7 +161,14 @@ def check_dataset(ds: DictConfig) -> str:
     if ds.test_split is None and ds.test_size <= 0:
         raise ConfigError("dataset.test_size", "must be positive when test_split is null")
     if ds.path is None:
-        return "embedded arithmetic (generated from the seed)"
+        from rlvr_vocab.arithmetic import all_questions
+
+        e = ds.embedded
+        available = len(all_questions(e.max_operand))
+        if not 0 < e.n_test < available:
+            raise ConfigError("dataset.embedded.n_test", f"must be between 1 and {available - 1}",
+                              f"max_operand={e.max_operand} makes {available} distinct questions")
+        return f"embedded arithmetic (seed {e.seed}: {e.n_train} train, {e.n_test} held-out)"
     if _looks_local(str(ds.path)):
         _check_source("dataset.path", str(ds.path), None)
     return f"{ds.path}{f' ({ds.config_name})' if ds.config_name else ''}, split {ds.train_split}"
@@ -204,6 +211,10 @@ def check_training(training: Any, n_rewards: int, ws: int) -> dict[str, Any]:
             f"the generation batch ({gen_batch}) is not divisible by num_generations ({num_gen})",
             "make per_device_train_batch_size x processes x steps_per_generation a multiple of num_generations",
         )
+    deepspeed = values.get("deepspeed")
+    if isinstance(deepspeed, str) and not Path(deepspeed).is_file():
+        raise ConfigError("training.deepspeed", f"{deepspeed} does not exist",
+                          "use conf/deepspeed/zero1.json or zero3.json, or your own DeepSpeed config")
     weights = values.get("reward_weights")
     if weights is not None and len(weights) != n_rewards:
         raise ConfigError(
@@ -265,6 +276,10 @@ def validate(cfg: DictConfig, target_has_gpu: bool | None = None, target_world_s
     check_config(cfg.model.reasoning_vocab, bool(cfg.training.get("use_vllm")))
     rewards = list(cfg.reward)
     values = check_training(cfg.training, len(rewards), ws)
+    deepspeed = values.get("deepspeed")
+    if isinstance(deepspeed, str) and not Path(deepspeed).is_file():
+        raise ConfigError("training.deepspeed", f"{deepspeed} does not exist",
+                          "use conf/deepspeed/zero1.json or zero3.json, or your own DeepSpeed config")
     weights = values.get("reward_weights") or [float(cfg.reward[n].weight) for n in rewards]
     if cfg.eval.max_new_tokens <= 0 or cfg.eval.batch_size <= 0:
         raise ConfigError("eval.max_new_tokens", "eval lengths and batch size must be positive")

@@ -103,11 +103,11 @@ def test_compare_sweep_columns_sorted(experiments_root, capsys, no_slurm):
         make_run(experiments_root, "demo", f"lr={lr},seed={seed}", sweep="s",
                  overrides=[f"training.learning_rate={lr}", f"seed={seed}", "training.max_steps=10"], final_acc=acc)
     make_run(experiments_root, "demo", "other", sweep="t")
-    code, out = cli("compare", "--sweep", "s", "--json", capsys=capsys)
+    code, out = cli("compare", "--sweep", "s", "--runs", "--json", capsys=capsys)
     rows = json.loads(out.out)
     assert [(r["training.learning_rate"], r["seed"]) for r in rows] == [("1e-6", "0"), ("3e-6", "0"), ("3e-6", "1")]
     assert "training.max_steps" not in rows[0] and rows[1]["acc_final"] == 0.7
-    code, out = cli("compare", "--sweep", "s", "--csv", capsys=capsys)
+    code, out = cli("compare", "--sweep", "s", "--runs", "--csv", capsys=capsys)
     assert out.out.splitlines()[0].startswith("run,")
 
 

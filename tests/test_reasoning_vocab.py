@@ -257,3 +257,6 @@ def test_grpo_logs_reasoning_metrics(tmp_path):
         assert entry["reasoning_vocab/share_outside_think"] in (0.0, None)  # None: no token outside
         assert "rewards/answer_match/mean" in entry
     assert any(entry["reasoning_vocab/share_outside_think"] == 0.0 for entry in logs)
+    # Logged completions read in base text; the raw ones, reasoning tokens marked, are logged beside them.
+    assert trainer._logs["completion"] and not any("<|rv_" in text for text in trainer._logs["completion"])
+    assert any("⟨" in text for text in trainer._logs["extra"]["raw_completion"])

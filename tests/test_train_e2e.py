@@ -15,8 +15,11 @@ QUICK = [
 ]
 
 
+SECRETS = {"WANDB_API_KEY": "wandb-key-0123456789abcdef", "HF_TOKEN": "hf_token_0123456789abcdef"}
+
+
 def test_demo_run_then_resume_with_more_steps(experiments_root):
-    first = run_module("run_name=e2e", "training.max_steps=4", *QUICK)
+    first = run_module("run_name=e2e", "training.max_steps=4", *QUICK, env=SECRETS)
     assert first.returncode == 0, first.stderr[-3000:]
     run_dir = experiments_root / "demo" / "e2e"
     for name in ("config.yaml", "overrides.yaml", "run.json", "train.log", "final"):
@@ -41,6 +44,12 @@ def test_demo_run_then_resume_with_more_steps(experiments_root):
     assert manifest["wandb_id"] == wandb_id
     assert [a["resumed_from_step"] for a in manifest["attempts"][1:]] == [4]
     assert len(manifest["attempts"]) == 2
+
+    for path in experiments_root.rglob("*"):  # secrets never reach the run dir (logs, manifest, W&B files)
+        if path.is_file():
+            data = path.read_bytes()
+            assert all(v.encode() not in data for v in SECRETS.values()), path
+    assert all(v not in first.stderr + first.stdout for v in SECRETS.values())
 
 
 def test_failure_is_recorded_with_its_summary(experiments_root, tmp_path):
