@@ -77,12 +77,23 @@ def slurm_identity() -> dict[str, Any]:
         return {}
     array_job, task = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
     return {
+        **_slurm_output_paths(env["SLURM_JOB_ID"]),
         "slurm_job_id": env["SLURM_JOB_ID"],
         "slurm_array_id": f"{array_job}_{task}" if array_job and task else None,
         "slurm_restart_count": int(env.get("SLURM_RESTART_COUNT", 0)),
         "slurm_partition": env.get("SLURM_JOB_PARTITION"),
         "slurm_cluster": env.get("SLURM_CLUSTER_NAME"),
     }
+
+
+def _slurm_output_paths(job_id: str) -> dict[str, str]:
+    """Where SLURM writes this job's stdout/stderr (for `rlvr-vocab logs`), from one scontrol call."""
+    try:
+        out = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    fields = dict(part.split("=", 1) for part in out.stdout.split() if "=" in part)
+    return {key: fields[name] for key, name in (("stdout", "StdOut"), ("stderr", "StdErr")) if name in fields}
 
 
 class Manifest:

@@ -82,7 +82,8 @@ def slurm_cluster():
 
 
 # The demo, shortened; the tiny model is built once by `demo_cache` so jobs only load it.
-DEMO = ["model.embedded.warm_start_steps=60", "dataset.embedded.n_test=20", "eval.max_samples=20"]
+DEMO_MODEL = ["model.embedded.warm_start_steps=60", "eval.max_samples=20"]  # for runs on other data
+DEMO = [*DEMO_MODEL, "dataset.embedded.n_test=20"]
 
 
 @pytest.fixture(scope="session")

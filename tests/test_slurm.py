@@ -6,7 +6,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import DEMO, REPO, manifest, run_module, sacct_states, wait_for
+from conftest import DEMO, DEMO_MODEL, REPO, manifest, run_module, sacct_states, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -78,7 +78,7 @@ def test_data_removed_before_start_fails_without_requeue(demo_cache, experiments
     run_dir = experiments_root / "demo" / "vanishing"
     submit = run_module("--multirun", "hydra/launcher=slurm_cpu", "run_name=vanishing", f"dataset.path={data}",
                         "dataset.embedded=null", "dataset.test_split=null", "dataset.test_size=5",
-                        "+hydra.launcher.additional_parameters.hold=true", *DEMO)
+                        "+hydra.launcher.additional_parameters.hold=true", *DEMO_MODEL)
     assert submit.returncode == 0, submit.stderr[-2000:]
     job = json.loads((run_dir / "submissions.json").read_text())[-1]["job_id"]
     data.unlink()

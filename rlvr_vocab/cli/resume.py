@@ -69,7 +69,8 @@ def command(view, extra: list[str], force: bool, launcher: str | None) -> list[s
         wanted.append(f"run_name='{view.run_name}'")
     replaced = {_key(o) for o in wanted}
     overrides = [o for o in base if _key(o) not in replaced] + wanted
-    hydra = [o for o in submission.get("hydra_overrides", []) if not o.startswith("hydra.mode")]
+    # The original launcher settings (partition, account, time...), but not one-off submission states.
+    hydra = [o for o in submission.get("hydra_overrides", []) if not o.startswith("hydra.mode") and ".hold=" not in o]
     if launcher:
         hydra = [o for o in hydra if not o.startswith("hydra/launcher=")] + [f"hydra/launcher={launcher}"]
     mode = ["--multirun"] if hydra or launcher else []
