@@ -47,7 +47,10 @@ def run_name_for(job: Sequence[str], keys: Sequence[str]) -> str:
         key = _key(override)
         if key in keys:
             short = key.rsplit(".", 1)[-1].rsplit("/", 1)[-1]
-            parts.append(f"{ALIASES.get(short, short)}={_UNSAFE.sub('_', _value(override))}")
+            value = _UNSAFE.sub("_", _value(override))
+            while ".." in value:  # no parent-directory hops in a directory name
+                value = value.replace("..", "_")
+            parts.append(f"{ALIASES.get(short, short)}={value}")
     name = ",".join(parts).strip("._-") or "run"
     if len(name) > 100:  # keep it a valid file and W&B name; the hash keeps it unique
         name = f"{name[:90]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
