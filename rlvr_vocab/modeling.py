@@ -16,6 +16,7 @@ _LOAD_DTYPE = {"bf16": "bfloat16", "fp16": "float32", "fp32": "float32"}
 
 def model_path(cfg: DictConfig) -> str:
     """Where to load from; builds (once, cached) the embedded demo model when configured."""
+    match_threads_to_allocation()
     if cfg.model.embedded is None:
         return str(cfg.model.name_or_path)
     from rlvr_vocab.tiny_model import ensure_tiny_model
@@ -35,6 +36,16 @@ def model_path(cfg: DictConfig) -> str:
         warm_start_lr=e.warm_start_lr,
     )
     return str(path)
+
+
+def match_threads_to_allocation() -> None:
+    """Use as many CPU threads as SLURM allocated: more would oversubscribe cores shared with other jobs."""
+    import os
+
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    if cpus and cpus.isdigit() and th.get_num_threads() > int(cpus):
+        th.set_num_threads(int(cpus))
+        logger.info(f"torch threads: {cpus} (SLURM_CPUS_PER_TASK)")
 
 
 def load_model_and_tokenizer(cfg: DictConfig, path: str, precision: str):

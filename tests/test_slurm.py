@@ -56,6 +56,7 @@ def test_preemption_signal_requeues_and_resumes(demo_cache, experiments_root):
 
 
 def test_sbatch_wrapper_runs_the_job(demo_cache, experiments_root, job_env):
+    experiments_root.mkdir(parents=True, exist_ok=True)  # Slurm does not create the output file's directory
     result = subprocess.run(
         ["sbatch", "--wait", "--gpus-per-node=0", "--mem=4G", "--cpus-per-task=1", "--time=30",
          f"--output={experiments_root}/slurm-%j.out", "slurm/train_baseline.sh", "model=tiny",
