@@ -138,6 +138,8 @@ class Manifest:
         return cls(run_dir, data, read_only)
 
     def start_attempt(self, **fields: Any) -> dict[str, Any]:
+        if self.read_only:
+            return {}
         commit, dirty = git_state()
         attempt = {
             "n": len(self.data["attempts"]) + 1,
@@ -156,6 +158,8 @@ class Manifest:
         return attempt
 
     def end_attempt(self, state: str, reason: str | None = None) -> None:
+        if self.read_only:
+            return
         attempt = self.data["attempts"][-1]
         attempt.update(ended=now_iso(), end_state=state, reason=reason)
         self.data.update(status=state, error=reason if state == FAILED else None)

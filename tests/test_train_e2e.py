@@ -84,3 +84,22 @@ def test_reasoning_vocab_demo_resumes_and_final_model_maps_back(experiments_root
     assert rv is not None and rv.size == 12
     mirrored = [rv.reasoning_ids[0], rv.reasoning_ids[1]]
     assert rv.decode_to_base(mirrored, tokenizer) == tokenizer.decode(rv.to_base_ids(mirrored))
+
+
+def test_two_cpu_processes_train_data_parallel(experiments_root):
+    """The demo under torchrun: 2 ranks (gloo), rank 0 alone writes the run dir."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    result = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "rlvr_vocab.train", "run_name=ddp", "training.max_steps=2",
+         "training.per_device_train_batch_size=8", *QUICK[:4]],
+        capture_output=True, text=True, timeout=600, env=os.environ.copy(),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((experiments_root / "demo" / "ddp" / "run.json").read_text())
+    assert manifest["status"] == "completed" and manifest["last_step"] == 2
+    assert [a["world_size"] for a in manifest["attempts"]] == [2]
