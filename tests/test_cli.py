@@ -163,7 +163,16 @@ def test_status_over_1000_runs_is_fast(experiments_root, no_slurm):
     env = {**os.environ, "RLVR_EXPERIMENTS_ROOT": str(experiments_root)}
     cmd = [sys.executable, "-m", "rlvr_vocab", "status", "--json"]
     subprocess.run(cmd, env=env, capture_output=True, check=True)  # builds the index
-    start = time.perf_counter()
+
+    def timed(command) -> float:
+        start = time.perf_counter()
+        subprocess.run(command, env=env, capture_output=True, check=True)
+        return time.perf_counter() - start
+
+    # Against the CLI's own start-up in the same run (a ratio, not a wall-clock limit): reading
+    # 1,000 runs must cost little beyond starting Python.
+    startup = min(timed([sys.executable, "-m", "rlvr_vocab", "--help"]) for _ in range(3))
+    status = min(timed(cmd) for _ in range(3))
+    assert status < 3 * startup, (status, startup)
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     assert len(json.loads(out.stdout)) == 1000
-    assert time.perf_counter() - start < 1.0
