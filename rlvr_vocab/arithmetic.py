@@ -12,29 +12,32 @@ from loguru import logger
 from rlvr_vocab.errors import ConfigError
 
 SPLITS = ("train", "test")
+SPLIT_VERSION = 1  # recorded in params.json: bump when split_questions changes so stale caches are refused
 
 
-def all_questions(max_operand: int) -> list[tuple[str, str]]:
-    """Every (question, answer) pair `a+b` with operands in [0, max_operand], in a fixed order."""
-    return [(f"{a}+{b}", str(a + b)) for a in range(max_operand + 1) for b in range(max_operand + 1)]
+def _row(a: int, b: int) -> tuple[str, str]:
+    return f"{a}+{b}", str(a + b)
 
 
 def split_questions(
     seed: int, n_train: int, n_test: int, max_operand: int
 ) -> dict[str, list[tuple[str, str]]]:
-    """Hold out `n_test` distinct questions; train rows cycle through the rest in seeded order.
+    """Seeded (question, answer) rows for sums `a+b` with operands in [0, max_operand].
 
-    Train rows repeat when `n_train` exceeds the remaining questions, so the train split can be any size while the
-    held-out questions are never seen in training.
+    The test split holds out `n_test` questions `a+b` (a != b) whose mirror `b+a` stays in training: held-out
+    accuracy then measures whether what the model learned carries over to unseen questions, and it can reach 100%.
+    Train rows cycle through every other question in seeded order, repeating when `n_train` exceeds them.
     """
-    questions = all_questions(max_operand)
-    if not 0 < n_test < len(questions):
+    unordered = [(a, b) for a in range(max_operand + 1) for b in range(a + 1, max_operand + 1)]
+    if not 0 < n_test <= len(unordered):
         raise ConfigError(
-            "n_test", f"{n_test} is not between 1 and {len(questions) - 1}", f"max_operand={max_operand} allows that many"
+            "n_test", f"{n_test} is not between 1 and {len(unordered)}", f"max_operand={max_operand} allows that many"
         )
     rng = random.Random(seed)
-    rng.shuffle(questions)
-    test, pool = questions[:n_test], questions[n_test:]
+    rng.shuffle(unordered)
+    test = [_row(a, b) if rng.random() < 0.5 else _row(b, a) for a, b in unordered[:n_test]]
+    held_out = set(test)
+    pool = [_row(a, b) for a in range(max_operand + 1) for b in range(max_operand + 1) if _row(a, b) not in held_out]
     train = []
     while len(train) < n_train:
         rng.shuffle(pool)
@@ -59,7 +62,7 @@ def write_arithmetic_dataset(out_dir: Path, seed: int, n_train: int, n_test: int
     in a temporary directory and renamed into place, so concurrent writers never expose half a file.
     """
     out_dir = Path(out_dir)
-    params = {"seed": seed, "n_train": n_train, "n_test": n_test, "max_operand": max_operand}
+    params = {"version": SPLIT_VERSION, "seed": seed, "n_train": n_train, "n_test": n_test, "max_operand": max_operand}
     if _is_complete(out_dir):
         _check_params(out_dir, params)
         return out_dir

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from rlvr_vocab.cli.resume import command
-from rlvr_vocab.launch.sweep import run_name_for, swept_keys, sweep_id_for
+from rlvr_vocab.launch.sweep import run_name_for, sweep_id_for, swept_keys
 from rlvr_vocab.registry import RunView
 from rlvr_vocab.validate import check_name
 
