@@ -161,13 +161,13 @@ def check_dataset(ds: DictConfig) -> str:
     if ds.test_split is None and ds.test_size <= 0:
         raise ConfigError("dataset.test_size", "must be positive when test_split is null")
     if ds.path is None:
-        from rlvr_vocab.arithmetic import all_questions
+        from rlvr_vocab.arithmetic import split_questions
 
         e = ds.embedded
-        available = len(all_questions(e.max_operand))
-        if not 0 < e.n_test < available:
-            raise ConfigError("dataset.embedded.n_test", f"must be between 1 and {available - 1}",
-                              f"max_operand={e.max_operand} makes {available} distinct questions")
+        try:  # cheap with one train row: the same bounds the job's data generation will check
+            split_questions(e.seed, 1, e.n_test, e.max_operand)
+        except ConfigError as err:
+            raise ConfigError(f"dataset.embedded.{err.where}", err.problem, err.fix) from None
         return f"embedded arithmetic (seed {e.seed}: {e.n_train} train, {e.n_test} held-out)"
     if _looks_local(str(ds.path)):
         _check_source("dataset.path", str(ds.path), None)
