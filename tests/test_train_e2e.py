@@ -56,7 +56,7 @@ def test_failure_is_recorded_with_its_summary(experiments_root, tmp_path):
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"question": "1+1", "answer": "2"}\nnot json at all\n')
     result = run_module("run_name=broken", "dataset.path=" + str(broken), "dataset.embedded=null",
-                        "dataset.test_split=null", "dataset.test_size=1", *QUICK)
+                        "dataset.test_split=null", "dataset.test_size=1", "model.embedded.warm_start_steps=60")
     assert result.returncode != 0
     manifest = json.loads((experiments_root / "demo" / "broken" / "run.json").read_text())
     assert manifest["status"] == "failed"
