@@ -149,7 +149,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         signal.signal(signal.SIGTERM, previous_sigterm)
         if lease is not None:
             lease.release()
-    if stopped:
+    if stopped and is_main_process():
         # Outside the try: under submitit this exits the process once the job is requeued.
         why_not = requeue.requeue(cfg.max_requeues)
         if why_not:
