@@ -1,0 +1,110 @@
+"""Fast checks of the offline demo's ingredients: data set, tiny model and tokenizer, greedy evaluation."""
+
+import os
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: nothing may be downloaded
+
+import pytest
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from rlvr_vocab.arithmetic import read_jsonl, write_arithmetic_dataset
+from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.evaluation import greedy_accuracy
+from rlvr_vocab.tiny_model import build_tokenizer, ensure_tiny_model, render_completion, render_prompt
+
+SYSTEM = "Add the numbers."
+
+
+def _dataset(path, seed=0):
+    return write_arithmetic_dataset(path, seed=seed, n_train=200, n_test=10, max_operand=9)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    data_dir = _dataset(root / "data")
+    return ensure_tiny_model(
+        root / "models", data_dir, seed=0, system_prompt=SYSTEM, hidden_size=32, num_layers=1, warm_start_steps=3,
+        warm_start_lr=1e-3,
+    )
+
+
+def test_dataset_is_deterministic_per_seed(tmp_path):
+    first, again, other = _dataset(tmp_path / "a"), _dataset(tmp_path / "b"), _dataset(tmp_path / "c", seed=1)
+    for split in ("train.jsonl", "test.jsonl"):
+        assert (first / split).read_text() == (again / split).read_text()
+    assert (first / "train.jsonl").read_text() != (other / "train.jsonl").read_text()
+
+
+def test_dataset_splits_are_disjoint_with_correct_answers(tmp_path):
+    out = _dataset(tmp_path / "data")
+    train, test = read_jsonl(out / "train.jsonl"), read_jsonl(out / "test.jsonl")
+    assert (len(train), len(test)) == (200, 10)
+    assert {row["question"] for row in train}.isdisjoint(row["question"] for row in test)
+    for row in train + test:
+        assert set(row) == {"question", "answer"}
+        a, b = row["question"].split("+")
+        assert row["answer"] == str(int(a) + int(b))
+
+
+def test_dataset_cache_is_kept_and_checked(tmp_path):
+    out = _dataset(tmp_path / "data")
+    before = (out / "train.jsonl").stat().st_mtime_ns
+    assert _dataset(tmp_path / "data") == out
+    assert (out / "train.jsonl").stat().st_mtime_ns == before
+    with pytest.raises(ConfigError):
+        _dataset(tmp_path / "data", seed=1)
+
+
+def test_tokenizer_round_trips_one_token_per_character():
+    tokenizer = build_tokenizer()
+    text = "Add 12+30 = 42?\n<think>x</think>ok"
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tokenizer.decode(ids) == text
+    assert len(tokenizer("a b\n~", add_special_tokens=False)["input_ids"]) == 5
+    assert tokenizer.decode(tokenizer("é", add_special_tokens=False)["input_ids"]) == "é"
+    assert tokenizer.padding_side == "left" and tokenizer.eos_token == "<|im_end|>"
+    assert tokenizer.pad_token_id != tokenizer.eos_token_id
+
+
+def test_chat_template_ends_with_generation_prompt():
+    tokenizer = build_tokenizer()
+    prompt = render_prompt(tokenizer, SYSTEM, "3+5")
+    assert prompt == f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n3+5<|im_end|>\n<|im_start|>assistant\n"
+    assert render_completion("3+5", "8") == "<think>3+5</think>8"
+
+
+def test_tiny_model_loads_with_auto_classes_and_is_cached(tiny_model_dir, tmp_path):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert model.config.model_type == "qwen2" and model.config.vocab_size == len(tokenizer)
+    text = render_prompt(tokenizer, SYSTEM, "3+5") + render_completion("3+5", "8")
+    assert tokenizer(text)["input_ids"] == build_tokenizer()(text)["input_ids"]
+    # skip_special_tokens=True (TRL's completion decoding) keeps the think tags
+    assert tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True).endswith("<think>3+5</think>8")
+
+    start = time.perf_counter()
+    again = ensure_tiny_model(
+        tiny_model_dir.parent, _dataset(tmp_path / "data"), seed=0, system_prompt=SYSTEM, hidden_size=32,
+        num_layers=1, warm_start_steps=3, warm_start_lr=1e-3,
+    )
+    assert again == tiny_model_dir and time.perf_counter() - start < 1.0
+
+
+def test_greedy_accuracy_reports_fractions_and_restores_mode(tiny_model_dir):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model.train()
+    prompts = [render_prompt(tokenizer, SYSTEM, q) for q in ("1+2", "4+4", "9+0")]
+    seen = []
+
+    def score(completions, answers):
+        seen.extend(completions)
+        return [float(c.endswith(a)) for c, a in zip(completions, answers)]
+
+    result = greedy_accuracy(model, tokenizer, prompts, ["3", "8", "9"], score, max_new_tokens=6, batch_size=2)
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["n"] == 3
+    assert 1.0 <= result["mean_length"] <= 6.0
+    assert len(seen) == 3 and not any("<|im_end|>" in c or "<|endoftext|>" in c for c in seen)
+    assert model.training
