@@ -19,8 +19,11 @@ class EmbeddedModelConfig:
 
     hidden_size: int = 64
     num_layers: int = 2
-    warm_start_steps: int = 400
-    warm_start_lr: float = 1e-3
+    warm_start_steps: int = 275
+    warm_start_lr: float = 3e-4
+    warm_start_batch_size: int = 16
+    # Untied input/output embeddings learned faster in the warm start at this size.
+    tie_embeddings: bool = False
 
 
 @dataclass
@@ -48,7 +51,7 @@ class ArithmeticDataConfig:
 
     seed: int = 0
     n_train: int = 2000
-    n_test: int = 30
+    n_test: int = 40
     max_operand: int = 9
 
 

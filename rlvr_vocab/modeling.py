@@ -34,6 +34,8 @@ def model_path(cfg: DictConfig) -> str:
         num_layers=e.num_layers,
         warm_start_steps=e.warm_start_steps,
         warm_start_lr=e.warm_start_lr,
+        warm_start_batch_size=e.warm_start_batch_size,
+        tie_embeddings=e.tie_embeddings,
     )
     return str(path)
 

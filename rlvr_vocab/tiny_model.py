@@ -113,7 +113,11 @@ def _encode_examples(tokenizer, rows: list[dict], system_prompt: str) -> tuple[t
 def warm_start(
     model, tokenizer, rows: list[dict], system_prompt: str, steps: int, lr: float, batch_size: int, seed: int
 ) -> float:
-    """Supervised fine-tune on completions only, deliberately short so GRPO has room to improve; returns last loss."""
+    """Supervised fine-tune on completions only, deliberately short so GRPO has room to improve.
+
+    Batches are drawn with replacement from a generator seeded with `seed`, so the result is deterministic on CPU.
+    Returns the last batch's loss.
+    """
     input_ids, attention_mask, labels = _encode_examples(tokenizer, rows, system_prompt)
     generator = th.Generator().manual_seed(seed)
     optimizer = th.optim.AdamW(model.parameters(), lr=lr)
@@ -140,12 +144,16 @@ def ensure_tiny_model(
     system_prompt: str,
     hidden_size: int = 64,
     num_layers: int = 2,
-    warm_start_steps: int = 300,
-    warm_start_lr: float = 1e-3,
-    warm_start_batch_size: int = 32,
-    tie_embeddings: bool = True,
+    warm_start_steps: int = 275,
+    warm_start_lr: float = 3e-4,
+    warm_start_batch_size: int = 16,
+    tie_embeddings: bool = False,
 ) -> Path:
     """Return a directory with the warm-started model and tokenizer, building it on the first call.
+
+    The defaults are the demo's: on the default arithmetic data (operands up to 9, 40 held-out questions) they leave
+    held-out greedy accuracy around 40-55%, in the middle of the steep part of the learning curve, where GRPO helps
+    most. Untied embeddings learned faster than tied ones here.
 
     The directory name hashes every input, including the train data's content, so a changed input builds anew. It is
     built in a temporary directory beside it and renamed into place: concurrent builders are safe, and the loser of
@@ -177,9 +185,13 @@ def ensure_tiny_model(
     )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp"))
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "build_inputs.json").write_text(json.dumps(inputs, indent=2))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "build_inputs.json").write_text(json.dumps(inputs, indent=2))
+    except BaseException:
+        shutil.rmtree(tmp)  # leave no half-written copy behind
+        raise
     try:
         os.rename(tmp, out_dir)  # atomic; fails if a concurrent builder finished first
     except OSError:

@@ -82,7 +82,8 @@ def slurm_cluster():
 
 
 # The demo, shortened; the tiny model is built once by `demo_cache` so jobs only load it.
-DEMO_MODEL = ["model.embedded.warm_start_steps=60", "eval.max_samples=20"]  # for runs on other data
+# Batches of the old demo size keep steps short under 1-CPU jobs.
+DEMO_MODEL = ["model.embedded.warm_start_steps=60", "eval.max_samples=20", "training.per_device_train_batch_size=16"]
 DEMO = [*DEMO_MODEL, "dataset.embedded.n_test=20"]
 
 
