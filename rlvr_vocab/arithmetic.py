@@ -75,10 +75,10 @@ def write_arithmetic_dataset(out_dir: Path, seed: int, n_train: int, n_test: int
     try:
         os.rename(tmp, out_dir)  # atomic; fails if another writer got there first (or out_dir is not empty)
         logger.info(f"Wrote arithmetic data set ({n_train} train, {n_test} test) to {out_dir}")
-    except OSError:
+    except OSError as e:
         shutil.rmtree(tmp)
         if not _is_complete(out_dir):
-            raise ConfigError(str(out_dir), "exists but holds no train.jsonl/test.jsonl", "empty or remove it")
+            raise ConfigError(str(out_dir), "exists but holds no train.jsonl/test.jsonl", "empty or remove it") from e
         _check_params(out_dir, params)
     return out_dir
 
@@ -88,7 +88,8 @@ def _check_params(out_dir: Path, params: dict) -> None:
     params_file = out_dir / "params.json"
     if params_file.is_file() and json.loads(params_file.read_text()) != params:
         raise ConfigError(
-            str(out_dir), f"holds a data set made with {params_file.read_text()}, not {json.dumps(params)}", "use another directory"
+            str(out_dir), f"holds a data set made with {params_file.read_text()}, not {json.dumps(params)}",
+            "use another directory",
         )
 
 

@@ -3,7 +3,9 @@
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from accelerate import PartialState
 from loguru import logger
@@ -64,3 +66,39 @@ class RunStateCallback(TrainerCallback):
         ]
         self.manifest.update(checkpoints=kept, last_step=state.global_step, last_checkpoint=kept[-1]["path"])
         logger.info(f"checkpoint-{state.global_step} complete")
+
+
+def record_eval(manifest: Manifest, key: str, result: dict[str, Any], step: int) -> dict[str, Any]:
+    """Keep a held-out evaluation in the manifest (`initial`, `final` or one `history` entry) and in W&B."""
+    entry = {**result, "step": step}
+    evals = manifest.data["eval"]
+    if key == "history":
+        # A step evaluated again after a resume replaces the lost attempt's entry.
+        evals["history"] = [e for e in evals.get("history", []) if e.get("step") != step] + [entry]
+        evals["history"].sort(key=lambda e: e["step"])
+    else:
+        evals[key] = entry
+    manifest.save()
+    import wandb
+
+    if wandb.run is not None:
+        # transformers' W&B callback plots everything against train/global_step.
+        wandb.log({**{f"eval/{k}": v for k, v in result.items()}, "train/global_step": step})
+    return entry
+
+
+class PeriodicEvalCallback(TrainerCallback):
+    """Held-out evaluation every `every` steps (rank 0), into the manifest's eval.history, the trainer's log
+    history and W&B. The last step is left to the final evaluation after training."""
+
+    def __init__(self, manifest: Manifest, evaluate: Callable[[Any], dict[str, Any]], every: int, describe):
+        self.manifest, self.evaluate, self.every, self.describe = manifest, evaluate, every, describe
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        step = state.global_step
+        if step % self.every or step >= state.max_steps or not state.is_world_process_zero:
+            return
+        result = self.evaluate(model)
+        record_eval(self.manifest, "history", result, step)
+        state.log_history.append({**{f"eval/{k}": v for k, v in result.items()}, "step": step})
+        logger.info(f"step {step}/{state.max_steps} held-out: {self.describe(result)}")

@@ -89,12 +89,18 @@ class LoggingConfig:
 
 @dataclass
 class EvalConfig:
-    """Held-out greedy accuracy before and after training."""
+    """Held-out evaluation before training, every `eval_steps`, and after training (see rlvr_vocab.heldout)."""
 
     enabled: bool = True
+    # Evaluate every N training steps as well (null: only before and after training).
+    eval_steps: int | None = None
     max_samples: int | None = 200
     max_new_tokens: int = 64
     batch_size: int = 64
+    # pass@k from sampled completions besides greedy accuracy (1: greedy only); num_samples >= k per prompt
+    # (null: k), drawn with model.generation_kwargs.
+    k: int = 1
+    num_samples: int | None = None
 
 
 @dataclass

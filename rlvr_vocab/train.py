@@ -47,27 +47,6 @@ def _task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def held_out_eval(model, tokenizer, test_ds, cfg: DictConfig, rv=None) -> dict[str, float]:
-    """Greedy accuracy on the held-out split, scored by the same verifier as the accuracy reward.
-
-    With a reasoning vocabulary, generation obeys its mode and completions are scored in base text.
-    """
-    from rlvr_vocab.evaluation import greedy_accuracy
-    from rlvr_vocab.reasoning_vocab import generation_logits_processors
-    from rlvr_vocab.rewards import REWARDS
-
-    def score(completions: list[str], answers: list[str]) -> list[float]:
-        return [s or 0.0 for s in REWARDS["accuracy"](completions, answer=answers)]
-
-    rows = test_ds.select(range(min(len(test_ds), cfg.eval.max_samples or len(test_ds))))
-    return greedy_accuracy(
-        model, tokenizer, list(rows["prompt"]), list(rows["answer"]), score,
-        max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size,
-        logits_processor=generation_logits_processors(rv, tokenizer),
-        decode=(lambda ids: rv.decode_to_base(ids, tokenizer)) if rv is not None else None,
-    )
-
-
 def _open_run(cfg: DictConfig, plan: Plan) -> tuple[Manifest, RunLease | None]:
     """Rank 0 owns the run dir (lease, manifest, train.log); other ranks only read and train."""
     if not is_main_process():
@@ -206,13 +185,13 @@ def _result(manifest: Manifest) -> dict[str, Any]:
 
 
 def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.StopRequest | None) -> None:
-    import torch as th
     from accelerate import PartialState
     from transformers import PrinterCallback, set_seed
     from trl import GRPOConfig, GRPOTrainer
 
-    from rlvr_vocab.callbacks import RunStateCallback
+    from rlvr_vocab.callbacks import PeriodicEvalCallback, RunStateCallback, record_eval
     from rlvr_vocab.data import load_splits, to_prompts
+    from rlvr_vocab.heldout import held_out_eval, summary
     from rlvr_vocab.modeling import load_model_and_tokenizer, lora_config, model_path, save_final
     from rlvr_vocab.reasoning_vocab import ReasoningVocabGRPOTrainer, apply_reasoning_vocab
     from rlvr_vocab.rewards import build_reward_funcs
@@ -237,11 +216,15 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
     train_ds, test_ds = to_prompts(train_raw, tokenizer, cfg.dataset), to_prompts(test_raw, tokenizer, cfg.dataset)
     reward_funcs, _ = build_reward_funcs(cfg.reward)
 
+    def evaluate(m) -> dict:
+        return held_out_eval(m, tokenizer, test_ds, cfg, rv)
+
     evals = manifest.data["eval"]
     if cfg.eval.enabled and "initial" not in evals and is_main_process():
-        evals["initial"] = {**held_out_eval(model, tokenizer, test_ds, cfg, rv), "step": 0}
-        logger.info(f"held-out greedy accuracy before GRPO: {evals['initial']['accuracy']:.1%}")
-        manifest.save()
+        initial = record_eval(manifest, "initial", evaluate(model), step=0)
+        logger.info(f"held-out greedy accuracy before GRPO: {initial['accuracy']:.1%} ({summary(initial)})")
+    periodic = ([PeriodicEvalCallback(manifest, evaluate, cfg.eval.eval_steps, summary)]
+                if cfg.eval.enabled and cfg.eval.eval_steps else [])
 
     trainer_class, extra = (GRPOTrainer, {}) if rv is None else (ReasoningVocabGRPOTrainer, {"reasoning_vocab": rv})
     trainer = trainer_class(
@@ -252,7 +235,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
         train_dataset=train_ds,
         processing_class=tokenizer,
         peft_config=lora_config(cfg),
-        callbacks=[RunStateCallback(manifest, plan.keep_checkpoints), requeue.StopOnSignal()],
+        callbacks=[RunStateCallback(manifest, plan.keep_checkpoints), *periodic, requeue.StopOnSignal()],
     )
     # Metrics are logged as compact lines by RunStateCallback; the raw dict printer only adds noise.
     trainer.remove_callback(PrinterCallback)
@@ -270,12 +253,10 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
     manifest.data.update(final_model=str(final.relative_to(plan.run_dir)), last_step=trainer.state.global_step)
     manifest.data["metrics"].update(train_runtime=output.metrics.get("train_runtime"))
     if cfg.eval.enabled:
-        with th.no_grad():
-            evals["final"] = {**held_out_eval(trainer.model, tokenizer, test_ds, cfg, rv),
-                              "step": trainer.state.global_step}
+        after = record_eval(manifest, "final", evaluate(trainer.model), trainer.state.global_step)
         initial = evals.get("initial", {}).get("accuracy")
         change = f" (before: {initial:.1%})" if initial is not None else ""
-        logger.info(f"held-out greedy accuracy after GRPO: {evals['final']['accuracy']:.1%}{change}")
+        logger.info(f"held-out greedy accuracy after GRPO: {after['accuracy']:.1%}{change} ({summary(after)})")
     manifest.save()
 
 

@@ -6,11 +6,12 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: nothing may be downloaded
 
 import pytest
+import torch as th
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rlvr_vocab.arithmetic import read_jsonl, write_arithmetic_dataset
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.evaluation import greedy_accuracy
+from rlvr_vocab.evaluation import evaluate, greedy_accuracy
 from rlvr_vocab.tiny_model import build_tokenizer, ensure_tiny_model, render_completion, render_prompt
 
 SYSTEM = "Add the numbers."
@@ -101,10 +102,37 @@ def test_greedy_accuracy_reports_fractions_and_restores_mode(tiny_model_dir):
 
     def score(completions, answers):
         seen.extend(completions)
-        return [float(c.endswith(a)) for c, a in zip(completions, answers)]
+        return [float(c.endswith(a)) for c, a in zip(completions, answers, strict=True)]
 
     result = greedy_accuracy(model, tokenizer, prompts, ["3", "8", "9"], score, max_new_tokens=6, batch_size=2)
     assert 0.0 <= result["accuracy"] <= 1.0 and result["n"] == 3
     assert 1.0 <= result["mean_length"] <= 6.0
     assert len(seen) == 3 and not any("<|im_end|>" in c or "<|endoftext|>" in c for c in seen)
     assert model.training
+
+
+def test_evaluate_pass_at_k_is_seeded_and_leaves_training_rng_alone(tiny_model_dir):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompts = [render_prompt(tokenizer, SYSTEM, q) for q in ("1+2", "4+4", "9+0", "2+2")]
+    answers = ["3", "8", "9", "4"]
+    calls = []
+
+    def first_prompt_right(completions, gold):
+        # Per call: greedy (1 per prompt) or k samples per prompt, grouped by prompt.
+        calls.append(len(completions))
+        per_prompt = len(completions) // len(prompts)
+        return [1.0 if i < per_prompt else 0.0 for i in range(len(completions))]
+
+    def run(seed):
+        return evaluate(model, tokenizer, prompts, answers, first_prompt_right, lambda c, a: [1.0] * len(c),
+                        max_new_tokens=6, batch_size=3, k=2, num_samples=3, sampling={"temperature": 1.0}, seed=seed)
+
+    rng = th.random.get_rng_state()
+    result = run(seed=0)
+    assert th.equal(rng, th.random.get_rng_state())
+    assert calls == [4, 12]  # greedy, then 3 samples for each of the 4 prompts
+    # Only the first prompt's 3 samples are right: pass@2 is 1 for it and 0 for the others.
+    assert result["accuracy"] == 0.25 and result["pass@2"] == 0.25 and result["format_rate"] == 1.0
+    assert result["n"] == 4 and 1.0 <= result["mean_length"] <= 6.0
+    assert run(seed=0) == result

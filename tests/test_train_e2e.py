@@ -104,8 +104,8 @@ def test_two_cpu_processes_train_data_parallel(experiments_root):
 
     torchrun = Path(sys.executable).with_name("torchrun")
     result = subprocess.run(
-        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "rlvr_vocab.train", "run_name=ddp", "training.max_steps=2",
-         *QUICK[:5], "training.per_device_train_batch_size=8"],
+        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "rlvr_vocab.train", "run_name=ddp",
+         "training.max_steps=2", *QUICK[:5], "training.per_device_train_batch_size=8"],
         capture_output=True, text=True, timeout=600, env=os.environ.copy(),
     )
     assert result.returncode == 0, result.stderr[-3000:]

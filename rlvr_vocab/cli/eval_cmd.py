@@ -1,0 +1,58 @@
+"""`rlvr-vocab eval RUN [--checkpoint N|final] [--dataset X] [--k K] [--launcher PROFILE]`: held-out evaluation.
+
+Runs `python -m rlvr_vocab.eval_job` (which checks its inputs, then evaluates here or submits a SLURM job with a
+launcher profile); this command never imports torch itself.
+"""
+
+import json
+import subprocess
+import sys
+
+from rlvr_vocab.cli.common import find_run, fmt_number, registry
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a run's checkpoint or final model on a held-out split")
+    p.add_argument("run")
+    p.add_argument("--checkpoint", help="a checkpoint step or 'final' (default: final, else the newest checkpoint)")
+    p.add_argument("--dataset", help="a conf/dataset/ name or a local file (default: the run's own held-out split)")
+    p.add_argument("--k", type=int, help="pass@k from k samples besides greedy accuracy (default: the run's eval.k)")
+    p.add_argument("--max-samples", type=int, help="evaluate at most this many held-out rows")
+    p.add_argument("--launcher", help="run as a SLURM job with this conf/hydra/launcher/ profile (e.g. slurm)")
+    p.add_argument("--wait", action="store_true", help="with --launcher: wait for the job's result")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    view = find_run(registry(args).runs(ask_slurm=False), args.run)
+    cmd = [sys.executable, "-m", "rlvr_vocab.eval_job", str(view.run_dir)]
+    for flag in ("checkpoint", "dataset", "k", "max_samples", "launcher"):
+        value = getattr(args, flag)
+        if value is not None:
+            cmd += [f"--{flag.replace('_', '-')}", str(value)]
+    if args.wait:
+        cmd.append("--wait")
+    # The job's logs stream to stderr; its stdout is the submission note or the result as JSON.
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    lines = done.stdout.strip().splitlines()
+    result = _result(lines[-1]) if lines else None
+    for line in lines if result is None else lines[:-1]:
+        print(line)
+    if result is not None:
+        print(json.dumps(result) if args.json else _describe(view.run_name, result))
+    return done.returncode
+
+
+def _result(line: str) -> dict | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _describe(run_name: str, result: dict) -> str:
+    shown = {k: v for k, v in result.items() if k not in ("weights", "dataset", "time")}
+    return f"{run_name} {result.get('weights')} on {result.get('dataset')}: " + ", ".join(
+        f"{k} {fmt_number(v)}" for k, v in shown.items())
