@@ -281,8 +281,7 @@ def validate(cfg: DictConfig, target_has_gpu: bool | None = None, target_world_s
         raise ConfigError("training.deepspeed", f"{deepspeed} does not exist",
                           "use conf/deepspeed/zero1.json or zero3.json, or your own DeepSpeed config")
     weights = values.get("reward_weights") or [float(cfg.reward[n].weight) for n in rewards]
-    if cfg.eval.max_new_tokens <= 0 or cfg.eval.batch_size <= 0:
-        raise ConfigError("eval.max_new_tokens", "eval lengths and batch size must be positive")
+    check_eval(cfg.eval)
 
     run_dir = Path(cfg.experiments_root) / cfg.exp_name / cfg.run_name
     resume_from = _peek_resume(run_dir)
@@ -388,3 +387,14 @@ def instantiate_grpo_config(grpo_kwargs: dict[str, Any]):
         return GRPOConfig(**grpo_kwargs)
     except (ValueError, TypeError) as e:
         raise ConfigError("training", f"trl.GRPOConfig rejected it: {_first_line(e)}") from None
+
+
+def check_eval(ev) -> None:
+    for key in ("max_new_tokens", "batch_size", "k", "eval_steps", "num_samples", "max_samples"):
+        value = ev[key]
+        if value is not None and value <= 0:
+            raise ConfigError(f"eval.{key}", f"must be positive, got {value}",
+                              "or null for the default" if key in ("eval_steps", "num_samples", "max_samples") else "")
+    if ev.num_samples is not None and ev.num_samples < ev.k:
+        raise ConfigError("eval.num_samples", f"is {ev.num_samples}, fewer than eval.k={ev.k}",
+                          "pass@k needs at least k samples per prompt")
