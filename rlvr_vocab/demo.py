@@ -2,7 +2,8 @@
 
 Brings up the local Slurm (slurm/local_cluster.sh; where it cannot, e.g. without root, it says
 so and runs the sweep with the local launcher), submits the offline demo as a 2x2 sweep
-(conf/sweep/demo.yaml), follows it with a progress display, then shows the sweep's status.
+(conf/sweep/demo.yaml), follows it with a progress display, then shows the sweep's status, the comparison of
+its settings (held-out accuracy before and after GRPO) and the plot of its learning curves.
 """
 
 import subprocess
@@ -34,6 +35,8 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "rlvr_vocab", "status", "--sweep", SWEEP_ID])
     _step(f"rlvr-vocab compare --sweep {SWEEP_ID}")
     subprocess.run([sys.executable, "-m", "rlvr_vocab", "compare", "--sweep", SWEEP_ID])
+    _step(f"rlvr-vocab plot --sweep {SWEEP_ID}")
+    subprocess.run([sys.executable, "-m", "rlvr_vocab", "plot", "--sweep", SWEEP_ID])
     return sweep.returncode
 
 

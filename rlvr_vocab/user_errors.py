@@ -54,11 +54,24 @@ def explain(e: BaseException) -> str | None:
         if isinstance(err, OmegaConfBaseException) and full_key:
             msg = str(getattr(err, "msg", err)).strip().splitlines()[0]
             return f"{full_key}: {msg}; fix the value"
+    if isinstance(e, AssertionError) and _raised_in(e, "_apply_overrides_to_config"):
+        # OmegaConf asserts when an override sets a key below a node another override made null.
+        return (f"overrides: one sets a key below a node that is null ({e}); drop the key's override or the "
+                "null one (e.g. dataset.embedded=null with dataset.embedded.n_test=5)")
     for err in _chain(e):
         if isinstance(err, HydraException):
             text = str(err)
             return _missing_option(text) or " ".join(ln.strip() for ln in text.splitlines() if ln.strip())
     return None
+
+
+def _raised_in(e: BaseException, function: str) -> bool:
+    tb = e.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == function:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 @contextmanager

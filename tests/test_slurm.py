@@ -91,3 +91,14 @@ def test_data_removed_before_start_fails_without_requeue(demo_cache, experiments
     wait_for(lambda: sacct_states(job) == ["FAILED"], 60, "sacct to show FAILED")
     time.sleep(5)
     assert sacct_states(job) == ["FAILED"] and len(manifest(run_dir)["attempts"]) == 1, "not requeued"
+
+
+def test_two_tasks_per_node_train_as_one_distributed_job(demo_cache, experiments_root):
+    """slurm_multi_gpu's launch path on CPUs: srun starts 2 tasks, one torch.distributed (gloo) job."""
+    submit = run_module("--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true",
+                        "hydra.launcher.tasks_per_node=2", "run_name=two-tasks", "training.max_steps=2",
+                        "eval.enabled=false", *DEMO, timeout=900)
+    assert submit.returncode == 0, submit.stdout[-2000:] + submit.stderr[-3000:]
+    m = manifest(experiments_root / "demo" / "two-tasks")
+    assert m["status"] == "completed" and m["last_step"] == 2
+    assert [a["world_size"] for a in m["attempts"]] == [2]

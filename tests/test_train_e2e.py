@@ -112,3 +112,15 @@ def test_two_cpu_processes_train_data_parallel(experiments_root):
     manifest = json.loads((experiments_root / "demo" / "ddp" / "run.json").read_text())
     assert manifest["status"] == "completed" and manifest["last_step"] == 2
     assert [a["world_size"] for a in manifest["attempts"]] == [2]
+
+
+def test_two_tasks_through_the_submitit_launch_path(experiments_root):
+    """The path slurm_multi_gpu takes (submitit starts one task per rank, the job exports torch.distributed's
+    env), with submitit's local executor: 2 CPU ranks on gloo."""
+    result = run_module("--multirun", "hydra/launcher=local", "hydra.launcher.tasks_per_node=2", "run_name=tasks",
+                        "training.max_steps=2", *QUICK[:5], "training.per_device_train_batch_size=8",
+                        "eval.enabled=false")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    manifest = json.loads((experiments_root / "demo" / "tasks" / "run.json").read_text())
+    assert manifest["status"] == "completed" and manifest["last_step"] == 2
+    assert [a["world_size"] for a in manifest["attempts"]] == [2]
