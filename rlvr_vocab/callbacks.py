@@ -60,11 +60,13 @@ class RunStateCallback(TrainerCallback):
         path = checkpoint_dir / f"checkpoint-{state.global_step}"
         checkpoints.mark_complete(path)
         checkpoints.rotate(checkpoint_dir, self.keep)
+        # Only complete ones: a directory another rank or a killed save left behind cannot be resumed from.
         kept = [
             {"step": checkpoints.checkpoint_step(p), "path": str(p.relative_to(self.manifest.run_dir))}
-            for p in checkpoints.list_checkpoints(checkpoint_dir)
+            for p in checkpoints.complete_checkpoints(checkpoint_dir)
         ]
-        self.manifest.update(checkpoints=kept, last_step=state.global_step, last_checkpoint=kept[-1]["path"])
+        self.manifest.update(checkpoints=kept, last_step=state.global_step,
+                             last_checkpoint=str(path.relative_to(self.manifest.run_dir)))
         logger.info(f"checkpoint-{state.global_step} complete")
 
 

@@ -34,6 +34,11 @@ def list_checkpoints(checkpoint_dir: Path) -> list[Path]:
     return sorted(found, key=checkpoint_step)
 
 
+def complete_checkpoints(checkpoint_dir: Path) -> list[Path]:
+    """Complete, intact `checkpoint-N` directories, oldest first: the ones a run can resume from."""
+    return [p for p in list_checkpoints(checkpoint_dir) if incompleteness(p) is None]
+
+
 def _file_sizes(path: Path) -> dict[str, int]:
     return {
         str(f.relative_to(path)): f.stat().st_size
@@ -82,8 +87,7 @@ def rotate(checkpoint_dir: Path, keep: int | None) -> list[Path]:
     """Delete the oldest complete checkpoints beyond `keep`; incomplete ones are never counted."""
     if not keep:
         return []
-    complete = [p for p in list_checkpoints(checkpoint_dir) if incompleteness(p) is None]
-    removed = complete[:-keep]
+    removed = complete_checkpoints(checkpoint_dir)[:-keep]
     for path in removed:
         shutil.rmtree(path)
         logger.info(f"rotated out {path.name} (keeping {keep})")

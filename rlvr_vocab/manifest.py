@@ -18,7 +18,15 @@ SCHEMA_VERSION = 1
 # Run states written by the job. The registry adds SLURM's view (PENDING, REQUEUED, ...).
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 REQUEUED, TIMEOUT, PREEMPTED, CANCELLED = "requeued", "timeout", "preempted", "cancelled"
+# Attempt end states only Slurm can tell (the job is killed before it can record them).
+NODE_FAIL, OUT_OF_MEMORY, LOST = "node_fail", "out_of_memory", "lost"
 FINAL_STATES = frozenset({COMPLETED, FAILED, TIMEOUT, CANCELLED})
+# Slurm's end of a job run that overrides what the job recorded: what the job saw (an exception
+# from W&B's killed service, a SIGTERM) was only the consequence.
+_SLURM_ENDS = {"PREEMPTED": PREEMPTED, "NODE_FAIL": NODE_FAIL, "BOOT_FAIL": NODE_FAIL, "OUT_OF_MEMORY": OUT_OF_MEMORY,
+               "TIMEOUT": TIMEOUT, "DEADLINE": TIMEOUT}
+# Other ends, used only when the job recorded none (it was killed outright).
+_SLURM_OTHER_ENDS = {"FAILED": FAILED, "CANCELLED": CANCELLED, "COMPLETED": COMPLETED, "REQUEUED": REQUEUED}
 
 
 def now_iso() -> str:
@@ -86,6 +94,29 @@ def slurm_identity() -> dict[str, Any]:
     }
 
 
+def slurm_runs(job_id: str) -> list[tuple[float | None, str, str]] | None:
+    """Every run of a SLURM job (requeues included) as (start time, state, exit code), oldest first; None if unknown."""
+    try:
+        out = subprocess.run(["sacct", "-n", "-P", "-X", "-D", "-j", job_id, "-o", "Start,State,ExitCode"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode:
+        return None
+    runs = []
+    for line in out.stdout.splitlines():
+        start, state, exit_code = (line.split("|") + ["", "", ""])[:3]
+        runs.append((_timestamp(start), state.split()[0].rstrip("+") if state else "", exit_code))
+    return runs
+
+
+def _timestamp(text: str) -> float | None:
+    try:
+        return datetime.fromisoformat(text).timestamp()  # naive (sacct): local time
+    except ValueError:
+        return None
+
+
 def _slurm_output_paths(job_id: str) -> dict[str, str]:
     """Where SLURM writes this job's stdout/stderr (for `rlvr-vocab logs`), from one scontrol call."""
     try:
@@ -94,6 +125,29 @@ def _slurm_output_paths(job_id: str) -> dict[str, str]:
         return {}
     fields = dict(part.split("=", 1) for part in out.stdout.split() if "=" in part)
     return {key: fields[name] for key, name in (("stdout", "StdOut"), ("stderr", "StdErr")) if name in fields}
+
+
+def settle_attempt(attempt: dict[str, Any]) -> None:
+    """Correct the end of an earlier attempt with Slurm's own account of it.
+
+    A job killed outright (SIGKILL, a node going down) records no end, and one stopped by Slurm
+    records what it saw (a SIGTERM, an exception from a killed helper process) rather than why.
+    """
+    job = attempt.get("slurm_array_id") or attempt.get("slurm_job_id")
+    recorded, started = attempt.get("end_state"), _timestamp(attempt.get("started") or "")
+    runs = slurm_runs(job) if job and recorded not in (COMPLETED, REQUEUED) else None
+    # This attempt's run of the job: the last one that had started when it did.
+    mine = [r for r in runs or [] if r[0] is not None and started is not None and r[0] <= started + 1]
+    state, exit_code = (mine[-1][1], mine[-1][2]) if mine else (None, None)
+    if state in _SLURM_ENDS and _SLURM_ENDS[state] != recorded:
+        end = _SLURM_ENDS[state]
+    elif recorded is None:
+        end = _SLURM_OTHER_ENDS.get(state, LOST)
+    else:
+        return
+    said = f"Slurm: {state} (exit code {exit_code})" if state else "no Slurm record of its end"
+    had = f"; the job recorded {recorded}: {attempt.get('reason')}" if recorded else "; the job recorded no end"
+    attempt.update(end_state=end, reason=said + had, ended=attempt.get("ended") or now_iso())
 
 
 class Manifest:
@@ -140,6 +194,8 @@ class Manifest:
     def start_attempt(self, **fields: Any) -> dict[str, Any]:
         if self.read_only:
             return {}
+        if self.data["attempts"]:
+            settle_attempt(self.data["attempts"][-1])
         commit, dirty = git_state()
         attempt = {
             "n": len(self.data["attempts"]) + 1,

@@ -3,7 +3,9 @@
 Source of truth: each run dir's `run.json` (written by its job) and `submissions.json`
 (written at submission). The SQLite index under the root is a cache kept by the CLI on the
 login node, refreshed from the files whose mtime changed; deleting it loses nothing.
-SLURM is asked once per refresh (one `sacct` call for every run not in a final state).
+SLURM is asked once per refresh: one `sacct` call for every SLURM run not completed (Slurm may
+have requeued a job whatever it recorded last), plus one `scontrol ping` when that reports
+live jobs (accounting only learns of them from the controller).
 """
 
 import json
@@ -23,6 +25,8 @@ INDEX_NAME = ".registry.sqlite"
 # States shown to users. LOST: the manifest says running but its job is gone.
 FINAL = {"COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "LOST"}
 LIVE = {"PENDING", "RUNNING", "REQUEUED"}
+# sacct states of jobs still in the controller's hands.
+_LIVE_SLURM = {"PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "RESIZING", "REQUEUE_HOLD", "REQUEUE_FED"}
 _SACCT_STATES = {
     "PENDING", "RUNNING", "REQUEUED", "COMPLETED", "FAILED", "TIMEOUT", "PREEMPTED", "CANCELLED", "NODE_FAIL",
     "OUT_OF_MEMORY", "SUSPENDED", "BOOT_FAIL", "DEADLINE", "RESIZING", "REVOKED",
@@ -41,6 +45,8 @@ class SlurmView:
 
     jobs: dict[str, dict[str, str]]
     error: str | None = None
+    # Set when sacct answered but the controller does not: accounting's live states may be stale.
+    controller_error: str | None = None
 
     def job(self, job_id: str) -> dict[str, str] | None:
         """A job's row; array tasks not yet started are only listed under their array (`A` or `A_[0-3%4]`)."""
@@ -143,6 +149,9 @@ class Registry:
         views = [RunView.from_files(e["run_dir"], e["manifest"], e["submissions"]) for e in entries]
         pending = [v.job_id for v in views if v.job_id and v.needs_slurm()]
         slurm = query_sacct(pending) if ask_slurm and pending else SlurmView({})
+        live = any(row["state"] in _LIVE_SLURM for row in slurm.jobs.values())
+        if ask_slurm and not slurm.error and (live or any(slurm.job(j) is None for j in pending)):
+            slurm.controller_error = controller_down()
         for view in views:
             view.resolve(slurm)
         return sorted(views, key=lambda v: (v.exp_name, v.created or "", v.run_name))
@@ -171,6 +180,19 @@ def query_sacct(job_ids: list[str]) -> SlurmView:
             # "CANCELLED by 0" and "CANCELLED+" (truncated) both mean CANCELLED.
             jobs[parts[0]] = {"state": parts[1].split()[0].rstrip("+"), "exit_code": parts[2], "node": parts[3]}
     return SlurmView(jobs)
+
+
+def controller_down() -> str | None:
+    """Why slurmctld does not answer (one `scontrol ping`), or None if it does."""
+    try:
+        out = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"scontrol ping failed: {e}"
+    if "is UP" in out.stdout:
+        return None
+    # e.g. "Slurmctld(primary) at vm is DOWN", then a banner of asterisks
+    said = (out.stdout.strip() or out.stderr.strip() or f"exit {out.returncode}").splitlines()[0]
+    return f"slurmctld not responding ({said})"
 
 
 @dataclass
@@ -234,19 +256,29 @@ class RunView:
 
     def needs_slurm(self) -> bool:
         status = self.m.get("status")
-        # A SIGTERM reads as "cancelled" to the job, but preemption without a signal also sends one.
-        if self.manifest is None or status in ("running", "requeued") or (status == "cancelled" and self.job_id):
+        if self.manifest is None or status in ("running", "requeued"):
             return True
-        return self.job_id is not None and self.job_id not in self._attempt_jobs()
+        # Whatever the job recorded last (a SIGTERM reads as "cancelled", a killed W&B service as
+        # "failed"), Slurm may have requeued it (preemption, node failure); only completion is final.
+        return self.job_id is not None and (status != "completed" or self.job_id not in self._attempt_jobs())
 
     def _attempt_jobs(self) -> set[str]:
         return {a.get("slurm_array_id") or a.get("slurm_job_id") for a in self.attempts}
 
     def resolve(self, slurm: SlurmView) -> None:
+        self._resolve_state(slurm)
+        skipped = self.m.get("skipped_checkpoints") or []
+        if skipped:
+            last = skipped[-1]
+            more = f" ({len(skipped)} set aside in all)" if len(skipped) > 1 else ""
+            self.note = "; ".join(filter(None, [
+                self.note, f"skipped incomplete {last['checkpoint']}: {last['reason']}{more}"]))
+
+    def _resolve_state(self, slurm: SlurmView) -> None:
         status = (self.m.get("status") or "").upper()
         if not self.needs_slurm():
             self.state = status or "UNKNOWN"
-            if self.state == "FAILED" and self.m.get("error"):
+            if self.m.get("error"):
                 self.note = self.m["error"]
             return
         if self.job_id is None:  # a local run: its lease tells whether it still lives
@@ -255,11 +287,18 @@ class RunView:
                 self.note = "manifest says running but no process holds the run dir"
             return
         if slurm.error:
+            if status in ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "PREEMPTED"):
+                self.state, self.note = status, self.m.get("error") or ""  # the job's own account stands
+                return
             self.state, self.stale = "UNKNOWN", True
             self.note = f"last known {status or 'SUBMITTED'}; {slurm.error}"
             return
         job = slurm.job(self.job_id)
         if job is None:
+            if self.manifest is None and slurm.controller_error:
+                self.state, self.stale = "UNKNOWN", True
+                self.note = f"submitted as job {self.job_id}, not in SLURM accounting yet; {slurm.controller_error}"
+                return
             if self.manifest is None:  # slurmdbd records a new job with a short delay
                 self.state, self.note = "PENDING", f"submitted as job {self.job_id}; not in SLURM accounting yet"
                 return
@@ -267,13 +306,22 @@ class RunView:
             self.note = f"SLURM has no record of job {self.job_id}"
             return
         sstate = job["state"]
-        if sstate == "PENDING" and status == "REQUEUED":
-            sstate = "REQUEUED"
-        if sstate in ("COMPLETED", "FAILED") and status in ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED"):
+        if sstate in _LIVE_SLURM and slurm.controller_error:
+            # Accounting only learns from the controller: its live states may be out of date.
+            self.state, self.stale = "UNKNOWN", True
+            self.note = f"last known {sstate}; {slurm.controller_error}"
+            return
+        if sstate == "PENDING" and (status == "REQUEUED" or self.job_id in self._attempt_jobs()):
+            sstate = "REQUEUED"  # it ran before: Slurm put it back in the queue
+        if sstate in ("COMPLETED", "FAILED") and status in ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "PREEMPTED"):
             sstate = status  # the job's own account is more precise than its exit code
         self.state = sstate if sstate in _SACCT_STATES else "UNKNOWN"
-        if self.state == "FAILED":
-            self.note = self.m.get("error") or f"exit code {job['exit_code']}"
+        if self.m.get("error") and self.state == status:
+            self.note = self.m["error"]
+        elif self.state == "REQUEUED" and status not in ("REQUEUED", ""):
+            self.note = f"Slurm requeued the job after it recorded {status.lower()}"
+        elif self.state == "FAILED":
+            self.note = f"job ended FAILED (exit code {job['exit_code']}) before it could record why"
         elif self.state in ("TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY", "CANCELLED") and status == "RUNNING":
             self.note = f"job ended {self.state} before it could record it"
 

@@ -3,6 +3,7 @@
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -44,7 +45,8 @@ class RunLease:
     """An exclusive lease on a run dir: two jobs must never write one run dir.
 
     Held by (host, pid, SLURM job id); renewed by a heartbeat thread. A requeued attempt of the
-    same SLURM job, a dead local process or an expired heartbeat lets a new holder take over.
+    same SLURM job, a dead local process, a SLURM job no longer running or an expired heartbeat
+    lets a new holder take over.
     """
 
     def __init__(self, run_dir: Path):
@@ -103,7 +105,7 @@ class RunLease:
         age = time.time() - float(holder.get("heartbeat", 0))
         if age > LEASE_TTL_S:
             return f"no heartbeat for {age:.0f} s"
-        return None
+        return _slurm_holder_gone(holder)
 
 
 def _slurm_job() -> str | None:
@@ -111,6 +113,31 @@ def _slurm_job() -> str | None:
     if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
         return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
     return env.get("SLURM_JOB_ID")
+
+
+# squeue states of a job whose processes may still write: anything else cannot hold a lease.
+_HOLDING_STATES = {"RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT"}
+
+
+def _slurm_holder_gone(holder: dict) -> str | None:
+    """Why the holder's SLURM job cannot be writing any more (one squeue call), or None.
+
+    Its node may be another one, where its pid cannot be checked (e.g. a node that went down):
+    without this, such a lease would hold until its heartbeat expires.
+    """
+    job = holder.get("slurm_job_id")
+    if not job:
+        return None
+    try:
+        out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode and "Invalid job id" not in out.stderr:
+        return None  # the controller cannot be asked: rely on the heartbeat
+    states = set(out.stdout.split())
+    if states & _HOLDING_STATES:
+        return None
+    return f"its SLURM job {job} is {'/'.join(sorted(states)).lower() or 'no longer in the queue'}"
 
 
 def lease_is_live(run_dir: Path) -> bool:
@@ -123,7 +150,7 @@ def lease_is_live(run_dir: Path) -> bool:
         return False
     if holder.get("host") == socket.gethostname() and not _pid_alive(int(holder.get("pid", 0))):
         return False
-    return time.time() - float(holder.get("heartbeat", 0)) < LEASE_TTL_S
+    return time.time() - float(holder.get("heartbeat", 0)) < LEASE_TTL_S and _slurm_holder_gone(holder) is None
 
 
 def read_submissions(run_dir: Path) -> list[dict]:

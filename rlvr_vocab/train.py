@@ -31,11 +31,14 @@ class Terminated(Exception):
 
 
 _terminated = False
+# SIGTERM right after the stop signal: Slurm is taking the job down (preemption without grace time).
+_terminated_after_stop = False
 
 
 def _on_sigterm(signum, frame):
-    global _terminated
+    global _terminated, _terminated_after_stop
     if requeue.current().requested:
+        _terminated_after_stop = True
         return  # SLURM is already taking the job down for the requeue/preemption we are handling
     _terminated = True
     raise Terminated("terminated by SIGTERM (scancel or the time limit)")
@@ -112,6 +115,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             manifest.end_attempt(COMPLETED)
         exit_code = 0
     except BaseException as e:
+        if _terminated_after_stop:
+            # What broke first (e.g. W&B's service, killed by the same SIGTERM) is the stop, not a failure.
+            what = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
+            manifest.end_attempt(requeue.stop_reason(), f"{signal.Signals(stop.signum).name} then SIGTERM at step "
+                                 f"{manifest.data['last_step']}, before the checkpoint ({what})")
+            mark_logged(e)
+            raise
         if _terminated:  # whatever broke first (e.g. W&B's service, killed by the same signal)
             manifest.end_attempt(CANCELLED, "terminated by SIGTERM (scancel or the time limit)")
             mark_logged(e)

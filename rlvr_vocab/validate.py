@@ -285,6 +285,8 @@ def validate(cfg: DictConfig, target_has_gpu: bool | None = None, target_world_s
 
     run_dir = Path(cfg.experiments_root) / cfg.exp_name / cfg.run_name
     resume_from = _peek_resume(run_dir)
+    if resume_from is None and not cfg.force_resume:
+        check_recorded_checkpoint(run_dir, values["max_steps"])
     if resume_from is not None and not cfg.force_resume:
         check_resume_compatible(run_dir, cfg, ws, resume_from.name)
     if resume_from is not None and values.get("save_only_model"):
@@ -332,12 +334,46 @@ def check_resume_compatible(run_dir: Path, cfg: DictConfig, ws: int, checkpoint:
         raise ConfigError("world size", f"{checkpoint} was saved by {old_ws} processes, this run has {ws}", fix)
 
 
+def check_recorded_checkpoint(run_dir: Path, max_steps: int) -> None:
+    """A run whose manifest records a checkpoint must find one: else it would silently restart at step 0."""
+    from rlvr_vocab.manifest import COMPLETED, read_manifest
+
+    manifest = read_manifest(run_dir) or {}
+    recorded = manifest.get("last_checkpoint")
+    if not recorded or (manifest.get("status") == COMPLETED and manifest.get("last_step", 0) >= max_steps):
+        return  # nothing to resume, or nothing left to train (checkpoints of finished runs may be cleaned up)
+    path = run_dir / recorded
+    why = checkpoints.incompleteness(path) if path.is_dir() else "it does not exist"
+    raise ConfigError(
+        str(path), f"run.json resumes from it but {why}, and no other complete checkpoint is left",
+        "restore it, or start again from step 0 with force_resume=true (rlvr-vocab resume --force)",
+    )
+
+
+# Seconds a job needs after the stop signal to finish its step and write a checkpoint.
+CHECKPOINT_SAVE_S = 60
+
+
+def check_time_limit(timeout_min: float | None, signal_delay_s: float | None) -> None:
+    """The stop signal comes `signal_delay_s` before the limit: the limit must leave room to save after it."""
+    if not timeout_min or signal_delay_s is None:
+        return
+    if signal_delay_s <= 0:
+        raise ConfigError("hydra.launcher.signal_delay_s", f"must be positive, got {signal_delay_s}",
+                          "the job checkpoints when this signal comes; e.g. 300")
+    if timeout_min * 60 < signal_delay_s + CHECKPOINT_SAVE_S:
+        raise ConfigError(
+            "hydra.launcher.timeout_min",
+            f"{timeout_min} min is shorter than the stop signal's lead (signal_delay_s={signal_delay_s}) plus "
+            f"{CHECKPOINT_SAVE_S} s to save a checkpoint",
+            f"raise timeout_min to at least {-(-(signal_delay_s + CHECKPOINT_SAVE_S) // 60):g} or lower signal_delay_s",
+        )
+
+
 def _peek_resume(run_dir: Path) -> Path | None:
     """Newest complete checkpoint, without moving anything (validation writes nothing)."""
-    for path in reversed(checkpoints.list_checkpoints(run_dir / "checkpoints")):
-        if checkpoints.incompleteness(path) is None:
-            return path
-    return None
+    complete = checkpoints.complete_checkpoints(run_dir / "checkpoints")
+    return complete[-1] if complete else None
 
 
 def choose_precision(precision: str, target_has_gpu: bool | None = None) -> str:

@@ -3,6 +3,7 @@
 #
 #   slurm/local_cluster.sh start    # install (if needed), configure, start; idempotent
 #   slurm/local_cluster.sh stop     # stop slurmd, slurmctld, slurmdbd, mariadb, munged
+#   slurm/local_cluster.sh stop slurmdbd   # stop only the named daemons ('start' brings them back)
 #   slurm/local_cluster.sh status   # daemon states + sinfo; exit 0 iff all up
 #
 # For development, CI and trying the framework on a laptop (Debian/Ubuntu,
@@ -427,11 +428,13 @@ cmd_start() {
   up_line
 }
 
+# stop [DAEMON...]: all daemons, or only those named (fault drills: 'stop slurmdbd', then 'start').
 cmd_stop() {
   is_root || die "stop needs root: run 'sudo $0 stop'" 2
-  local d
-  for d in slurmd slurmctld slurmdbd mariadb munged; do stop_daemon "$d"; done
-  say "stopped"
+  local d all=(slurmd slurmctld slurmdbd mariadb munged)
+  for d in "$@"; do [[ " ${all[*]} " == *" $d "* ]] || die "unknown daemon '$d' (one of: ${all[*]})" 2; done
+  for d in "${@:-${all[@]}}"; do stop_daemon "$d"; done
+  say "stopped ${*:-all}"
 }
 
 cmd_status() {
@@ -454,7 +457,7 @@ cmd_status() {
 
 case "${1:-}" in
   start) cmd_start ;;
-  stop) cmd_stop ;;
+  stop) shift; cmd_stop "$@" ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop [DAEMON...]|status" >&2; exit 2 ;;
 esac

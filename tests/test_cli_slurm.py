@@ -59,7 +59,8 @@ def test_resume_failed_resubmits_only_the_failed(demo_cache, experiments_root, t
     shutil.copy(good, doomed)
     sweep = run_module("--multirun", "hydra/launcher=slurm_cpu", f"dataset.path={good},{doomed}",
                        "dataset.embedded=null", "dataset.test_split=null", "dataset.test_size=5",
-                       "training.max_steps=2", "sweep_id=resume-failed", "+hydra.launcher.additional_parameters.hold=true",
+                       "training.max_steps=2", "sweep_id=resume-failed",
+                       "+hydra.launcher.additional_parameters.hold=true",
                        *DEMO_MODEL)
     assert sweep.returncode == 0, sweep.stderr[-2000:]
     runs = {p.name: p for p in (experiments_root / "demo").iterdir()}

@@ -34,6 +34,7 @@ def run(args) -> int:
 
 
 def render(runs) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
@@ -53,6 +54,7 @@ def render(runs) -> None:
     console.print(table)
     notes = [(r, r.note) for r in runs if r.note]
     for r, note in notes:
-        console.print(f"  {r.run_name}: {note}", highlight=False)
+        # Notes quote errors and paths: their brackets are text, not rich markup.
+        console.print(f"  {escape(r.run_name)}: {escape(note)}", highlight=False)
     if not runs:
         console.print("no runs")

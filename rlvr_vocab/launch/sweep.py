@@ -70,6 +70,8 @@ class SweepPoint:
     cfg: DictConfig
     action: str = "submit"  # submit | skip
     note: str = ""
+    # The newest complete checkpoint the job will resume from (what validation found).
+    resume_from: Path | None = None
 
 
 @dataclass
@@ -109,12 +111,12 @@ def plan_sweep(
         overrides = [*job, *extra]
         cfg = compose(overrides)
         try:
-            validate(cfg)
+            checked = validate(cfg)
         except ConfigError as e:
             where = f" (run {cfg.run_name})" if len(jobs) > 1 else ""
             raise ConfigError(e.where, e.problem + where, e.fix) from None
         run_dir = Path(cfg.experiments_root) / cfg.exp_name / cfg.run_name
-        plan.points.append(SweepPoint(overrides, run_dir, cfg))
+        plan.points.append(SweepPoint(overrides, run_dir, cfg, resume_from=getattr(checked, "resume_from", None)))
     _mark_skips(plan)
     return plan
 
@@ -137,8 +139,8 @@ def _mark_skips(plan: SweepPlan) -> None:
             point.action, point.note = "skip", f"already {queued[job].lower()} as SLURM job {job}"
         elif lease_is_live(point.run_dir):
             point.action, point.note = "skip", "running (its run dir is leased by a live job)"
-        elif manifest.get("checkpoints"):
-            point.note = f"resumes from {manifest['checkpoints'][-1]['path']}"
+        elif point.resume_from is not None:
+            point.note = f"resumes from {point.resume_from.name}"
 
 
 def live_jobs(job_ids: Sequence[str | None]) -> dict[str, str]:

@@ -5,6 +5,7 @@ records each run's SLURM job, prints the sweep id and the status command, and re
 unless `wait: true`, which shows progress until the jobs end.
 """
 
+import re
 import subprocess
 import tempfile
 import time
@@ -13,7 +14,7 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, LocalQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf
 
@@ -21,6 +22,7 @@ from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.launch.sweep import SweepPlan
 from rlvr_vocab.manifest import now_iso
 from rlvr_vocab.rundir import record_submission
+from rlvr_vocab.validate import check_time_limit
 
 _POLL_S = 10.0
 _FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE",
@@ -65,6 +67,39 @@ class _SubmitAndReturn:
         inner = self._executor()._executor
         return _make_sbatch_string(command=inner._submitit_command_str, folder=inner.folder, map_count=n_jobs,
                                    **inner.parameters)
+
+    def check_settings(self) -> None:
+        """The launcher's own values: cheap, so before any point is composed."""
+        self._check_types()
+        check_time_limit(self.params.get("timeout_min"), self.params.get("signal_delay_s"))
+
+    def check_cluster_limits(self, n_jobs: int) -> None:
+        """The settings against this cluster's limits (not for dry runs: the script may be for another cluster)."""
+        if self._EXECUTOR != "slurm":
+            return
+        limit = _max_array_size()
+        if limit is not None and n_jobs > limit:
+            raise ConfigError("sweep", f"has {n_jobs} runs but a job array on this cluster holds at most {limit} "
+                              "(MaxArraySize)", "split the grid into several submissions, e.g. fewer seeds each")
+        gpus, partition = self.params.get("gpus_per_node"), self.params.get("partition")
+        most = _most_gpus_per_node(partition) if isinstance(gpus, int) and gpus > 0 else None
+        if most is not None and gpus > most:
+            raise ConfigError("hydra.launcher.gpus_per_node",
+                              f"asks for {gpus} GPUs per node but partition {partition or '(default)'} "
+                              f"has at most {most} per node",
+                              "lower gpus_per_node, or pick a GPU partition with hydra.launcher.partition=...")
+
+    def _check_types(self) -> None:
+        """Our profiles are plain YAML: check their values against the submitit plugin's typed schema."""
+        from omegaconf.errors import ValidationError
+
+        schema = OmegaConf.structured(SlurmQueueConf if self._EXECUTOR == "slurm" else LocalQueueConf)
+        skip = ("_target_", "name", "submitit_folder")
+        values = {k: v for k, v in self.params.items() if k in schema and k not in skip}
+        try:
+            OmegaConf.merge(schema, values)
+        except ValidationError as e:
+            raise ConfigError(f"hydra.launcher.{e.full_key}", str(e.msg).splitlines()[0], "fix the value") from None
 
     def preflight(self, n_jobs: int) -> None:
         """Ask Slurm itself (`sbatch --test-only`) whether it would accept the job array."""
@@ -117,6 +152,38 @@ class _SubmitAndReturn:
         if env.num_tasks > 1:
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         return super().__call__(*args, **kwargs)
+
+
+def _slurm_query(*args: str) -> str | None:
+    """stdout of a Slurm client command, or None where it cannot be asked (sbatch --test-only says why)."""
+    try:
+        out = subprocess.run(list(args), capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def _max_array_size() -> int | None:
+    for line in (_slurm_query("scontrol", "show", "config") or "").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize" and value.strip().isdigit():
+            return int(value.strip())
+    return None
+
+
+def _most_gpus_per_node(partition: str | None) -> int | None:
+    """Most GPUs (gres gpu) on one node of the partition (the default one if None); None if unknown."""
+    out = _slurm_query("sinfo", "-h", "-o", "%P %G")
+    if out is None:
+        return None
+    most = None
+    for line in out.splitlines():
+        name, _, gres = line.partition(" ")
+        if (partition is None and name.endswith("*")) or name.rstrip("*") == partition:
+            # e.g. "gpu:a100:4(S:0-1),gpu:v100:2" or "(null)"
+            counts = [int(m) for m in re.findall(r"gpu(?::[^:,(]+)?:(\d+)", gres)]
+            most = max(most or 0, sum(counts))
+    return most
 
 
 def _wait_with_progress(jobs, job_overrides) -> list[JobReturn]:

@@ -32,6 +32,10 @@ class RlvrSweeper(BasicSweeper):
         target_has_gpu = bool(launcher.get("gpus_per_node")) if on_slurm else None
         target_world_size = (launcher.get("nodes") or 1) * (launcher.get("tasks_per_node") or 1)
 
+        if hasattr(self.launcher, "check_settings"):
+            self.launcher.check_settings()
+            if not self.config.dry_run:
+                self.launcher.check_cluster_limits(len(jobs))
         plan = plan_sweep(
             jobs,
             compose=lambda overrides: loader.load_sweep_config(self.config, overrides),

@@ -1,0 +1,480 @@
+"""Faults and bad input against the real local Slurm: no training progress lost beyond one
+checkpoint interval, no run recorded wrongly, no duplicate W&B run, and a clear error for every
+bad input before anything is queued.
+
+Every job here runs with WANDB_API_KEY and HF_TOKEN in its environment; each test that runs
+jobs ends by checking that neither value reached any file under the experiments root.
+Disruptive steps (a node set down, daemons stopped) restore the cluster in `finally`.
+"""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+from conftest import DEMO, DEMO_MODEL, REPO, manifest, run_module, sacct_states, wait_for
+
+from rlvr_vocab.checkpoints import COMPLETE_MARKER
+from rlvr_vocab.cli import main as cli_main
+from rlvr_vocab.cli.resume import command
+from rlvr_vocab.registry import Registry
+from rlvr_vocab.train import main as train_main
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+SECRETS = {"WANDB_API_KEY": "0123456789abcdef0123456789abcdef01234567", "HF_TOKEN": "hf_reliabilityTestTokenXyZ0987"}
+# Tiny jobs: the demo, shortened, without the held-out evaluations.
+FAST = [*DEMO, "eval.enabled=false"]
+SLURM_CPU = ["--multirun", "hydra/launcher=slurm_cpu"]
+
+
+@pytest.fixture(autouse=True)
+def secrets_in_env(monkeypatch):
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def jobs():
+    """SLURM jobs a test started: cancelled at its end, whatever happened."""
+    started: list[str] = []
+    yield started
+    if started:
+        subprocess.run(["scancel", *{j.split("_")[0] for j in started}], capture_output=True)
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """`rlvr-vocab ARGS` in this process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli_main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def train(*args: str) -> tuple[int, str, str]:
+    """`python -m rlvr_vocab.train ARGS` in this process (imports paid once): (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    argv, sys.argv = sys.argv, ["rlvr_vocab.train", *args]
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            train_main()
+        code = 0
+    except SystemExit as e:
+        code = e.code or 0
+    finally:
+        sys.argv = argv
+    return code, out.getvalue(), err.getvalue()
+
+
+def submit(run_dir: Path, jobs: list[str], *args: str) -> str:
+    code, out, err = train(*SLURM_CPU, *args)
+    assert code == 0 and "submitted sweep" in out, out + err
+    job = submissions(run_dir)[-1]["job_id"]
+    jobs.append(job)
+    return job
+
+
+def submissions(run_dir: Path) -> list[dict]:
+    return json.loads((run_dir / "submissions.json").read_text())
+
+
+def row(name: str) -> dict:
+    code, out, err = cli("status", "--json")
+    assert code == 0, err
+    rows = [r for r in json.loads(out) if r["run_name"] == name]
+    return rows[0] if rows else {"state": "ABSENT"}
+
+
+def state_of(name: str) -> str:
+    return row(name)["state"]
+
+
+def states_until(name: str, wanted: str, timeout: float) -> set[str]:
+    """Every state `status` shows for the run until it shows `wanted` (accounting may lag a little)."""
+    seen: set[str] = set()
+    wait_for(lambda: seen.add(state_of(name)) or wanted in seen, timeout, f"{name} to be {wanted}", interval=1.0)
+    return seen
+
+
+def slurm_runs(job: str) -> list[str]:
+    """States of every run of a job, requeues included (sacct -D), oldest first."""
+    out = subprocess.run(["sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", job],
+                         capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def queue_state(job: str) -> str:
+    return subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True).stdout.strip()
+
+
+def release(job: str) -> None:
+    """A requeued job waits ~2 minutes before it is eligible; make it eligible now.
+
+    The update only holds once the job is back in the queue (not while it is still completing).
+    """
+    def eligible() -> bool:
+        out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True).stdout
+        if out.split()[:1] != ["PENDING"]:
+            return out.split()[:1] == ["RUNNING"]
+        if "BeginTime" in out:
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], capture_output=True)
+            return False
+        return True
+
+    wait_for(eligible, 120, f"job {job} to be eligible again", interval=1.0)
+
+
+def wandb_started(run_dir: Path, times: int) -> bool:
+    """The job's stop-signal handler is installed once W&B has started (train.log says so)."""
+    try:
+        return (run_dir / "train.log").read_text().count("W&B run ") >= times
+    except OSError:
+        return False
+
+
+def wandb_ids(run_dir: Path) -> set[str]:
+    return {p.name.rsplit("-", 1)[-1] for p in (run_dir / "wandb").glob("offline-run-*")}
+
+
+def assert_no_secrets(root: Path) -> None:
+    """No secret value in any file under the root: run dirs, submitit's job folders and logs, the registry."""
+    scripts = list(root.rglob("*_submission.sh"))
+    assert scripts, "no submitit job folder under the experiments root"
+    # The jobs inherited the submitting environment (no --export), secrets included.
+    assert not any("--export" in s.read_text() for s in scripts)
+    files = [p for p in root.rglob("*") if p.is_file()]
+    leaks = [f"{p} holds {name}" for p in files for name, value in SECRETS.items() if value.encode() in p.read_bytes()]
+    assert not leaks, leaks
+
+
+def test_timeout_requeues_resumes_then_stops_when_its_budget_is_used_up(demo_cache, experiments_root, jobs):
+    """Scenario 1 (and the resume refusals of scenario 9): the lead signal before the time limit."""
+    run_dir = experiments_root / "demo" / "timed"
+    # A limit <= 10 min makes submitit count the signal as a timeout; max_requeues=1: one requeue.
+    job = submit(run_dir, jobs, "run_name=timed", "training.max_steps=40", "training.save_steps=5",
+                 "hydra.launcher.timeout_min=10", "max_requeues=1", "logging=wandb", "logging.mode=offline", *FAST)
+    wait_for(lambda: manifest(run_dir).get("checkpoints"), 600, "a first checkpoint")
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)  # the lead signal, as Slurm sends it
+    first = wait_for(lambda: manifest(run_dir).get("status") == "requeued" and manifest(run_dir), 120, "a requeue")
+    stop1 = first["last_step"]
+    assert first["attempts"][0]["end_state"] == "timeout"
+    assert first["last_checkpoint"] == f"checkpoints/checkpoint-{stop1}", "checkpointed at the step it stopped"
+    assert state_of("timed") == "REQUEUED"
+
+    release(job)
+    wait_for(lambda: wandb_started(run_dir, 2), 600, "the requeued job to start")
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)  # the second timeout uses the budget up
+    second = wait_for(lambda: manifest(run_dir).get("status") == "timeout" and manifest(run_dir), 180,
+                      "the second timeout")
+    stop2 = second["last_step"]
+    attempt = second["attempts"][1]
+    assert attempt["end_state"] == "timeout" and attempt["resumed_from_step"] == stop1 and stop2 > stop1
+    assert attempt["slurm_restart_count"] == 1
+    assert "not requeued" in second["error"] and "rlvr-vocab resume" in second["error"]
+    assert (run_dir / second["last_checkpoint"] / COMPLETE_MARKER).exists(), "the checkpoint is kept"
+    wait_for(lambda: not subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout.strip(),
+             120, "the job to leave the queue")
+    timed = row("timed")
+    assert timed["state"] == "TIMEOUT" and "not requeued" in timed["note"]
+
+    # Resuming with what the checkpoint cannot take is refused before anything is queued (scenario 9):
+    # through the real command line, and in this process with the exact command `resume` runs.
+    changed = subprocess.Popen([sys.executable, "-m", "rlvr_vocab", "resume", "timed", "model.embedded.hidden_size=32"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    target = next(r for r in Registry(experiments_root).runs() if r.run_name == "timed")
+    refusals = {
+        "world size": ["hydra.launcher.tasks_per_node=2"],
+        "training.save_only_model": ["training.save_only_model=true"],
+    }
+    for expected, extra in refusals.items():
+        code, _, err = train(*command(target, extra, force=False, launcher=None)[3:])
+        assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
+    code, out, err = train(*command(target, ["model.embedded.hidden_size=32", "dry_run=true"], force=True,
+                                    launcher=None)[3:])
+    assert code == 0 and "nothing submitted" in out, err  # --force lets it through
+    out, err = changed.communicate(timeout=300)
+    assert changed.returncode == 2, out + err
+    assert err.strip().splitlines() == [err.strip()] and "Traceback" not in err
+    assert "model.embedded" in err and f"checkpoint-{stop2}" in err
+    (run_dir / "checkpoints").rename(run_dir / "moved-away")
+    code, _, err = train(*command(target, [], force=False, launcher=None)[3:])
+    assert code == 2 and "does not exist" in err and "force_resume" in err, err  # not a silent restart at step 0
+    (run_dir / "moved-away").rename(run_dir / "checkpoints")
+    assert len(submissions(run_dir)) == 1, "none of them submitted anything"
+
+    resumed = subprocess.run([sys.executable, "-m", "rlvr_vocab", "resume", "timed"], capture_output=True, text=True,
+                             cwd=REPO)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    jobs.append(submissions(run_dir)[-1]["job_id"])
+    final = wait_for(lambda: manifest(run_dir).get("status") == "completed" and manifest(run_dir), 600,
+                     "the resumed run to complete")
+    assert final["last_step"] == 40
+    assert [a["end_state"] for a in final["attempts"]] == ["timeout", "timeout", "completed"]
+    assert final["attempts"][2]["resumed_from_step"] == stop2
+    assert wandb_ids(run_dir) == {final["wandb_id"]}, "one W&B run across three attempts"
+    assert_no_secrets(experiments_root)
+
+
+def test_preemption_by_a_higher_priority_partition(demo_cache, experiments_root, jobs):
+    """Scenario 2: a job on partition `high` needs the whole node; ours is preempted (USR2, then SIGTERM)."""
+    run_dir = experiments_root / "demo" / "bumped"
+    job = submit(run_dir, jobs, "run_name=bumped", "training.max_steps=40", "training.save_steps=5",
+                 "logging=wandb", "logging.mode=offline", *FAST)
+    wait_for(lambda: manifest(run_dir).get("checkpoints"), 600, "a first checkpoint")
+    blocker = subprocess.run(["sbatch", "--parsable", "-p", "high", "--exclusive", "--mem=100M", "-J", "rlvr-blocker",
+                              "-o", "/dev/null", "--wrap", "sleep 2"], capture_output=True, text=True, check=True)
+    jobs.append(blocker.stdout.strip())
+    wait_for(lambda: "PREEMPTED" in slurm_runs(job) and queue_state(job) == "PENDING", 120,
+             "Slurm to preempt and requeue the job")
+    wait_for(lambda: sacct_states(blocker.stdout.strip()) == ["COMPLETED"], 120, "the blocker to finish")
+    at_preemption = manifest(run_dir)
+    newest = at_preemption["checkpoints"][-1]["step"]
+    assert states_until("bumped", "REQUEUED", 60) <= {"PREEMPTED", "REQUEUED"}, "never FAILED"
+
+    release(job)
+    final = wait_for(lambda: manifest(run_dir).get("status") == "completed" and manifest(run_dir), 600,
+                     "the requeued job to complete")
+    first, second = final["attempts"]
+    assert first["end_state"] == "preempted", first
+    assert second["resumed_from_step"] == newest and second["slurm_restart_count"] == 1
+    assert final["last_step"] == 40
+    wait_for(lambda: slurm_runs(job) == ["PREEMPTED", "COMPLETED"], 60, "Slurm to record both runs of the job")
+    assert wandb_ids(run_dir) == {final["wandb_id"]}, "one W&B run across the preemption"
+    assert_no_secrets(experiments_root)
+
+
+def test_killed_mid_checkpoint_and_duplicate_submissions(demo_cache, experiments_root, jobs):
+    """Scenarios 3 and 8: SIGKILL while a checkpoint is written; a second job for a live run is refused."""
+    run_dir = experiments_root / "demo" / "killed"
+    args = ["run_name=killed", "training.max_steps=40", "training.save_steps=2", "training.save_total_limit=1", *FAST]
+    job = submit(run_dir, jobs, *args, "+hydra.launcher.additional_parameters.hold=true")
+
+    # Pending: resume and re-launch are refused, nothing is submitted twice.
+    assert state_of("killed") == "PENDING"
+    code, _, err = cli("resume", "killed")
+    assert code == 2 and "is PENDING" in err and "two jobs" in err
+    code, out, _ = train(*SLURM_CPU, *args)
+    assert code == 0 and f"already pending as SLURM job {job}" in out and "nothing to submit" in out
+    assert len(submissions(run_dir)) == 1
+
+    subprocess.run(["scontrol", "release", job.split("_")[0]], check=True)
+    wait_for(lambda: manifest(run_dir).get("checkpoints"), 600, "a first checkpoint", interval=0.2)
+    # checkpoint-30's last file is a FIFO nobody reads: the job blocks while saving it, deterministically.
+    blocked = run_dir / "checkpoints" / "checkpoint-30"
+    blocked.mkdir()
+    os.mkfifo(blocked / "trainer_state.json")
+    wait_for(lambda: (blocked / "optimizer.pt").exists(), 300, "the job to be writing checkpoint-30")
+    complete = [p.name for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / COMPLETE_MARKER).exists()]
+    assert complete == ["checkpoint-28"], "rotation (keep 1) kept the newest complete one while 30 is incomplete"
+
+    # Running: resume, re-launch and a local run on the same run dir are all refused.
+    running = row("killed")
+    assert running["state"] == "RUNNING" and running["last_checkpoint"] == "checkpoint-28", "not the one in writing"
+    code, _, err = cli("resume", "killed")
+    assert code == 2 and "is RUNNING" in err
+    code, out, _ = train(*SLURM_CPU, *args)
+    assert code == 0 and f"already running as SLURM job {job}" in out and "nothing to submit" in out
+    before = (run_dir / "run.json").read_bytes()
+    code, _, err = train(*args)
+    assert code == 2 and "in use by pid" in err and f"SLURM job {job}" in err, err
+    assert len(err.strip().splitlines()) == 1 and (run_dir / "run.json").read_bytes() == before
+
+    os.kill(manifest(run_dir)["attempts"][-1]["pid"], signal.SIGKILL)
+    wait_for(lambda: sacct_states(job) == ["FAILED"], 120, "Slurm to record the killed job")
+    killed = row("killed")
+    assert killed["state"] == "FAILED" and "before it could record" in killed["note"]
+    # The dead job's lease stays behind; make its holder look like another node's, where no pid can be
+    # checked and its heartbeat is fresh: only Slurm can tell that it is dead.
+    lease = json.loads((run_dir / ".lease.json").read_text())
+    (run_dir / ".lease.json").write_text(json.dumps({**lease, "host": "another-node", "heartbeat": time.time()}))
+
+    resumed = subprocess.run([sys.executable, "-m", "rlvr_vocab", "resume", "killed"], capture_output=True, text=True,
+                             cwd=REPO)
+    assert resumed.returncode == 0 and len(submissions(run_dir)) == 2, resumed.stdout + resumed.stderr
+    assert "resumes from checkpoint-28" in resumed.stdout, "the newest complete one, not the newest"
+    jobs.append(submissions(run_dir)[-1]["job_id"])
+    final = wait_for(lambda: manifest(run_dir).get("status") == "completed" and manifest(run_dir), 600,
+                     "the resumed run to complete")
+    assert final["last_step"] == 40 and final["attempts"][1]["resumed_from_step"] == 28
+    assert final["attempts"][0]["end_state"] == "failed" and "recorded no end" in final["attempts"][0]["reason"]
+    skipped = final["skipped_checkpoints"]
+    assert [s["checkpoint"] for s in skipped] == ["checkpoint-30"] and "marker" in skipped[0]["reason"]
+    assert Path(skipped[0]["moved_to"]).exists(), "set aside, not deleted"
+    _, logs, _ = cli("logs", "killed")
+    assert f"taking over the run dir's lease: its SLURM job {job} is" in logs
+    _, table, _ = cli("status")
+    assert "skipped incomplete checkpoint-30" in table
+    _, shown, _ = cli("show", "killed")
+    assert "skipped checkpoint-30: no completion marker" in shown
+    assert_no_secrets(experiments_root)
+
+
+def test_node_down_mid_run_is_node_fail_and_resumes_from_the_run_dir(demo_cache, experiments_root, jobs):
+    """Scenario 4: the node set down under a running job, then back."""
+    run_dir = experiments_root / "demo" / "downed"
+    job = submit(run_dir, jobs, "run_name=downed", "training.max_steps=40", "training.save_steps=5", *FAST)
+    wait_for(lambda: manifest(run_dir).get("checkpoints"), 600, "a first checkpoint")
+    node = subprocess.run(["sinfo", "-h", "-N", "-p", "debug", "-o", "%N"], capture_output=True, text=True,
+                          check=True).stdout.split()[0]
+    try:
+        subprocess.run(["scontrol", "update", f"nodename={node}", "state=down", "reason=rlvr-reliability-test"],
+                       check=True)
+        wait_for(lambda: "NODE_FAIL" in slurm_runs(job) and queue_state(job) == "PENDING", 120,
+                 "Slurm to record NODE_FAIL and requeue the job")
+    finally:
+        subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], capture_output=True)
+        wait_for(lambda: subprocess.run(["sinfo", "-h", "-n", node, "-o", "%t"], capture_output=True,
+                                        text=True).stdout.strip() in ("idle", "mix", "alloc"), 120, "the node back")
+    newest = max(int(p.name.split("-")[1]) for p in (run_dir / "checkpoints").glob("checkpoint-*")
+                 if (p / COMPLETE_MARKER).exists())
+    stale_step = manifest(run_dir)["last_step"]
+    assert states_until("downed", "REQUEUED", 60) <= {"NODE_FAIL", "REQUEUED"}, "never FAILED or CANCELLED"
+
+    # Released early (Slurm would wait ~2 min), the job must not start while its old step still exits:
+    # the returning node reports that step and Slurm kills the job's new run with it.
+    wait_for(lambda: subprocess.run(["pgrep", "-f", f"slurmstepd: \\[{job}\\."]).returncode == 1, 60,
+             "the old job step to exit")
+    release(job)
+    final = wait_for(lambda: manifest(run_dir).get("status") == "completed" and manifest(run_dir), 600,
+                     "the requeued job to complete")
+    first, second = final["attempts"]
+    assert first["end_state"] == "node_fail" and "NODE_FAIL" in first["reason"], first
+    assert second["resumed_from_step"] == newest <= stale_step
+    assert final["last_step"] == 40
+    wait_for(lambda: slurm_runs(job) == ["NODE_FAIL", "COMPLETED"], 60, "Slurm to record both runs of the job")
+    assert_no_secrets(experiments_root)
+
+
+def test_python_exception_fails_without_requeue(demo_cache, experiments_root, jobs, tmp_path):
+    """Scenario 5: an exception in the job (a data file that is not JSON lines)."""
+    data = tmp_path / "broken.jsonl"
+    data.write_text('{"question": "1+1", "answer": "2"}\n{"question": 2+2, oops\n' * 20)
+    run_dir = experiments_root / "demo" / "broken"
+    job = submit(run_dir, jobs, "run_name=broken", f"dataset.path={data}", "dataset.embedded=null",
+                 "dataset.test_split=null", "dataset.test_size=5", "eval.enabled=false", *DEMO_MODEL)
+    m = wait_for(lambda: manifest(run_dir).get("status") == "failed" and manifest(run_dir), 600, "the job to fail")
+    wait_for(lambda: sacct_states(job) == ["FAILED"], 60, "sacct to show FAILED")
+    time.sleep(5)
+    assert slurm_runs(job) == ["FAILED"] and len(manifest(run_dir)["attempts"]) == 1, "not requeued"
+    broken = row("broken")
+    assert broken["state"] == "FAILED" and broken["note"] == m["error"] and m["error"].split(":")[0] in broken["note"]
+    _, table, _ = cli("status")
+    assert m["error"][:60] in table
+    code, logs, _ = cli("logs", "broken")
+    assert code == 0 and "Traceback (most recent call last)" in logs and m["error"].split(":")[0] in logs
+    assert_no_secrets(experiments_root)
+
+
+def test_status_while_slurm_daemons_are_down(demo_cache, experiments_root, jobs):
+    """Scenario 6: slurmdbd, then slurmctld, stopped under `status`: UNKNOWN (stale) with the reason."""
+    run_dir = experiments_root / "demo" / "waiting"
+    job = submit(run_dir, jobs, "run_name=waiting", "+hydra.launcher.additional_parameters.hold=true", *FAST)
+    wait_for(lambda: sacct_states(job) == ["PENDING"], 60, "the job in accounting")
+    assert state_of("waiting") == "PENDING"
+    cluster = ["bash", str(REPO / "slurm" / "local_cluster.sh")]
+    try:
+        for daemon, reason in (("slurmdbd", "Problem talking to the database"), ("slurmctld", "is DOWN")):
+            subprocess.run([*cluster, "stop", daemon], check=True, capture_output=True)
+            down = row("waiting")
+            assert down["state"] == "UNKNOWN" and down["stale"] and reason in down["note"], down
+            assert "last known PENDING" in down["note"] or "last known SUBMITTED" in down["note"]
+            _, table, _ = cli("status")
+            assert "UNKNOWN (stale)" in table and reason in table
+            subprocess.run([*cluster, "start"], check=True, capture_output=True, timeout=300)
+            wait_for(lambda: state_of("waiting") == "PENDING", 60, f"PENDING again once {daemon} is back")
+    finally:
+        subprocess.run([*cluster, "start"], capture_output=True, timeout=300)
+
+
+WRITER = """
+import os, signal, sys
+from pathlib import Path
+from rlvr_vocab.manifest import COMPLETED, Manifest
+
+task = int(os.environ["SLURM_ARRAY_TASK_ID"])
+name = f"w{task:03d}"
+m = Manifest.load_or_create(Path(sys.argv[1]) / "writers" / name, "writers", name)
+m.run_dir.mkdir(parents=True, exist_ok=True)
+m.start_attempt(world_size=1)
+for step in range(1, 6):
+    m.update(last_step=step, metrics={"blob": "x" * 20000})
+if task % 10 == 9:  # killed mid-write: its new run.json is written but not yet in place
+    os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
+m.end_attempt(COMPLETED)
+"""
+
+
+def test_a_hundred_writers_while_status_loops(slurm_cluster, experiments_root, jobs, tmp_path):
+    """Scenario 7: a 100-task array writes manifests while `status` reads them in a loop."""
+    writer = tmp_path / "writer.py"
+    writer.write_text(WRITER)
+    experiments_root.mkdir(parents=True)
+    array = subprocess.run(["sbatch", "--parsable", "--array=0-99", "-c", "1", "--mem=200M", "-J", "rlvr-writers",
+                            "-o", str(tmp_path / "%A_%a.out"), "--wrap",
+                            f"{sys.executable} {writer} {experiments_root}"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    jobs.append(array)
+    loops = 0
+    while subprocess.run(["squeue", "-h", "-j", array], capture_output=True, text=True).stdout.strip():
+        code, out, err = cli("status", "--json", "--exp", "writers")
+        assert code == 0, err
+        json.loads(out)
+        for path in experiments_root.glob("writers/*/run.json"):
+            json.loads(path.read_text())  # never a partial file
+        loops += 1
+        time.sleep(0.5)  # the loop shares the 2 CPUs with the writers
+    assert loops >= 3
+    wait_for(lambda: len(sacct_states(array)) == 100 and all(s in ("COMPLETED", "FAILED") for s in sacct_states(array)),
+             120, "every task in accounting")
+    runs = {r["run_name"]: r for r in json.loads(cli("status", "--json", "--exp", "writers")[1])}
+    assert len(runs) == 100, "nothing lost"
+    killed = {f"w{t:03d}" for t in range(9, 100, 10)}
+    assert {n for n, r in runs.items() if r["state"] == "COMPLETED"} == set(runs) - killed
+    for name in killed:
+        previous = manifest(experiments_root / "writers" / name)
+        assert previous["status"] == "running" and previous["last_step"] == 5, "the previous manifest, intact"
+        assert runs[name]["state"] == "FAILED" and "before it could record" in runs[name]["note"]
+
+
+BAD_INPUT = {
+    "mistyped key": (["training.learnin_rate=3e-6"], "training.learnin_rate", "training.learning_rate"),
+    "mistyped launcher key": (["hydra.launcher.timeout_mn=30"], "hydra.launcher.timeout_mn", "timeout_min"),
+    "wrong type": (["seed=abc"], "seed", "abc"),
+    "wrong launcher type": (["hydra.launcher.timeout_min=soon"], "hydra.launcher.timeout_min", "Integer"),
+    "time limit under the signal lead plus a save": (["hydra.launcher.timeout_min=1"], "hydra.launcher.timeout_min",
+                                                     "signal_delay_s=60"),
+    "array over MaxArraySize": (["seed=range(0,202)"], "sweep", "MaxArraySize"),
+    "unknown partition": (["hydra.launcher.partition=nope"], "hydra.launcher", "invalid partition specified: nope"),
+    "unknown account": (["hydra.launcher.account=nope"], "hydra.launcher", "Invalid account"),
+    "more GPUs than the partition has": (["hydra.launcher.gpus_per_node=2"], "hydra.launcher.gpus_per_node",
+                                         "at most 0"),
+    "explicit checkpoint to resume from": (["+training.resume_from_checkpoint=/no/such/checkpoint-5"],
+                                           "training.resume_from_checkpoint", "resume automatically"),
+    "run name with a path separator": (["run_name=a/b"], "run_name", "'/'"),
+    "experiment name with '..'": (["exp_name=../up"], "exp_name", "path separators"),
+    "run name with a W&B-forbidden character": (["run_name='a#b'"], "run_name", "'#'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
+def test_bad_input_is_refused_before_sbatch(case, slurm_cluster, experiments_root):
+    """Scenario 9: one line, exit 2, nothing queued or written (resume refusals: the timeout test)."""
+    overrides, key, hint = BAD_INPUT[case]
+    code, _, err = train(*SLURM_CPU, *overrides)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith(f"error: {key}") and hint in lines[0] and "Traceback" not in err, lines[0]
+    assert not experiments_root.exists(), "nothing written, nothing submitted"
+
+
+def test_bad_input_from_the_shell_names_slurms_own_words(slurm_cluster, experiments_root):
+    result = run_module(*SLURM_CPU, "hydra.launcher.partition=nope", "hydra.launcher.account=nope")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Slurm refuses the job" in result.stderr and "nope" in result.stderr
+    assert not experiments_root.exists()
