@@ -189,6 +189,8 @@ def ensure_tiny_model(
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "build_inputs.json").write_text(json.dumps(inputs, indent=2))
+        if not (tmp / "config.json").is_file():
+            raise RuntimeError(f"save_pretrained wrote no weights for {out_dir.name}: build it on global rank 0 only")
     except BaseException:
         shutil.rmtree(tmp)  # leave no half-written copy behind
         raise

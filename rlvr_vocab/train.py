@@ -218,7 +218,9 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
     if not is_main_process():
         resume_from, _ = checkpoints.latest_complete(checkpoint_dir)
 
-    path = model_path(cfg)
+    # Rank 0 builds the embedded model alone: under torch.distributed, save_pretrained writes nothing on other ranks.
+    with PartialState().main_process_first():
+        path = model_path(cfg)
     model, tokenizer = load_model_and_tokenizer(cfg, path, plan.precision)
     # Before data, evals, the trainer and any resume: they all see the extended vocabulary.
     rv = apply_reasoning_vocab(model, tokenizer, cfg.model.reasoning_vocab)
@@ -252,7 +254,10 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
     if resume_from is not None:
         logger.info(f"resumed from {resume_from.name}")
         manifest.data["attempts"][-1]["resumed_from_step"] = checkpoints.checkpoint_step(resume_from)
-    logger.info(f"start-up took {time.monotonic() - t0:.1f} s; training to step {plan.grpo_kwargs['max_steps']}")
+    args = trainer.args
+    processes = f"{args.world_size} processes ({args.parallel_mode.value})" if args.world_size > 1 else "1 process"
+    logger.info(f"start-up took {time.monotonic() - t0:.1f} s; training to step {plan.grpo_kwargs['max_steps']} "
+                f"on {processes}")
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if stop is not None and stop.requested:
         return  # checkpointed for the requeue; the final model and eval come with the last attempt

@@ -298,7 +298,8 @@ def validate(cfg: DictConfig, target_has_gpu: bool | None = None, target_world_s
     values["reward_weights"] = weights
     keep = values.pop("save_total_limit", None)
     precision = choose_precision(cfg.precision, target_has_gpu)
-    grpo_kwargs = build_grpo_kwargs(cfg, values, run_dir, precision)
+    has_gpu = target_has_gpu if target_has_gpu is not None else _cuda_here()
+    grpo_kwargs = build_grpo_kwargs(cfg, values, run_dir, precision, has_gpu)
     if target_has_gpu is None:
         instantiate_grpo_config(grpo_kwargs)
     else:
@@ -376,6 +377,12 @@ def _peek_resume(run_dir: Path) -> Path | None:
     return complete[-1] if complete else None
 
 
+def _cuda_here() -> bool:
+    import torch as th
+
+    return th.cuda.is_available()
+
+
 def choose_precision(precision: str, target_has_gpu: bool | None = None) -> str:
     """`auto` follows the machine: bf16 on GPUs that support it, fp32 otherwise.
 
@@ -395,7 +402,9 @@ def choose_precision(precision: str, target_has_gpu: bool | None = None) -> str:
     return precision
 
 
-def build_grpo_kwargs(cfg: DictConfig, values: dict[str, Any], run_dir: Path, precision: str) -> dict[str, Any]:
+def build_grpo_kwargs(
+    cfg: DictConfig, values: dict[str, Any], run_dir: Path, precision: str, has_gpu: bool
+) -> dict[str, Any]:
     """GRPOConfig arguments: the `training` node plus what the framework owns."""
     gen = OmegaConf.to_container(cfg.model.generation_kwargs, resolve=True)
     sampling = {k: gen.pop(k) for k in SAMPLING_KEYS if k in gen}
@@ -411,6 +420,8 @@ def build_grpo_kwargs(cfg: DictConfig, values: dict[str, Any], run_dir: Path, pr
         "report_to": ["wandb"] if cfg.logging.backend == "wandb" else [],
         "bf16": precision == "bf16",
         "fp16": precision == "fp16",
+        # Without it, ranks on a GPU-less machine would each train alone instead of as one gloo DDP job.
+        "use_cpu": not has_gpu,
         # Rotation is ours (rlvr_vocab.checkpoints.rotate): only after a newer checkpoint is complete.
         "save_total_limit": None,
     }

@@ -102,3 +102,4 @@ def test_two_tasks_per_node_train_as_one_distributed_job(demo_cache, experiments
     m = manifest(experiments_root / "demo" / "two-tasks")
     assert m["status"] == "completed" and m["last_step"] == 2
     assert [a["world_size"] for a in m["attempts"]] == [2]
+    assert "on 2 processes (distributed)" in (experiments_root / "demo" / "two-tasks" / "train.log").read_text()

@@ -112,6 +112,7 @@ def test_two_cpu_processes_train_data_parallel(experiments_root):
     manifest = json.loads((experiments_root / "demo" / "ddp" / "run.json").read_text())
     assert manifest["status"] == "completed" and manifest["last_step"] == 2
     assert [a["world_size"] for a in manifest["attempts"]] == [2]
+    assert "on 2 processes (distributed)" in (experiments_root / "demo" / "ddp" / "train.log").read_text()
 
 
 def test_two_tasks_through_the_submitit_launch_path(experiments_root):
@@ -124,3 +125,4 @@ def test_two_tasks_through_the_submitit_launch_path(experiments_root):
     manifest = json.loads((experiments_root / "demo" / "tasks" / "run.json").read_text())
     assert manifest["status"] == "completed" and manifest["last_step"] == 2
     assert [a["world_size"] for a in manifest["attempts"]] == [2]
+    assert "on 2 processes (distributed)" in (experiments_root / "demo" / "tasks" / "train.log").read_text()
