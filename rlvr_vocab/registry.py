@@ -15,6 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,23 @@ _SACCT_STATES = {
     "PENDING", "RUNNING", "REQUEUED", "COMPLETED", "FAILED", "TIMEOUT", "PREEMPTED", "CANCELLED", "NODE_FAIL",
     "OUT_OF_MEMORY", "SUSPENDED", "BOOT_FAIL", "DEADLINE", "RESIZING", "REVOKED",
 }
+# The index is a cache: a schema change just rebuilds it.
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 create table if not exists runs (
     run_dir text primary key,
-    manifest_mtime integer, submissions_mtime integer,
+    dir_mtime integer,
+    summary text,
     manifest text, submissions text
 )"""
+# A directory changed this recently may change again within the clock's granularity without its mtime moving:
+# such entries are re-read on the next refresh.
+_RACY_NS = 2_000_000_000
+# What `status` reads of a manifest and of the submissions (the rest stays in the index, unparsed).
+_SUMMARY_KEYS = ("run_id", "exp_name", "run_name", "sweep_id", "created", "updated", "status", "error",
+                 "last_step", "max_steps", "wandb_id", "wandb_url", "skipped_checkpoints")
+_ATTEMPT_KEYS = ("slurm_array_id", "slurm_job_id", "started")
+_SUBMISSION_KEYS = ("job_id", "submitted", "sweep_id")
 
 
 @dataclass
@@ -71,38 +83,49 @@ def experiments_root(cli_root: str | None) -> Path:
     return Path(cli_root or os.environ.get("RLVR_EXPERIMENTS_ROOT", "experiments"))
 
 
-def _run_dirs(root: Path) -> list[Path]:
-    """<root>/<exp>/<run>/ holding a manifest or a submission record (a pending run has no manifest yet)."""
-    found = []
-    for exp in _subdirs(root):
-        if exp.name.startswith(("_", ".")):
+def _run_dirs(root: Path) -> dict[str, int]:
+    """<root>/<exp>/<run>/ -> the run dir's mtime (manifest and submissions are replaced by rename, which moves it)."""
+    found = {}
+    for exp in _scandir(root):
+        if exp.name.startswith(("_", ".")) or not exp.is_dir(follow_symlinks=False):
             continue
-        for run in _subdirs(exp):
-            if (run / MANIFEST_NAME).exists() or (run / SUBMISSIONS_NAME).exists():
-                found.append(run)
+        for run in _scandir(exp.path):
+            if run.is_dir(follow_symlinks=False):
+                try:
+                    found[run.path] = run.stat(follow_symlinks=False).st_mtime_ns
+                except FileNotFoundError:
+                    pass
     return found
 
 
-def _subdirs(path: Path) -> list[Path]:
+def _scandir(path) -> list[os.DirEntry]:
     try:
-        return [Path(e.path) for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
-    except FileNotFoundError:
+        with os.scandir(path) as entries:
+            return list(entries)
+    except (FileNotFoundError, NotADirectoryError):
         return []
 
 
-def _mtime(path: Path) -> int:
-    try:
-        return path.stat().st_mtime_ns
-    except FileNotFoundError:
-        return 0
-
-
-def _read_json(path: Path, default: Any) -> Any:
+def _read_json(path: str, default: Any) -> Any:
     # Manifests are replaced atomically; a vanished file (run dir deleted meanwhile) is just absent.
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
+        with open(path) as f:
+            return json.load(f)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
         return default
+
+
+def _summary(manifest: dict | None, submissions: list[dict]) -> dict[str, Any]:
+    """The part of a run's files that `status` shows."""
+    m = None
+    if manifest is not None:
+        m = {k: manifest.get(k) for k in _SUMMARY_KEYS}
+        attempts = manifest.get("attempts") or []
+        m["attempts"] = [{k: a.get(k) for k in _ATTEMPT_KEYS} for a in attempts]
+        m["attempt_spans"] = _attempt_spans(attempts)
+        m["checkpoints"] = (manifest.get("checkpoints") or [])[-1:]
+        m["metrics"] = {"reward": (manifest.get("metrics") or {}).get("reward")}
+    return {"manifest": m, "submissions": [{k: s.get(k) for k in _SUBMISSION_KEYS} for s in submissions]}
 
 
 class Registry:
@@ -112,40 +135,50 @@ class Registry:
     def _connect(self) -> sqlite3.Connection:
         self.root.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.root / INDEX_NAME)
+        if db.execute("pragma user_version").fetchone()[0] != _SCHEMA_VERSION:
+            db.execute("drop table if exists runs")
+            db.execute(f"pragma user_version = {_SCHEMA_VERSION}")
         db.execute(_SCHEMA)
         return db
 
-    def sync(self) -> list[dict[str, Any]]:
-        """Refresh the index from the run dirs and return every run's files' content."""
+    def sync(self, full: bool = True) -> list[dict[str, Any]]:
+        """Refresh the index from the run dirs whose mtime changed; return every run's files' content.
+
+        `full=False` returns only what `status` shows (see `_summary`), which is much cheaper to load.
+        """
         with self._connect() as db:
-            rows = db.execute("select run_dir, manifest_mtime, submissions_mtime from runs")
-            known = {row[0]: row[1:] for row in rows}
-            seen = set()
-            for run_dir in _run_dirs(self.root):
-                key = str(run_dir)
-                seen.add(key)
-                mtimes = (_mtime(run_dir / MANIFEST_NAME), _mtime(run_dir / SUBMISSIONS_NAME))
-                if known.get(key) == mtimes:
+            known = dict(db.execute("select run_dir, dir_mtime from runs"))
+            on_disk = _run_dirs(self.root)
+            settled = time.time_ns() - _RACY_NS
+            for run_dir, mtime in on_disk.items():
+                if known.get(run_dir) == mtime:
                     continue
-                manifest = _read_json(run_dir / MANIFEST_NAME, None)
-                submissions = _read_json(run_dir / SUBMISSIONS_NAME, [])
+                manifest = _read_json(os.path.join(run_dir, MANIFEST_NAME), None)
+                submissions = _read_json(os.path.join(run_dir, SUBMISSIONS_NAME), [])
+                if manifest is None and not submissions:  # not a run (yet)
+                    if run_dir in known:
+                        db.execute("delete from runs where run_dir = ?", (run_dir,))
+                    continue
                 db.execute(
                     "insert or replace into runs values (?, ?, ?, ?, ?)",
-                    (key, *mtimes, json.dumps(manifest), json.dumps(submissions)),
+                    (run_dir, mtime if mtime < settled else 0, json.dumps(_summary(manifest, submissions)),
+                     json.dumps(manifest), json.dumps(submissions)),
                 )
-            gone = set(known) - seen
-            db.executemany("delete from runs where run_dir = ?", [(k,) for k in gone])
-            rows = db.execute("select run_dir, manifest, submissions from runs").fetchall()
-        return [
-            {"run_dir": Path(r[0]), "manifest": json.loads(r[1]), "submissions": json.loads(r[2])} for r in rows
-        ]
+            db.executemany("delete from runs where run_dir = ?", [(k,) for k in set(known) - set(on_disk)])
+            if full:
+                rows = db.execute("select run_dir, manifest, submissions from runs").fetchall()
+                return [{"run_dir": Path(r[0]), "manifest": json.loads(r[1]), "submissions": json.loads(r[2])}
+                        for r in rows]
+            rows = db.execute("select run_dir, summary from runs").fetchall()
+        return [{"run_dir": Path(r[0]), **json.loads(r[1])} for r in rows]
 
     def rebuild(self) -> int:
         (self.root / INDEX_NAME).unlink(missing_ok=True)
-        return len(self.sync())
+        return len(self.sync(full=False))
 
-    def runs(self, ask_slurm: bool = True) -> list["RunView"]:
-        entries = self.sync()
+    def runs(self, ask_slurm: bool = True, full: bool = True) -> list["RunView"]:
+        """Every run with its state; `full=False` keeps only what `status` shows of each manifest."""
+        entries = self.sync(full)
         views = [RunView.from_files(e["run_dir"], e["manifest"], e["submissions"]) for e in entries]
         pending = [v.job_id for v in views if v.job_id and v.needs_slurm()]
         slurm = query_sacct(pending) if ask_slurm and pending else SlurmView({})
@@ -210,7 +243,7 @@ class RunView:
     def from_files(cls, run_dir: Path, manifest: dict | None, submissions: list[dict]) -> "RunView":
         return cls(run_dir, manifest, submissions)
 
-    @property
+    @cached_property
     def m(self) -> dict[str, Any]:
         return self.manifest or {}
 
@@ -218,11 +251,11 @@ class RunView:
     def run_id(self) -> str:
         return self.m.get("run_id") or f"pending:{self.run_dir.name}"
 
-    @property
+    @cached_property
     def exp_name(self) -> str:
         return self.m.get("exp_name") or self.run_dir.parent.name
 
-    @property
+    @cached_property
     def run_name(self) -> str:
         return self.m.get("run_name") or self.run_dir.name
 
@@ -240,7 +273,7 @@ class RunView:
     def attempts(self) -> list[dict]:
         return self.m.get("attempts", [])
 
-    @property
+    @cached_property
     def job_id(self) -> str | None:
         """The newest SLURM job of this run: a later submission, or the last attempt's job."""
         attempt_jobs = [a.get("slurm_array_id") or a.get("slurm_job_id") for a in self.attempts]
@@ -327,15 +360,13 @@ class RunView:
 
     def last_checkpoint(self) -> str | None:
         ckpts = self.m.get("checkpoints") or []
-        return Path(ckpts[-1]["path"]).name if ckpts else None
+        return ckpts[-1]["path"].rpartition("/")[2] if ckpts else None
 
     def elapsed_s(self) -> float | None:
-        total = 0.0
-        for attempt in self.attempts:
-            start = _parse_time(attempt.get("started"))
-            end = _parse_time(attempt.get("ended")) or (time.time() if self.state == "RUNNING" else None)
-            if start and end:
-                total += max(0.0, end - start)
+        # Summaries carry the spans precomputed (parsing every attempt's times dominates `status` at 10k runs).
+        spans = self.m["attempt_spans"] if "attempt_spans" in self.m else _attempt_spans(self.attempts)
+        now = time.time() if self.state == "RUNNING" else None
+        total = sum(max(0.0, (end or now) - start) for start, end in spans if start and (end or now))
         return total or None
 
     def to_json(self) -> dict[str, Any]:
@@ -350,6 +381,10 @@ class RunView:
             "attempts": len(self.attempts), "error": self.m.get("error"),
             "skipped_checkpoints": self.m.get("skipped_checkpoints") or [],
         }
+
+
+def _attempt_spans(attempts: list[dict]) -> list[tuple[float | None, float | None]]:
+    return [(_parse_time(a.get("started")), _parse_time(a.get("ended"))) for a in attempts]
 
 
 def _parse_time(text: str | None) -> float | None:

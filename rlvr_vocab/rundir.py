@@ -8,8 +8,6 @@ import threading
 import time
 from pathlib import Path
 
-from loguru import logger
-
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.manifest import atomic_write_text
 from rlvr_vocab.secrets import redact
@@ -69,6 +67,8 @@ class RunLease:
                     + (f" (SLURM job {holder['slurm_job_id']})" if holder.get("slurm_job_id") else ""),
                     "wait for it to end or cancel it (rlvr-vocab cancel); two jobs must not share a run dir",
                 ) from None
+            from loguru import logger  # here, not at the top: the CLI imports this module and must start fast
+
             logger.info(f"taking over the run dir's lease: {why}")
         self._write()
         self._thread = threading.Thread(target=self._heartbeat, name="run-lease", daemon=True)

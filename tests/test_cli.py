@@ -11,6 +11,7 @@ import pytest
 
 from rlvr_vocab.cli import main
 from rlvr_vocab.manifest import Manifest
+from rlvr_vocab.registry import Registry
 
 
 def make_run(root, exp, name, status="completed", sweep=None, overrides=(), step=10, job=None, reward=0.5,
@@ -119,6 +120,24 @@ def test_rebuild_gives_the_same_status(experiments_root, capsys, no_slurm):
     assert cli("registry", "rebuild", capsys=capsys)[0] == 0
     _, after = cli("status", "--json", capsys=capsys)
     assert json.loads(before.out) == json.loads(after.out)
+
+
+def test_status_sees_a_manifest_rewritten_right_after_it_was_indexed(experiments_root, capsys, no_slurm):
+    """The index trusts a run dir's mtime, which may not move for writes within the same clock tick."""
+    m = make_run(experiments_root, "demo", "a", "running")
+    for step in (3, 4, 5):
+        m.update(last_step=step)
+        _, out = cli("status", "--json", capsys=capsys)
+        assert json.loads(out.out)[0]["last_step"] == step
+
+
+def test_status_summary_matches_the_full_manifest(experiments_root, capsys, no_slurm):
+    """`status` reads a summary of each manifest from the index; `show` reads it whole: they agree."""
+    make_run(experiments_root, "demo", "a", "completed", job="77", reward=0.25)
+    make_run(experiments_root, "demo", "b", "failed", job="78")
+    _, out = cli("status", "--json", capsys=capsys)
+    full = Registry(experiments_root).runs(full=True)
+    assert json.loads(out.out) == [v.to_json() for v in full]
 
 
 def _writer(root, i):

@@ -22,9 +22,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     while True:
-        runs = select(registry(args).runs(), args.exp, args.sweep, args.state)
+        runs = select(registry(args).runs(full=False), args.exp, args.sweep, args.state)
         if args.json:
-            print(json.dumps([r.to_json() for r in runs], indent=1))
+            print(json.dumps([r.to_json() for r in runs]))
         else:
             render(runs)
         if not args.watch:
