@@ -2,7 +2,8 @@
 
 Source of truth: each run dir's `run.json` (written by its job) and `submissions.json`
 (written at submission). The SQLite index under the root is a cache kept by the CLI on the
-login node, refreshed from the files whose mtime changed; deleting it loses nothing.
+login node, refreshed from the run dirs whose mtime changed (jobs and the launcher replace files by
+rename, which moves it); deleting it loses nothing.
 SLURM is asked once per refresh: one `sacct` call for every SLURM run not completed (Slurm may
 have requeued a job whatever it recorded last), plus one `scontrol ping` when that reports
 live jobs (accounting only learns of them from the controller).
