@@ -8,9 +8,9 @@ its settings (held-out accuracy before and after GRPO) and the plot of its learn
 
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from rlvr_vocab.local_slurm import ensure_local_cluster
+
 SWEEP_ID = "demo-grid"
 
 
@@ -20,8 +20,7 @@ def _step(title: str) -> None:
 
 def main() -> int:
     _step("local Slurm")
-    cluster = subprocess.run(["bash", str(REPO / "slurm" / "local_cluster.sh"), "start"])
-    launcher = "slurm_cpu" if cluster.returncode == 0 else "local"
+    launcher = "slurm_cpu" if ensure_local_cluster(quiet=False) is None else "local"
     if launcher == "local":
         print("no local Slurm here (see above): running the sweep with the local launcher instead", flush=True)
 

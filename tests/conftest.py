@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from rlvr_vocab.local_slurm import ensure_local_cluster
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -50,30 +52,13 @@ def copy_fixture(name: str, dest: Path) -> Path:
     return target
 
 
-def slurm_up() -> str | None:
-    """None if a Slurm controller answers here, else why not."""
-    try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%a %t"], capture_output=True, text=True, timeout=15)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"sinfo failed: {e}"
-    if out.returncode or "up" not in out.stdout:
-        return f"sinfo: {out.stderr.strip() or out.stdout.strip() or 'no partition up'}"
-    if not any(state in out.stdout for state in ("idle", "mix", "alloc")):
-        return f"no usable node: {out.stdout.strip()}"
-    return None
-
-
 @pytest.fixture(scope="session")
 def slurm_cluster():
     """The real local Slurm; started by slurm/local_cluster.sh if it is not up.
 
     Skips with the reason when no cluster can be had, except under CI=true, where that fails.
     """
-    why = slurm_up()
-    if why is not None:
-        start = subprocess.run(["bash", str(REPO / "slurm" / "local_cluster.sh"), "start"],
-                               capture_output=True, text=True, timeout=900)
-        why = slurm_up() if start.returncode == 0 else (start.stderr or start.stdout).strip()
+    why = ensure_local_cluster()
     if why is not None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"no Slurm cluster under CI=true: {why}")

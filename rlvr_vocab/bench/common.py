@@ -16,7 +16,8 @@ from pathlib import Path
 
 from loguru import logger
 
-REPO = Path(__file__).resolve().parents[2]
+from rlvr_vocab.local_slurm import ensure_local_cluster
+
 SHIM_LOG_ENV = "RLVR_BENCH_SHIM_LOG"
 # Distributions whose versions go into the report.
 VERSIONED = ("rlvr_vocab", "torch", "transformers", "trl", "accelerate", "datasets", "hydra-core",
@@ -162,26 +163,9 @@ def read_calls(log: Path) -> list[ShimCall]:
     return calls
 
 
-def slurm_problem() -> str | None:
-    """None if a Slurm controller answers with a usable node, else why not."""
-    try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%a %t"], capture_output=True, text=True, timeout=15)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"sinfo failed: {e}"
-    if out.returncode or "up" not in out.stdout:
-        return f"sinfo: {out.stderr.strip() or out.stdout.strip() or 'no partition up'}"
-    if not any(state in out.stdout for state in ("idle", "mix", "alloc")):
-        return f"no usable node: {out.stdout.strip()}"
-    return None
-
-
 def ensure_slurm() -> None:
     """The local cluster of slurm/local_cluster.sh, started if it is not up."""
-    if slurm_problem() is None:
-        return
-    logger.info("starting the local Slurm (slurm/local_cluster.sh start)")
-    subprocess.run(["bash", str(REPO / "slurm" / "local_cluster.sh"), "start"], capture_output=True, timeout=900)
-    problem = slurm_problem()
+    problem = ensure_local_cluster()
     if problem is not None:
         raise BenchError(f"no Slurm cluster: {problem}")
 
