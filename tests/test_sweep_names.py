@@ -1,11 +1,20 @@
-"""Sweep run names and ids: deterministic, safe, and what `resume` resubmits."""
+"""Sweep points: run names and ids (deterministic, safe, what `resume` resubmits) and their composition."""
 
 from pathlib import Path
 
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
 from rlvr_vocab.cli.resume import command
+from rlvr_vocab.config import register_configs
+from rlvr_vocab.launch.hydra_plugin.sweeper import SweepComposer
 from rlvr_vocab.launch.sweep import run_name_for, sweep_id_for, swept_keys
 from rlvr_vocab.registry import RunView
-from rlvr_vocab.validate import check_name
+from rlvr_vocab.validate import check_name, validate
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
 
 JOBS = [
     ["training.learning_rate=3e-06", "training.beta=0.04", "seed=1", "training.max_steps=10"],
@@ -43,3 +52,27 @@ def test_resume_command_reuses_launcher_and_overrides(tmp_path):
     cmd = command(view, ["training.max_steps=20"], force=True, launcher=None)
     assert cmd[3:] == ["--multirun", "hydra/launcher=slurm", "run_name='lr=1'", "training.max_steps=20",
                        "force_resume=true"]
+
+
+def test_fast_composition_equals_a_full_compose():
+    register_configs()
+    grid = [  # group overrides (plain, appended, deleted) among value overrides, as plan_sweep passes them
+        ["model=tiny", "seed=0", "training.learning_rate=1e-05", "sweep_id=s", "run_name='lr=1e-05,seed=0'"],
+        ["model=tiny", "seed=1", "training.learning_rate=3e-06", "sweep_id=s", "run_name='lr=3e-06,seed=1'"],
+        ["seed=2", "model=tiny", "+model/lora=r16", "model.generation_kwargs={temperature: 0.7}", "run_name=a"],
+        ["training=grpo_cluster", "training.max_steps=7", "+extra=1", "~training.dataloader_num_workers", "run_name=b"],
+        ["dataset.embedded.n_train=50", "seed=3", "run_name=c"],
+        ["hydra.job.chdir=false", "seed=4", "run_name=d"],  # composed in full
+    ]
+    with initialize_config_dir(config_dir=str(CONF), job_name="train", version_base=None):
+        loader = GlobalHydra.instance().hydra.config_loader
+        master = loader.load_configuration(
+            "config", ["hydra/launcher=slurm_cpu", "experiment=demo", "seed=0,1"], run_mode=RunMode.MULTIRUN)
+        fast = SweepComposer(loader, master)
+        for overrides in grid:
+            full, quick = loader.load_sweep_config(master, overrides), fast(overrides)
+            assert OmegaConf.to_yaml(quick) == OmegaConf.to_yaml(full), overrides
+            assert OmegaConf.is_struct(quick) and not OmegaConf.is_readonly(quick.hydra)
+            assert validate(quick, False, 1) == validate(full, False, 1)
+            assert OmegaConf.to_yaml(quick) == OmegaConf.to_yaml(full), overrides
+        assert len(fast.bases) == 4  # one defaults list per distinct set of group overrides

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import cloudpickle
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, LocalQueueConf, SlurmQueueConf
@@ -36,6 +37,11 @@ class _SubmitAndReturn:
         self.wait = wait
         self.plan: SweepPlan | None = None
         super().__init__(**params)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # submitit pickles the launcher into every job: with the plan (every point's config) that is
+        # O(n^2) for n points. The job needs no plan: it finds its state in its run dir.
+        return {**self.__dict__, "plan": None}
 
     def prepare(self, plan: SweepPlan) -> None:
         self.plan = plan
@@ -122,12 +128,13 @@ class _SubmitAndReturn:
     def launch(self, job_overrides, initial_job_idx: int):
         assert self.config is not None
         executor = self._executor()
+        # The same launcher and Hydra state go into every job's pickle: pickle them once, not per job.
+        state = _PickledOnce(Singleton.get_state())
         job_params = [
-            (list(overrides), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}",
-             Singleton.get_state())
+            (list(overrides), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}", state)
             for i, overrides in enumerate(job_overrides)
         ]
-        jobs = executor.map_array(self, *zip(*job_params, strict=True))
+        jobs = executor.map_array(_PickledOnce(self), *zip(*job_params, strict=True))
         points = self.plan.to_submit if self.plan else []
         for point, job in zip(points, jobs, strict=False):
             record_submission(point.run_dir, {
@@ -152,6 +159,16 @@ class _SubmitAndReturn:
         if env.num_tasks > 1:
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         return super().__call__(*args, **kwargs)
+
+
+class _PickledOnce:
+    """Pickles as the object pickled once (it unpickles as that object)."""
+
+    def __init__(self, obj: Any) -> None:
+        self.data = cloudpickle.dumps(obj)
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return cloudpickle.loads, (self.data,)
 
 
 def _slurm_query(*args: str) -> str | None:
