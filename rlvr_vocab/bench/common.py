@@ -83,7 +83,10 @@ def interleave(repeats: int, measures: dict[str, Callable[[], float]]) -> dict[s
 
 def base_env() -> dict[str, str]:
     """Offline and without W&B, as the demo runs; the data and tiny-model cache is the user's (built once)."""
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled"}
+    # Bytecode caches on, as in any install: without them every start compiles our modules anew.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def run_checked(cmd: Sequence[str], env: dict[str, str], log: Path | None = None,

@@ -35,8 +35,8 @@ def find_run(runs: list[RunView], query: str) -> RunView:
     return found[0]
 
 
-def select(runs: list[RunView], exp: str | None = None, sweep: str | None = None,
-           state: str | None = None) -> list[RunView]:
+def select(runs: list, exp: str | None = None, sweep: str | None = None, state: str | None = None) -> list:
+    """Runs (RunView or StatusRow) of this experiment, sweep and state."""
     if sweep and not any(r.sweep_id == sweep for r in runs):
         raise ConfigError(f"sweep '{sweep}'", "has no runs", "see `rlvr-vocab status` for sweep ids")
     return [

@@ -1,6 +1,5 @@
 """`rlvr-vocab status`: every run's state, progress and links, one sacct call per refresh."""
 
-import json
 import time
 
 from rlvr_vocab.cli.common import console as make_console
@@ -22,11 +21,11 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     while True:
-        runs = select(registry(args).runs(full=False), args.exp, args.sweep, args.state)
         if args.json:
-            print(json.dumps([r.to_json() for r in runs]))
+            rows = select(registry(args).status_rows(), args.exp, args.sweep, args.state)
+            print(f"[{','.join(r.json for r in rows)}]")
         else:
-            render(runs)
+            render(select(registry(args).runs(full=False), args.exp, args.sweep, args.state))
         if not args.watch:
             return 0
         time.sleep(WATCH_INTERVAL_S)
