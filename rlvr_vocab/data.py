@@ -73,11 +73,13 @@ def gold_answer(raw: object, answer_format: str) -> str:
 def to_prompts(split: Dataset, tokenizer, ds: DictConfig) -> Dataset:
     """Rows -> {prompt: chat-templated string, answer: gold answer} as the rewards expect."""
 
+    # Read once: an OmegaConf attribute lookup per row costs more than the chat template itself.
+    question, answer, answer_format = ds.question_column, ds.answer_column, ds.answer_format
+    system = [{"role": "system", "content": ds.system_prompt}] if ds.system_prompt else []
+
     def convert(row: dict) -> dict:
-        messages = [{"role": "user", "content": str(row[ds.question_column])}]
-        if ds.system_prompt:
-            messages.insert(0, {"role": "system", "content": ds.system_prompt})
+        messages = [*system, {"role": "user", "content": str(row[question])}]
         prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return {"prompt": prompt, "answer": gold_answer(row[ds.answer_column], ds.answer_format)}
+        return {"prompt": prompt, "answer": gold_answer(row[answer], answer_format)}
 
     return split.map(convert, remove_columns=split.column_names)

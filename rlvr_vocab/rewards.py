@@ -104,7 +104,9 @@ def _timeouts() -> tuple[int | None, int | None]:
     return None, None
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse_gold(gold: str, parse_timeout: int | None) -> list:
+    """Cached: each gold is scored against all of its prompt's completions (num_generations of them)."""
     from math_verify import parse
 
     # A gold is a final answer: bare LaTeX or a number. Undelimited, math-verify reads "2\pi" as 2,
