@@ -15,9 +15,8 @@ from typing import Any
 from loguru import logger
 from omegaconf import DictConfig, OmegaConf
 
+from rlvr_vocab import CONF_DIR
 from rlvr_vocab.errors import ConfigError
-
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 def model_dir(run_dir: Path, checkpoint: str | None) -> tuple[Path, str]:

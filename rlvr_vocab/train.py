@@ -14,7 +14,7 @@ import hydra
 from loguru import logger
 from omegaconf import DictConfig
 
-from rlvr_vocab import checkpoints
+from rlvr_vocab import CONF_DIR, checkpoints
 from rlvr_vocab.config import register_configs
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.launch import register_hydra_plugins, requeue
@@ -275,11 +275,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
     manifest.save()
 
 
-# conf/ sits beside the package (editable install); an absolute path works from any cwd or entry.
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-
-
-@hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
+@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
 def _hydra_main(cfg: DictConfig) -> dict[str, Any]:
     setup_logging()
     # Inside the task too: Hydra would otherwise print its own "Error executing job" line.

@@ -6,12 +6,11 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
+from rlvr_vocab import CONF_DIR
 from rlvr_vocab.errors import ConfigError
 
 EXIT_BAD_INPUT = 2
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 def _chain(e: BaseException | None) -> Iterator[BaseException]:

@@ -57,14 +57,14 @@ def plain_spec(root: Path) -> dict[str, Any]:
     """The plain script's inputs, taken from the job's own validated plan so both train the same thing."""
     from hydra import compose, initialize_config_dir
 
+    from rlvr_vocab import CONF_DIR
     from rlvr_vocab.config import register_configs
     from rlvr_vocab.data import embedded_data_dir
     from rlvr_vocab.modeling import model_path
-    from rlvr_vocab.train import CONF_DIR
     from rlvr_vocab.validate import validate
 
     register_configs()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         cfg = compose("config", overrides=[*OVERRIDES, f"experiments_root={root}", "run_name=plain"])
     plan = validate(cfg)
     return {

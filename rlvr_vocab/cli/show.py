@@ -2,9 +2,8 @@
 
 import json
 
+from rlvr_vocab import CONF_DIR
 from rlvr_vocab.cli.common import find_run, registry
-
-CONF_DIR = __import__("pathlib").Path(__file__).resolve().parents[2] / "conf"
 
 
 def add_parser(sub) -> None:
