@@ -106,8 +106,13 @@ def slurm_runs(job_id: str) -> list[tuple[float | None, str, str]] | None:
     runs = []
     for line in out.stdout.splitlines():
         start, state, exit_code = (line.split("|") + ["", "", ""])[:3]
-        runs.append((_timestamp(start), state.split()[0].rstrip("+") if state else "", exit_code))
+        runs.append((_timestamp(start), sacct_state(state), exit_code))
     return runs
+
+
+def sacct_state(text: str) -> str:
+    """A job state as sacct prints it: "CANCELLED by 0" and "CANCELLED+" (truncated) both mean CANCELLED."""
+    return text.split()[0].rstrip("+") if text.strip() else ""
 
 
 def _timestamp(text: str) -> float | None:

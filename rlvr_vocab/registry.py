@@ -20,7 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from rlvr_vocab.manifest import MANIFEST_NAME
+from rlvr_vocab.manifest import MANIFEST_NAME, sacct_state
 from rlvr_vocab.rundir import SUBMISSIONS_NAME, lease_is_live
 
 INDEX_NAME = ".registry.sqlite"
@@ -255,8 +255,7 @@ def query_sacct(job_ids: list[str]) -> SlurmView:
     for line in out.stdout.splitlines():
         parts = line.split("|")
         if len(parts) >= 4:
-            # "CANCELLED by 0" and "CANCELLED+" (truncated) both mean CANCELLED.
-            jobs[parts[0]] = {"state": parts[1].split()[0].rstrip("+"), "exit_code": parts[2], "node": parts[3]}
+            jobs[parts[0]] = {"state": sacct_state(parts[1]), "exit_code": parts[2], "node": parts[3]}
     return SlurmView(jobs)
 
 
