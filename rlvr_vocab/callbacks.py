@@ -12,6 +12,7 @@ from loguru import logger
 from transformers import TrainerCallback
 
 from rlvr_vocab import checkpoints
+from rlvr_vocab.launch import requeue
 from rlvr_vocab.manifest import Manifest
 
 METRICS_NAME = "metrics.jsonl"
@@ -104,3 +105,13 @@ class PeriodicEvalCallback(TrainerCallback):
         record_eval(self.manifest, "history", result, step)
         state.log_history.append({**{f"eval/{k}": v for k, v in result.items()}, "step": step})
         logger.info(f"step {step}/{state.max_steps} held-out: {self.describe(result)}")
+
+
+class StopOnSignal(TrainerCallback):
+    """Turns a recorded stop request (`requeue.install`) into "save a checkpoint now and stop" at the step's end."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if requeue.any_rank_requested(args.world_size):
+            control.should_save = True
+            control.should_training_stop = True
+        return control

@@ -14,7 +14,7 @@ import hydra
 from loguru import logger
 from omegaconf import DictConfig
 
-from rlvr_vocab import CONF_DIR, checkpoints
+from rlvr_vocab import CONF_DIR, checkpoints, library_check
 from rlvr_vocab.config import register_configs
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.launch import register_hydra_plugins, requeue
@@ -199,7 +199,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
     from transformers import PrinterCallback, set_seed
     from trl import GRPOConfig, GRPOTrainer
 
-    from rlvr_vocab.callbacks import PeriodicEvalCallback, RunStateCallback, record_eval
+    from rlvr_vocab.callbacks import PeriodicEvalCallback, RunStateCallback, StopOnSignal, record_eval
     from rlvr_vocab.data import load_splits, to_prompts
     from rlvr_vocab.heldout import held_out_eval, summary
     from rlvr_vocab.modeling import load_model_and_tokenizer, lora_config, model_path, save_final
@@ -247,7 +247,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
         train_dataset=train_ds,
         processing_class=tokenizer,
         peft_config=lora_config(cfg),
-        callbacks=[RunStateCallback(manifest, plan.keep_checkpoints), *periodic, requeue.StopOnSignal()],
+        callbacks=[RunStateCallback(manifest, plan.keep_checkpoints), *periodic, StopOnSignal()],
     )
     # Metrics are logged as compact lines by RunStateCallback; the raw dict printer only adds noise.
     trainer.remove_callback(PrinterCallback)
@@ -285,6 +285,7 @@ def _hydra_main(cfg: DictConfig) -> dict[str, Any]:
 
 def main() -> None:
     """Console entry: Hydra errors and ConfigErrors become one line and exit code 2."""
+    library_check.start_early(sys.argv[1:])
     register_configs()
     register_hydra_plugins()
     prefer_raised_hydra_errors()

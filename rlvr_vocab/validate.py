@@ -3,7 +3,6 @@
 Each failure is a ConfigError naming the key or path and the fix. Nothing here writes to disk.
 """
 
-import dataclasses
 import difflib
 import os
 import re
@@ -17,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlvr_vocab import checkpoints
 from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.library_check import LibraryCheck
 from rlvr_vocab.rewards import check_reward_config
 
 # Run, experiment and sweep names become directory names and W&B names.
@@ -99,38 +99,23 @@ def _looks_local(name: str) -> bool:
     return name.startswith(("/", "./", "../", "~")) or name.count("/") != 1 or Path(name).exists()
 
 
-def check_model(model: DictConfig) -> str:
+def check_model(model: DictConfig, libraries: LibraryCheck) -> str:
     if model.name_or_path is None and model.embedded is None:
         raise ConfigError("model.name_or_path", "is not set", "give a hub id (Qwen/Qwen3-0.6B) or a local path")
     if model.name_or_path is not None:
         _check_source("model.name_or_path", str(model.name_or_path), "config.json")
-    unknown_sampling = set(model.generation_kwargs) - set(SAMPLING_KEYS) - _generation_config_keys()
+    unknown_sampling = set(model.generation_kwargs) - set(SAMPLING_KEYS) - libraries.generation_keys()
     if unknown_sampling:
         key = sorted(unknown_sampling)[0]
-        hint = suggest(key, list(SAMPLING_KEYS) + sorted(_generation_config_keys()))
+        hint = suggest(key, list(SAMPLING_KEYS) + sorted(libraries.generation_keys()))
         raise ConfigError(f"model.generation_kwargs.{key}", "is not a generation option", hint)
     if model.lora is not None:
-        _check_lora(model.lora)
+        if not isinstance(model.lora, Mapping) or model.lora.get("_target_") != "peft.LoraConfig":
+            raise ConfigError("model.lora", "must be a peft.LoraConfig node", "use +model/lora=r16 or null")
+        libraries.check_lora(OmegaConf.to_container(model.lora, resolve=True))
     desc = str(model.name_or_path or "embedded tiny Qwen2 (built locally)")
     rv = model.reasoning_vocab
     return desc + (f" + reasoning vocabulary of {rv.size} ({rv.selection}, {rv.mode})" if rv.size else "")
-
-
-def _generation_config_keys() -> set[str]:
-    from transformers import GenerationConfig
-
-    return set(GenerationConfig().to_dict())
-
-
-def _check_lora(lora: Any) -> None:
-    if not isinstance(lora, Mapping) or lora.get("_target_") != "peft.LoraConfig":
-        raise ConfigError("model.lora", "must be a peft.LoraConfig node", "use +model/lora=r16 or null")
-    from hydra.utils import instantiate
-
-    try:
-        instantiate(lora)
-    except Exception as e:  # peft raises TypeError/ValueError with its own words
-        raise ConfigError("model.lora", _first_line(e), "see peft.LoraConfig's arguments") from None
 
 
 def _check_source(where: str, name: str, probe_file: str | None) -> None:
@@ -174,18 +159,12 @@ def check_dataset(ds: DictConfig) -> str:
     return f"{ds.path}{f' ({ds.config_name})' if ds.config_name else ''}, split {ds.train_split}"
 
 
-def _grpo_fields() -> dict[str, dataclasses.Field]:
-    from trl import GRPOConfig
-
-    return {f.name: f for f in dataclasses.fields(GRPOConfig) if f.init}
-
-
-def check_training(training: Any, n_rewards: int, ws: int) -> dict[str, Any]:
-    """Our checks on the `training` node; returns its values without `_target_`."""
+def check_training(training: Any, n_rewards: int, ws: int, fields: dict[str, Any]) -> dict[str, Any]:
+    """Our checks on the `training` node (`fields`: GRPOConfig's, with their defaults); returns its values
+    without `_target_`."""
     if not isinstance(training, Mapping) or training.get("_target_") != "trl.GRPOConfig":
         raise ConfigError("training", "must be a trl.GRPOConfig node", "select training=grpo_local|grpo_cluster")
     values = {k: v for k, v in OmegaConf.to_container(training, resolve=True).items() if k != "_target_"}
-    fields = _grpo_fields()
     for key in values:
         if key in FRAMEWORK_OWNED:
             raise ConfigError(f"training.{key}", "is set by the framework", FRAMEWORK_OWNED[key])
@@ -196,10 +175,10 @@ def check_training(training: Any, n_rewards: int, ws: int) -> dict[str, Any]:
         if key not in fields:
             raise ConfigError(f"training.{key}", "is not a trl.GRPOConfig field", suggest(key, sorted(fields)))
     for key in ("per_device_train_batch_size", "max_completion_length", "max_steps", "save_steps"):
-        value = values.get(key, fields[key].default)
+        value = values.get(key, fields[key])
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"training.{key}", f"must be a positive integer, got {value!r}")
-    num_gen = values.get("num_generations", fields["num_generations"].default)
+    num_gen = values.get("num_generations", fields["num_generations"])
     if not isinstance(num_gen, int) or num_gen < 2:
         raise ConfigError("training.num_generations", f"must be >= 2 (GRPO compares completions), got {num_gen!r}")
     gen_batch = values.get("generation_batch_size") or values["per_device_train_batch_size"] * ws * (
@@ -223,10 +202,6 @@ def check_training(training: Any, n_rewards: int, ws: int) -> dict[str, Any]:
             "set one weight per reward, or null and use reward.<name>.weight",
         )
     return values
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def check_logging(log: DictConfig) -> None:
@@ -253,12 +228,17 @@ def default_run_name() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S-") + os.urandom(2).hex()
 
 
-def validate(cfg: DictConfig, target_has_gpu: bool | None = None, target_world_size: int | None = None) -> Plan:
+def validate(
+    cfg: DictConfig, target_has_gpu: bool | None = None, target_world_size: int | None = None,
+    libraries: LibraryCheck | None = None,
+) -> Plan:
     """All pre-flight checks; fills in `run_name` if it was null. Raises ConfigError.
 
     `target_has_gpu` describes the machine the job will run on when that is not this one
-    (a login node validating a SLURM submission); None means this machine.
+    (a login node validating a SLURM submission); None means this machine. `libraries` asks TRL,
+    transformers and peft (in this process by default).
     """
+    libraries = libraries or LibraryCheck()
     ws = target_world_size or world_size()
     check_name("exp_name", cfg.exp_name)
     check_name("run_name", cfg.run_name)
@@ -268,14 +248,14 @@ def validate(cfg: DictConfig, target_has_gpu: bool | None = None, target_world_s
     if cfg.precision not in PRECISIONS:
         raise ConfigError("precision", f"unknown precision '{cfg.precision}'", f"use one of {', '.join(PRECISIONS)}")
     check_logging(cfg.logging)
-    model_desc = check_model(cfg.model)
+    model_desc = check_model(cfg.model, libraries)
     data_desc = check_dataset(cfg.dataset)
     check_reward_config(cfg.reward)
     from rlvr_vocab.reasoning_vocab import check_config
 
     check_config(cfg.model.reasoning_vocab, bool(cfg.training.get("use_vllm")))
     rewards = list(cfg.reward)
-    values = check_training(cfg.training, len(rewards), ws)
+    values = check_training(cfg.training, len(rewards), ws, libraries.grpo_fields())
     deepspeed = values.get("deepspeed")
     if isinstance(deepspeed, str) and not Path(deepspeed).is_file():
         raise ConfigError("training.deepspeed", f"{deepspeed} does not exist",
@@ -301,11 +281,10 @@ def validate(cfg: DictConfig, target_has_gpu: bool | None = None, target_world_s
     has_gpu = target_has_gpu if target_has_gpu is not None else _cuda_here()
     grpo_kwargs = build_grpo_kwargs(cfg, values, run_dir, precision, has_gpu)
     if target_has_gpu is None:
-        instantiate_grpo_config(grpo_kwargs)
+        libraries.check_grpo(grpo_kwargs)
     else:
         # GPU-only settings can't be instantiated here (no GPU, maybe no deepspeed): check the rest.
-        gpu_only = {"bf16": False, "fp16": False, "deepspeed": None}
-        instantiate_grpo_config({**grpo_kwargs, **gpu_only})
+        libraries.check_grpo({**grpo_kwargs, "bf16": False, "fp16": False, "deepspeed": None})
     effective = values["per_device_train_batch_size"] * ws * values.get("gradient_accumulation_steps", 1)
     return Plan(run_dir, cfg.run_name, model_desc, data_desc, rewards, weights, grpo_kwargs, effective,
                 resume_from, ws, precision, keep)
@@ -425,15 +404,6 @@ def build_grpo_kwargs(
         # Rotation is ours (rlvr_vocab.checkpoints.rotate): only after a newer checkpoint is complete.
         "save_total_limit": None,
     }
-
-
-def instantiate_grpo_config(grpo_kwargs: dict[str, Any]):
-    from trl import GRPOConfig
-
-    try:
-        return GRPOConfig(**grpo_kwargs)
-    except (ValueError, TypeError) as e:
-        raise ConfigError("training", f"trl.GRPOConfig rejected it: {_first_line(e)}") from None
 
 
 def check_eval(ev) -> None:

@@ -456,6 +456,8 @@ BAD_INPUT = {
                                          "at most 0"),
     "explicit checkpoint to resume from": (["+training.resume_from_checkpoint=/no/such/checkpoint-5"],
                                            "training.resume_from_checkpoint", "resume automatically"),
+    "refused by trl.GRPOConfig": (["+training.auto_find_batch_size=true"], "training",
+                                  "trl.GRPOConfig rejected it: auto_find_batch_size"),
     "run name with a path separator": (["run_name=a/b"], "run_name", "'/'"),
     "experiment name with '..'": (["exp_name=../up"], "exp_name", "path separators"),
     "run name with a W&B-forbidden character": (["run_name='a#b'"], "run_name", "'#'"),

@@ -2,8 +2,8 @@
 
 SLURM sends USR2 some minutes before the time limit (`--signal=USR2@<lead>`) and, with
 `preempt_send_user_signal`, on preemption. Saving from inside a signal handler would catch
-the trainer mid-step, so the handler only records the request; `StopOnSignal` makes the
-trainer save a checkpoint and stop after the current step, and `requeue()` then puts the job
+the trainer mid-step, so the handler only records the request; `callbacks.StopOnSignal` makes
+the trainer save a checkpoint and stop after the current step, and `requeue()` then puts the job
 back in the queue: through submitit's own handler when submitit launched us (it keeps its
 timeout budget), else with `scontrol requeue` (the sbatch wrappers).
 """
@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 
 from loguru import logger
-from transformers import TrainerCallback
 
 from rlvr_vocab.manifest import PREEMPTED, TIMEOUT
 
@@ -60,17 +59,7 @@ def uninstall() -> None:
         signal.signal(STOP_SIGNAL, _request.previous_handler)
 
 
-class StopOnSignal(TrainerCallback):
-    """Turns a recorded stop request into "save a checkpoint now and stop" at the step's end."""
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if _any_rank_requested(args.world_size):
-            control.should_save = True
-            control.should_training_stop = True
-        return control
-
-
-def _any_rank_requested(world_size: int) -> bool:
+def any_rank_requested(world_size: int) -> bool:
     """All ranks must stop at the same step, or the next collective hangs: agree on the flag."""
     if world_size <= 1:
         return _request.requested

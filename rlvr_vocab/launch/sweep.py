@@ -103,13 +103,17 @@ def plan_sweep(
     sweep_id = sweep_id or first.sweep_id or sweep_id_for(first.exp_name, jobs)
     plan = SweepPlan(sweep_id)
     explicit_name = any(_key(o) == "run_name" for o in jobs[0])
+    composed = []
+    # Every point composed before any is validated: a sweep's validation waits for TRL's import in
+    # another process (rlvr_vocab.library_check), which overlaps this.
     for job in jobs:
         extra = [f"sweep_id={sweep_id}"]
         if not explicit_name:
             # Quoted: the name holds '=' and ',' which Hydra's override grammar would parse.
             extra.append(f"run_name='{run_name_for(job, keys) if keys else _single_name(first)}'")
         overrides = [*job, *extra]
-        cfg = compose(overrides)
+        composed.append((overrides, compose(overrides)))
+    for overrides, cfg in composed:
         try:
             checked = validate(cfg)
         except ConfigError as e:

@@ -17,7 +17,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rlvr_vocab.launch.sweep import plan_sweep
+from rlvr_vocab.launch.sweep import SweepPlan, plan_sweep
+from rlvr_vocab.library_check import LibraryCheckWorker, sweep_worker
 from rlvr_vocab.validate import validate
 
 
@@ -27,28 +28,14 @@ class RlvrSweeper(BasicSweeper):
 
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
-        # What is loaded by now (torch, transformers, Hydra: ~1e6 objects) lives until exit: spare it from the
-        # collector's full passes, here and at exit, which took >1 s of a sweep submission.
+        # What is loaded by now lives until exit: spare it from the collector's full passes while a hundred
+        # points are composed.
         gc.freeze()
-        loader = self.hydra_context.config_loader
-        parsed = OverridesParser.create(config_loader=loader).parse_overrides([*self._parse_config(), *arguments])
-        jobs = self.split_arguments(parsed, max_batch_size=None)[0]
-        launcher = self.config.hydra.launcher
-        on_slurm = "Slurm" in str(launcher.get("_target_"))
-        # A SLURM job's machine is described by the launcher; local jobs run on this one.
-        target_has_gpu = bool(launcher.get("gpus_per_node")) if on_slurm else None
-        target_world_size = (launcher.get("nodes") or 1) * (launcher.get("tasks_per_node") or 1)
-
-        if hasattr(self.launcher, "check_settings"):
-            self.launcher.check_settings()
-            if not self.config.dry_run:
-                self.launcher.check_cluster_limits(len(jobs))
-        plan = plan_sweep(
-            jobs,
-            compose=SweepComposer(loader, self.config),
-            validate=lambda cfg: validate(cfg, target_has_gpu, target_world_size),
-            sweep_id=self.config.sweep_id,
-        )
+        libraries = sweep_worker()  # importing TRL while this process parses and composes the points
+        try:
+            plan = self._plan(arguments, libraries)
+        finally:
+            libraries.close()
         print(plan.summary())  # noqa: T201
         if not plan.to_submit:
             print("nothing to submit")  # noqa: T201
@@ -74,6 +61,27 @@ class RlvrSweeper(BasicSweeper):
         if failed:
             sys.exit(1)
         return [results]
+
+    def _plan(self, arguments: list[str], libraries: LibraryCheckWorker) -> SweepPlan:
+        loader = self.hydra_context.config_loader
+        parsed = OverridesParser.create(config_loader=loader).parse_overrides([*self._parse_config(), *arguments])
+        jobs = self.split_arguments(parsed, max_batch_size=None)[0]
+        launcher = self.config.hydra.launcher
+        on_slurm = "Slurm" in str(launcher.get("_target_"))
+        # A SLURM job's machine is described by the launcher; local jobs run on this one.
+        target_has_gpu = bool(launcher.get("gpus_per_node")) if on_slurm else None
+        target_world_size = (launcher.get("nodes") or 1) * (launcher.get("tasks_per_node") or 1)
+
+        if hasattr(self.launcher, "check_settings"):
+            self.launcher.check_settings()
+            if not self.config.dry_run:
+                self.launcher.check_cluster_limits(len(jobs))
+        return plan_sweep(
+            jobs,
+            compose=SweepComposer(loader, self.config),
+            validate=lambda cfg: validate(cfg, target_has_gpu, target_world_size, libraries),
+            sweep_id=self.config.sweep_id,
+        )
 
 
 class SweepComposer:
