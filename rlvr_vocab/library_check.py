@@ -120,8 +120,11 @@ class LibraryCheckWorker(LibraryCheck):
 
     def _ask(self, op: str, arg: dict[str, Any]) -> str | None:
         self._get_schema()  # the first line
-        self._proc.stdin.write(json.dumps({"op": op, "arg": arg}) + "\n")
-        self._proc.stdin.flush()
+        try:
+            self._proc.stdin.write(json.dumps({"op": op, "arg": arg}) + "\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # it exited: _reply says why
         return self._reply()["problem"]
 
     def check_grpo(self, grpo_kwargs: dict[str, Any]) -> None:

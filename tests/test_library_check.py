@@ -44,6 +44,9 @@ def test_worker_answers_as_this_process_does(worker, tmp_path):
 def test_a_dead_worker_is_an_error_not_a_hang(worker):
     worker._proc.kill()
     with pytest.raises(RuntimeError, match="library check process exited"):
+        worker.grpo_fields()
+    worker._schema = {}  # past its first line: the next request meets a closed pipe
+    with pytest.raises(RuntimeError, match="library check process exited"):
         worker.check_grpo({"output_dir": "x"})
 
 
