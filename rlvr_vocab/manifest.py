@@ -4,8 +4,6 @@ import json
 import os
 import socket
 import subprocess
-import tempfile
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,8 @@ def now_iso() -> str:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temp file in the same directory, fsync, rename: readers see old or new, never half."""
+    import tempfile  # here: readers (the CLI) never need it
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
@@ -171,7 +171,7 @@ class Manifest:
             created = now_iso()
             data = {
                 "schema_version": SCHEMA_VERSION,
-                "run_id": uuid.uuid4().hex[:12],
+                "run_id": os.urandom(6).hex(),
                 "exp_name": exp_name,
                 "run_name": run_name,
                 "sweep_id": None,

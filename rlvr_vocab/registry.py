@@ -14,7 +14,6 @@ import os
 import sqlite3
 import subprocess
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -55,14 +54,14 @@ _ATTEMPT_KEYS = ("slurm_array_id", "slurm_job_id", "started")
 _SUBMISSION_KEYS = ("job_id", "submitted", "sweep_id")
 
 
-@dataclass
 class SlurmView:
     """What one sacct call said: job id -> (state, exit code, node), or why it could not be asked."""
 
-    jobs: dict[str, dict[str, str]]
-    error: str | None = None
-    # Set when sacct answered but the controller does not: accounting's live states may be stale.
-    controller_error: str | None = None
+    # Plain classes here, not dataclasses: importing `dataclasses` (inspect, ast) costs `status` ~20 ms.
+    def __init__(self, jobs: dict[str, dict[str, str]], error: str | None = None) -> None:
+        self.jobs, self.error = jobs, error
+        # Set when sacct answered but the controller does not: accounting's live states may be stale.
+        self.controller_error: str | None = None
 
     def job(self, job_id: str) -> dict[str, str] | None:
         """A job's row; array tasks not yet started are only listed under their array (`A` or `A_[0-3%4]`)."""
@@ -272,16 +271,12 @@ def controller_down() -> str | None:
     return f"slurmctld not responding ({said})"
 
 
-@dataclass
 class RunView:
     """One run as `status` shows it: the manifest merged with SLURM's word on its job."""
 
-    run_dir: Path
-    manifest: dict[str, Any] | None
-    submissions: list[dict[str, Any]]
-    state: str = "UNKNOWN"
-    stale: bool = False
-    note: str = ""
+    def __init__(self, run_dir: Path, manifest: dict[str, Any] | None, submissions: list[dict[str, Any]]) -> None:
+        self.run_dir, self.manifest, self.submissions = run_dir, manifest, submissions
+        self.state, self.stale, self.note = "UNKNOWN", False, ""
 
     @cached_property
     def m(self) -> dict[str, Any]:

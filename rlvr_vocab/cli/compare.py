@@ -6,7 +6,6 @@ standard deviation of reward and final accuracy; `--runs` shows one row per run 
 
 import csv
 import json
-import statistics
 import sys
 
 from rlvr_vocab.cli.common import console as make_console
@@ -64,6 +63,8 @@ def _gain(initial, final) -> float | None:
 
 def aggregate(keys: list[str], table: list[dict]) -> list[dict]:
     """One row per setting (swept values but seed): `n` runs, each metric's mean, and the std of WITH_STD."""
+    import statistics  # here: the CLI's other commands never need it
+
     setting = [k for k in keys if k != "seed"]
     metrics = [c for c in (table[0] if table else {}) if c not in keys and c not in RUN_COLUMNS]
     groups: dict[tuple, list[dict]] = {}
