@@ -103,6 +103,24 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 2.0):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def release(job: str, restarts: int = 1) -> None:
+    """Once Slurm has requeued the job (`restarts` times), make it eligible now: a requeued job waits ~2 min.
+
+    The update only holds once the job is back in the queue: updated while it still runs or completes,
+    the requeue afterwards sets its own start time.
+    """
+    def eligible() -> bool:
+        out = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True).stdout
+        fields = dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
+        if fields.get("JobState") == "PENDING" and fields.get("Reason") == "BeginTime":
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], capture_output=True)
+            return False
+        return int(fields.get("Restarts", 0)) >= restarts and fields.get("JobState") in ("PENDING", "RUNNING",
+                                                                                        "COMPLETED")
+
+    wait_for(eligible, 120, f"job {job} to be requeued and eligible again", interval=1.0)
+
+
 def manifest(run_dir: Path) -> dict:
     try:
         return json.loads((run_dir / "run.json").read_text())

@@ -18,7 +18,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from conftest import DEMO, DEMO_MODEL, REPO, manifest, run_module, sacct_states, wait_for
+from conftest import DEMO, DEMO_MODEL, REPO, manifest, release, run_module, sacct_states, wait_for
 
 from rlvr_vocab.checkpoints import COMPLETE_MARKER
 from rlvr_vocab.cli import main as cli_main
@@ -111,23 +111,6 @@ def slurm_runs(job: str) -> list[str]:
 
 def queue_state(job: str) -> str:
     return subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True).stdout.strip()
-
-
-def release(job: str) -> None:
-    """A requeued job waits ~2 minutes before it is eligible; make it eligible now.
-
-    The update only holds once the job is back in the queue (not while it is still completing).
-    """
-    def eligible() -> bool:
-        out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True).stdout
-        if out.split()[:1] != ["PENDING"]:
-            return out.split()[:1] == ["RUNNING"]
-        if "BeginTime" in out:
-            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], capture_output=True)
-            return False
-        return True
-
-    wait_for(eligible, 120, f"job {job} to be eligible again", interval=1.0)
 
 
 def wandb_started(run_dir: Path, times: int) -> bool:

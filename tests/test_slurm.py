@@ -6,7 +6,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import DEMO, DEMO_MODEL, REPO, manifest, run_module, sacct_states, wait_for
+from conftest import DEMO, DEMO_MODEL, REPO, manifest, release, run_module, sacct_states, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -41,9 +41,7 @@ def test_preemption_signal_requeues_and_resumes(demo_cache, experiments_root):
     wait_for(lambda: manifest(run_dir).get("checkpoints"), 300, "a first checkpoint")
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
     wait_for(lambda: manifest(run_dir).get("status") == "requeued", 120, "the job to checkpoint and requeue")
-    # A requeued job waits ~2 minutes before it is eligible; release it now.
-    wait_for(lambda: subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"],
-                                    capture_output=True).returncode == 0, 60, "the requeued job to be pending")
+    release(job)
     final = wait_for(lambda: manifest(run_dir).get("status") == "completed" and manifest(run_dir), 600,
                      "the resumed job to complete")
     assert final["last_step"] == 30
