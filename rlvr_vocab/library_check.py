@@ -1,12 +1,12 @@
 """What TRL, transformers and peft say of a config: GRPOConfig's fields and whether it accepts the
 arguments, the generation options, whether peft accepts a LoRA node.
 
-Importing them takes 5-7 s. A job pays that once and asks in process (`LibraryCheck`). A sweep
-submission asks a worker process (`LibraryCheckWorker`), started as soon as the command line shows
-a sweep, so that the import overlaps Hydra's set-up and the composition of the points; every point
-is still instantiated as `trl.GRPOConfig` before anything is submitted. The worker is
-`python -m rlvr_vocab.library_check`,
-speaking JSON lines: its first line gives the fields and options, then one reply per request.
+Importing them takes several seconds. A job pays that once and asks in process (`LibraryCheck`).
+A sweep submission asks a worker process (`LibraryCheckWorker`), started as soon as the command
+line shows a sweep, so that the import overlaps Hydra's set-up and the composition of the points;
+every point is still instantiated as `trl.GRPOConfig` before anything is submitted. The worker,
+`python -m rlvr_vocab.library_check`, speaks JSON lines: its first line gives the fields and
+options, then one reply per request.
 """
 
 import atexit
@@ -67,6 +67,10 @@ def _lora_problem(lora: dict[str, Any]) -> str | None:
     return None
 
 
+# Request name -> the check, in either process: its first line of trouble, or None.
+_PROBLEMS = {"grpo": _grpo_problem, "lora": _lora_problem}
+
+
 class LibraryCheck:
     """In this process."""
 
@@ -84,12 +88,15 @@ class LibraryCheck:
     def generation_keys(self) -> set[str]:
         return set(self._get_schema()["generation_keys"])
 
+    def _problem(self, op: str, arg: dict[str, Any]) -> str | None:
+        return _PROBLEMS[op](arg)
+
     def check_grpo(self, grpo_kwargs: dict[str, Any]) -> None:
-        if problem := _grpo_problem(grpo_kwargs):
+        if problem := self._problem("grpo", grpo_kwargs):
             raise _grpo_refusal(problem)
 
     def check_lora(self, lora: dict[str, Any]) -> None:
-        if problem := _lora_problem(lora):
+        if problem := self._problem("lora", lora):
             raise _lora_refusal(problem)
 
 
@@ -118,7 +125,7 @@ class LibraryCheckWorker(LibraryCheck):
             self._schema = self._reply()
         return self._schema
 
-    def _ask(self, op: str, arg: dict[str, Any]) -> str | None:
+    def _problem(self, op: str, arg: dict[str, Any]) -> str | None:
         self._get_schema()  # the first line
         try:
             self._proc.stdin.write(json.dumps({"op": op, "arg": arg}) + "\n")
@@ -126,14 +133,6 @@ class LibraryCheckWorker(LibraryCheck):
         except BrokenPipeError:
             pass  # it exited: _reply says why
         return self._reply()["problem"]
-
-    def check_grpo(self, grpo_kwargs: dict[str, Any]) -> None:
-        if problem := self._ask("grpo", grpo_kwargs):
-            raise _grpo_refusal(problem)
-
-    def check_lora(self, lora: dict[str, Any]) -> None:
-        if problem := self._ask("lora", lora):
-            raise _lora_refusal(problem)
 
     def close(self) -> None:
         # It holds no state, and a clean exit after importing torch takes seconds.
@@ -168,10 +167,9 @@ def _serve() -> None:
         replies.flush()
 
     reply(_schema())
-    ops = {"grpo": _grpo_problem, "lora": _lora_problem}
     for line in sys.stdin:
         request = json.loads(line)
-        reply({"problem": ops[request["op"]](request["arg"])})
+        reply({"problem": _PROBLEMS[request["op"]](request["arg"])})
 
 
 if __name__ == "__main__":

@@ -256,10 +256,6 @@ def validate(
     check_config(cfg.model.reasoning_vocab, bool(cfg.training.get("use_vllm")))
     rewards = list(cfg.reward)
     values = check_training(cfg.training, len(rewards), ws, libraries.grpo_fields())
-    deepspeed = values.get("deepspeed")
-    if isinstance(deepspeed, str) and not Path(deepspeed).is_file():
-        raise ConfigError("training.deepspeed", f"{deepspeed} does not exist",
-                          "use conf/deepspeed/zero1.json or zero3.json, or your own DeepSpeed config")
     weights = values.get("reward_weights") or [float(cfg.reward[n].weight) for n in rewards]
     check_eval(cfg.eval)
 
