@@ -35,6 +35,7 @@ CASES = {
                                     "model.generation_kwargs.temperature"),
     "framework-owned GRPO key": (["+training.output_dir=/tmp/x"], "training.output_dir", "run dir"),
     "bf16 without a GPU": (["precision=bf16"], "precision", "GPU"),
+    "missing DeepSpeed config": (["+training.deepspeed=./no/such/zero3.json"], "training.deepspeed", "does not exist"),
     "key below a null node": (["dataset.embedded=null", "dataset.embedded.n_test=5"], "overrides", "null"),
     "bad cosine parameter": (["+reward=cosine", "reward.cosine.max_len=-1"], "reward.cosine.max_len", ""),
 }
