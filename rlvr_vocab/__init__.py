@@ -2,5 +2,6 @@
 
 from pathlib import Path
 
-# conf/ sits beside the package (editable install); an absolute path works from any cwd or entry point.
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+_PACKAGED_CONF = Path(__file__).resolve().parent / "conf"
+# Installed (wheel, `pip install .`): conf/ ships inside the package; a checkout (editable install) keeps it beside.
+CONF_DIR = _PACKAGED_CONF if _PACKAGED_CONF.is_dir() else Path(__file__).resolve().parent.parent / "conf"

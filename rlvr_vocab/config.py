@@ -15,7 +15,7 @@ from rlvr_vocab.reasoning_vocab import ReasoningVocabConfig
 
 @dataclass
 class EmbeddedModelConfig:
-    """The tiny locally built model of the offline demo (see rlvr_vocab.tiny_model)."""
+    """The tiny locally built model of the offline demo (see rlvr_vocab.demo.tiny_model)."""
 
     hidden_size: int = 64
     num_layers: int = 2
@@ -43,7 +43,7 @@ class ModelConfig:
 
 @dataclass
 class ArithmeticDataConfig:
-    """The synthetic data set of the offline demo (see rlvr_vocab.arithmetic).
+    """The synthetic data set of the offline demo (see rlvr_vocab.demo.arithmetic).
 
     Generated from its own seed, not the run's: like a real data set (and the demo's warm-started
     model, built once from it), it stays fixed while run seeds vary the training.
@@ -89,7 +89,7 @@ class LoggingConfig:
 
 @dataclass
 class EvalConfig:
-    """Held-out evaluation before training, every `eval_steps`, and after training (see rlvr_vocab.heldout)."""
+    """Held-out evaluation before training, every `eval_steps`, and after training (see rlvr_vocab.eval.heldout)."""
 
     enabled: bool = True
     # Evaluate every N training steps as well (null: only before and after training).

@@ -25,7 +25,7 @@ def _load_split(ds: DictConfig, path: str, split: str) -> Dataset:
 
 def embedded_data_dir(ds: DictConfig) -> Path:
     """The demo's synthetic data set (generated once from its seed, then cached)."""
-    from rlvr_vocab.arithmetic import write_arithmetic_dataset
+    from rlvr_vocab.demo.arithmetic import write_arithmetic_dataset
 
     e = ds.embedded
     return write_arithmetic_dataset(

@@ -19,7 +19,7 @@ def model_path(cfg: DictConfig) -> str:
     match_threads_to_allocation()
     if cfg.model.embedded is None:
         return str(cfg.model.name_or_path)
-    from rlvr_vocab.tiny_model import ensure_tiny_model
+    from rlvr_vocab.demo.tiny_model import ensure_tiny_model
 
     e = cfg.model.embedded
     # The warm start teaches the demo's format on the synthetic sums, whatever data GRPO then uses.

@@ -6,7 +6,7 @@ matplotlib is imported only inside `plot_runs`, so the CLI can import this modul
 import json
 from pathlib import Path
 
-from rlvr_vocab.manifest import read_manifest
+from rlvr_vocab.run.manifest import read_manifest
 
 METRICS_NAME = "metrics.jsonl"  # written by callbacks.RunStateCallback (not imported: it pulls in transformers)
 # Overrides that differ between runs of a sweep without being settings of the experiment.

@@ -19,8 +19,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from rlvr_vocab.manifest import MANIFEST_NAME, sacct_state
-from rlvr_vocab.rundir import SUBMISSIONS_NAME, lease_is_live
+from rlvr_vocab.run.lease import SUBMISSIONS_NAME, lease_is_live
+from rlvr_vocab.run.manifest import MANIFEST_NAME, sacct_state
 
 INDEX_NAME = ".registry.sqlite"
 # States shown to users. LOST: the manifest says running but its job is gone.

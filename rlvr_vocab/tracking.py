@@ -5,7 +5,7 @@ import os
 from loguru import logger
 from omegaconf import DictConfig, OmegaConf
 
-from rlvr_vocab.manifest import Manifest
+from rlvr_vocab.run.manifest import Manifest
 from rlvr_vocab.secrets import redact
 
 

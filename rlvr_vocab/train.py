@@ -14,13 +14,15 @@ import hydra
 from loguru import logger
 from omegaconf import DictConfig
 
-from rlvr_vocab import CONF_DIR, checkpoints, library_check
+from rlvr_vocab import CONF_DIR, library_check
 from rlvr_vocab.config import register_configs
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.launch import register_hydra_plugins, requeue
+from rlvr_vocab.launch import register_hydra_plugins
 from rlvr_vocab.logs import quiet_progress_bars_off_tty, setup_logging
-from rlvr_vocab.manifest import CANCELLED, COMPLETED, FAILED, REQUEUED, Manifest
-from rlvr_vocab.rundir import RunLease, write_config_snapshot
+from rlvr_vocab.run import checkpoints
+from rlvr_vocab.run import signals as requeue
+from rlvr_vocab.run.lease import RunLease, write_config_snapshot
+from rlvr_vocab.run.manifest import CANCELLED, COMPLETED, FAILED, REQUEUED, Manifest
 from rlvr_vocab.tracking import is_main_process
 from rlvr_vocab.user_errors import exit_on_user_error, mark_logged, prefer_raised_hydra_errors
 from rlvr_vocab.validate import Plan, check_name, validate
@@ -199,12 +201,12 @@ def _run_grpo(cfg: DictConfig, plan: Plan, manifest: Manifest, stop: requeue.Sto
     from transformers import PrinterCallback, set_seed
     from trl import GRPOConfig, GRPOTrainer
 
-    from rlvr_vocab.callbacks import PeriodicEvalCallback, RunStateCallback, StopOnSignal, record_eval
     from rlvr_vocab.data import load_splits, to_prompts
-    from rlvr_vocab.heldout import held_out_eval, summary
+    from rlvr_vocab.eval.heldout import held_out_eval, summary
     from rlvr_vocab.modeling import load_model_and_tokenizer, lora_config, model_path, save_final
     from rlvr_vocab.reasoning_vocab import ReasoningVocabGRPOTrainer, apply_reasoning_vocab
     from rlvr_vocab.rewards import build_reward_funcs
+    from rlvr_vocab.run.callbacks import PeriodicEvalCallback, RunStateCallback, StopOnSignal, record_eval
 
     t0 = time.monotonic()
     set_seed(cfg.seed)

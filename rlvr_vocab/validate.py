@@ -14,10 +14,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rlvr_vocab import checkpoints
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.library_check import LibraryCheck
 from rlvr_vocab.rewards import check_reward_config
+from rlvr_vocab.run import checkpoints
 
 # Run, experiment and sweep names become directory names and W&B names.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=,+@-]*$")
@@ -146,7 +146,7 @@ def check_dataset(ds: DictConfig) -> str:
     if ds.test_split is None and ds.test_size <= 0:
         raise ConfigError("dataset.test_size", "must be positive when test_split is null")
     if ds.path is None:
-        from rlvr_vocab.arithmetic import split_questions
+        from rlvr_vocab.demo.arithmetic import split_questions
 
         e = ds.embedded
         try:  # cheap with one train row: the same bounds the job's data generation will check
@@ -302,7 +302,7 @@ def check_resume_compatible(run_dir: Path, cfg: DictConfig, ws: int, checkpoint:
         new = OmegaConf.to_container(new, resolve=True) if OmegaConf.is_config(new) else new
         if old != new:
             raise ConfigError(key, f"changed from {old!r} to {new!r} since {checkpoint} was saved", fix)
-    from rlvr_vocab.manifest import read_manifest
+    from rlvr_vocab.run.manifest import read_manifest
 
     attempts = (read_manifest(run_dir) or {}).get("attempts") or []
     old_ws = attempts[-1].get("world_size") if attempts else None
@@ -312,7 +312,7 @@ def check_resume_compatible(run_dir: Path, cfg: DictConfig, ws: int, checkpoint:
 
 def check_recorded_checkpoint(run_dir: Path, max_steps: int) -> None:
     """A run whose manifest records a checkpoint must find one: else it would silently restart at step 0."""
-    from rlvr_vocab.manifest import COMPLETED, read_manifest
+    from rlvr_vocab.run.manifest import COMPLETED, read_manifest
 
     manifest = read_manifest(run_dir) or {}
     recorded = manifest.get("last_checkpoint")
@@ -397,7 +397,7 @@ def build_grpo_kwargs(
         "fp16": precision == "fp16",
         # Without it, ranks on a GPU-less machine would each train alone instead of as one gloo DDP job.
         "use_cpu": not has_gpu,
-        # Rotation is ours (rlvr_vocab.checkpoints.rotate): only after a newer checkpoint is complete.
+        # Rotation is ours (rlvr_vocab.run.checkpoints.rotate): only after a newer checkpoint is complete.
         "save_total_limit": None,
     }
 

@@ -11,8 +11,8 @@ import pytest
 
 from rlvr_vocab import registry
 from rlvr_vocab.cli import main
-from rlvr_vocab.manifest import Manifest
 from rlvr_vocab.registry import Registry
+from rlvr_vocab.run.manifest import Manifest
 
 
 def make_run(root, exp, name, status="completed", sweep=None, overrides=(), step=10, job=None, reward=0.5,

@@ -8,10 +8,10 @@ import pytest
 import torch as th
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rlvr_vocab.arithmetic import read_jsonl, write_arithmetic_dataset
+from rlvr_vocab.demo.arithmetic import read_jsonl, write_arithmetic_dataset
+from rlvr_vocab.demo.tiny_model import build_tokenizer, ensure_tiny_model, render_completion, render_prompt
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.evaluation import evaluate, greedy_accuracy
-from rlvr_vocab.tiny_model import build_tokenizer, ensure_tiny_model, render_completion, render_prompt
+from rlvr_vocab.eval.generation import evaluate, greedy_accuracy
 
 SYSTEM = "Add the numbers."
 

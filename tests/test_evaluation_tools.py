@@ -7,7 +7,7 @@ import math
 import pytest
 
 from rlvr_vocab.cli import compare, plot
-from rlvr_vocab.passk import mean_pass_at_k, pass_at_k
+from rlvr_vocab.eval.passk import mean_pass_at_k, pass_at_k
 from rlvr_vocab.plotting import group_by_setting, load_curves, plot_runs
 from rlvr_vocab.registry import Registry
 

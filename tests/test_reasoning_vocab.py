@@ -9,6 +9,7 @@ import pytest
 import torch as th
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
 
+from rlvr_vocab.demo.tiny_model import build_model, build_tokenizer
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.reasoning_vocab import (
     ReasoningVocabConfig,
@@ -22,7 +23,6 @@ from rlvr_vocab.reasoning_vocab import (
     regular_ids,
     think_token_ids,
 )
-from rlvr_vocab.tiny_model import build_model, build_tokenizer
 
 N = 20
 

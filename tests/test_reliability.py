@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from conftest import DEMO, DEMO_MODEL, REPO, manifest, release, run_module, sacct_states, wait_for
 
-from rlvr_vocab.checkpoints import COMPLETE_MARKER
 from rlvr_vocab.cli import main as cli_main
 from rlvr_vocab.cli.resume import command
 from rlvr_vocab.registry import Registry
+from rlvr_vocab.run.checkpoints import COMPLETE_MARKER
 from rlvr_vocab.train import main as train_main
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -378,7 +378,7 @@ def test_status_while_slurm_daemons_are_down(demo_cache, experiments_root, jobs)
 WRITER = """
 import os, signal, sys
 from pathlib import Path
-from rlvr_vocab.manifest import COMPLETED, Manifest
+from rlvr_vocab.run.manifest import COMPLETED, Manifest
 
 task = int(os.environ["SLURM_ARRAY_TASK_ID"])
 name = f"w{task:03d}"

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from rlvr_vocab import checkpoints
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.manifest import COMPLETED, FAILED, Manifest, read_manifest
-from rlvr_vocab.rundir import RunLease
+from rlvr_vocab.run import checkpoints
+from rlvr_vocab.run.lease import RunLease
+from rlvr_vocab.run.manifest import COMPLETED, FAILED, Manifest, read_manifest
 
 
 def make_checkpoint(root, step, complete=True):

@@ -1,6 +1,6 @@
 """`rlvr-vocab eval RUN [--checkpoint N|final] [--dataset X] [--k K] [--launcher PROFILE]`: held-out evaluation.
 
-Runs `python -m rlvr_vocab.eval_job` (which checks its inputs, then evaluates here or submits a SLURM job with a
+Runs `python -m rlvr_vocab.eval.job` (which checks its inputs, then evaluates here or submits a SLURM job with a
 launcher profile); this command never imports torch itself.
 """
 
@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     view = find_run(registry(args).runs(ask_slurm=False), args.run)
-    cmd = [sys.executable, "-m", "rlvr_vocab.eval_job", str(view.run_dir)]
+    cmd = [sys.executable, "-m", "rlvr_vocab.eval.job", str(view.run_dir)]
     for flag in ("checkpoint", "dataset", "k", "max_samples", "launcher"):
         value = getattr(args, flag)
         if value is not None:

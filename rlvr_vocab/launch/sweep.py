@@ -16,8 +16,8 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.manifest import COMPLETED, read_manifest
-from rlvr_vocab.rundir import lease_is_live, read_submissions
+from rlvr_vocab.run.lease import lease_is_live, read_submissions
+from rlvr_vocab.run.manifest import COMPLETED, read_manifest
 
 # Short names for common swept keys in run names (lr=3e-06,beta=0.04,seed=1).
 ALIASES = {"learning_rate": "lr", "per_device_train_batch_size": "bs", "num_generations": "gens", "size": "rv_size"}

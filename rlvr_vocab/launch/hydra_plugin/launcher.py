@@ -21,8 +21,8 @@ from omegaconf import OmegaConf
 
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.launch.sweep import SweepPlan
-from rlvr_vocab.manifest import now_iso
-from rlvr_vocab.rundir import record_submission
+from rlvr_vocab.run.lease import record_submission
+from rlvr_vocab.run.manifest import now_iso
 from rlvr_vocab.validate import check_time_limit
 
 _POLL_S = 10.0

@@ -19,7 +19,6 @@ import itertools
 import json
 import random
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -385,16 +384,6 @@ def generation_logits_processors(rv: ReasoningVocab | None, tokenizer):
     return LogitsProcessorList([_think_only_processor_class()(rv, *think_token_ids(tokenizer))])
 
 
-@contextmanager
-def _generate_with(model, processors):
-    """Make `model.generate` pass `processors`: TRL calls `unwrapped_model.generate(...)` with no hook for them."""
-    model.generate = functools.partial(model.generate, logits_processor=processors)
-    try:
-        yield
-    finally:
-        del model.generate
-
-
 # ---------------------------------------------------------------------------------------------------
 # Rewards
 
@@ -448,91 +437,17 @@ def base_text_rewards(reward_funcs: Sequence[Callable], rv: ReasoningVocab, toke
     return [_base_text_reward(fn, rv, tokenizer) for fn in reward_funcs]
 
 
-# ---------------------------------------------------------------------------------------------------
-# Trainer
-
-
-def _check_generation_path(rv: ReasoningVocab, args, rollout_func) -> None:
-    """The mode must be enforceable by the generation TRL will use."""
-    check_mode(rv.mode, use_vllm=bool(args is not None and args.use_vllm))
-    custom = rollout_func is not None or (args is not None and args.use_transformers_continuous_batching)
-    if rv.mode == "think_only" and custom:
-        raise ConfigError(f"{WHERE}.mode", "think_only is enforced only in plain transformers generation",
-                          "drop rollout_func / use_transformers_continuous_batching, or use mode=free")
-
-
-@functools.cache
-def _trainer_class() -> type:
-    import torch as th
-    from trl import GRPOTrainer
-
-    class ReasoningVocabGRPOTrainer(GRPOTrainer):
-        """GRPOTrainer for a model with a reasoning vocabulary.
-
-        Rewards see base text; `think_only` is enforced in transformers generation; the reasoning-token shares are
-        logged per step as `reasoning_vocab/share`, `.../share_in_think` and `.../share_outside_think`.
-        """
-
-        __qualname__ = "ReasoningVocabGRPOTrainer"  # found as a module attribute (__getattr__)
-
-        def __init__(self, *, reasoning_vocab: ReasoningVocab, reward_funcs, processing_class, **kwargs):
-            _check_generation_path(reasoning_vocab, kwargs.get("args"), kwargs.get("rollout_func"))
-            funcs = reward_funcs if isinstance(reward_funcs, list) else [reward_funcs]
-            super().__init__(reward_funcs=base_text_rewards(funcs, reasoning_vocab, processing_class),
-                             processing_class=processing_class, **kwargs)
-            self.reasoning_vocab = reasoning_vocab
-            self._think_ids = think_token_ids(self._tokenizer)
-            self._rv_processors = generation_logits_processors(reasoning_vocab, self._tokenizer)
-
-        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
-                                  has_tool_images=False):
-            args = (prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
-            if not self._rv_processors:
-                return super()._generate_single_turn(*args)
-            # The very object TRL's unwrap_model_for_generation yields and calls `.generate` on
-            with _generate_with(self.accelerator.unwrap_model(self.model_wrapped), self._rv_processors):
-                return super()._generate_single_turn(*args)
-
-        def _generate(self, prompts: list):
-            output = super()._generate(prompts)
-            prompt_ids, completion_ids = output[0], output[1]
-            # Logged completions read in base text; the raw ones, reasoning tokens marked, go beside them.
-            self._rv_texts = (
-                [self.reasoning_vocab.decode_to_base(ids, self._tokenizer, skip_special_tokens=True)
-                 for ids in completion_ids],
-                [self.reasoning_vocab.mark(ids, self._tokenizer) for ids in completion_ids],
-            )
-            counts = self.reasoning_vocab.token_counts(completion_ids, *self._think_ids, prompt_ids=prompt_ids)
-            counts = th.tensor(counts, device=self.accelerator.device)
-            total = self.accelerator.gather(counts).view(-1, len(counts)).sum(dim=0).tolist()
-            mode = "train" if self.model.training else "eval"
-            for key, value in shares(total).items():
-                self._metrics[mode][f"reasoning_vocab/{key}"].append(value)
-            return output
-
-        def _generate_and_score_completions(self, inputs):
-            from accelerate.utils import gather_object
-
-            output = super()._generate_and_score_completions(inputs)
-            base, marked = (gather_object(texts) for texts in self._rv_texts)
-            logged = self._logs["completion"]
-            start = len(logged) - len(base)  # this step's completions were appended last
-            for i, text in enumerate(base):
-                logged[start + i] = text
-            self._logs["extra"]["raw_completion"].extend(marked)
-            return output
-
-    return ReasoningVocabGRPOTrainer
-
-
 # The classes deriving from transformers/TRL ones, built on first access (see the module docstring)
 _LAZY_CLASSES = {
     "ThinkOnlyLogitsProcessor": _think_only_processor_class,
-    "ReasoningVocabGRPOTrainer": _trainer_class,
 }
 
 
 def __getattr__(name: str):
     if name in _LAZY_CLASSES:
         return _LAZY_CLASSES[name]()
+    if name == "ReasoningVocabGRPOTrainer":
+        from rlvr_vocab.reasoning_vocab.trainer import trainer_class
+
+        return trainer_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.manifest import atomic_write_text
+from rlvr_vocab.run.manifest import atomic_write_text
 from rlvr_vocab.secrets import redact
 
 LEASE_NAME = ".lease.json"

@@ -4,7 +4,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rlvr_vocab.evaluation import evaluate
+from rlvr_vocab.eval.generation import evaluate
 
 
 def held_out_eval(model, tokenizer, test_ds, cfg: DictConfig, rv=None, k: int | None = None) -> dict[str, Any]:

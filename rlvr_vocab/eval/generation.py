@@ -5,7 +5,7 @@ from typing import Any
 
 import torch as th
 
-from rlvr_vocab.passk import mean_pass_at_k
+from rlvr_vocab.eval.passk import mean_pass_at_k
 
 Scorer = Callable[[list[str], list[str]], list[float]]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from loguru import logger
 
-from rlvr_vocab.manifest import PREEMPTED, TIMEOUT
+from rlvr_vocab.run.manifest import PREEMPTED, TIMEOUT
 
 STOP_SIGNAL = signal.SIGUSR2
 # A signal this close to the time limit means "timing out"; earlier means preemption.

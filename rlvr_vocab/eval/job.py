@@ -1,6 +1,6 @@
 """Standalone held-out evaluation of a run's checkpoint or final model (what `rlvr-vocab eval RUN` runs).
 
-`python -m rlvr_vocab.eval_job RUN_DIR [--checkpoint N|final] [--dataset X] [--k K] [--launcher PROFILE]`
+`python -m rlvr_vocab.eval.job RUN_DIR [--checkpoint N|final] [--dataset X] [--k K] [--launcher PROFILE]`
 checks everything first (run dir, checkpoint, data set), then evaluates here or submits itself as a SLURM
 job through a launcher profile of conf/hydra/launcher/. Results go to `RUN_DIR/eval/<label>.json` and the
 manifest's `eval.standalone`. torch and transformers are imported only by the evaluation itself.
@@ -22,7 +22,7 @@ from rlvr_vocab.errors import ConfigError
 def model_dir(run_dir: Path, checkpoint: str | None) -> tuple[Path, str]:
     """The weights to evaluate and their label: `final`, `checkpoint-N`; by default final, else the newest
     complete checkpoint."""
-    from rlvr_vocab import checkpoints
+    from rlvr_vocab.run import checkpoints
 
     if checkpoint in (None, "final") and (run_dir / "final").is_dir():
         return run_dir / "final", "final"
@@ -82,7 +82,7 @@ def evaluate_run(run_dir: str, checkpoint: str | None = None, dataset: str | Non
                  max_samples: int | None = None) -> dict[str, Any]:
     """Evaluate and record; returns the record written to eval/<label>.json."""
     from rlvr_vocab.data import load_splits, to_prompts
-    from rlvr_vocab.heldout import held_out_eval, summary
+    from rlvr_vocab.eval.heldout import held_out_eval, summary
     from rlvr_vocab.modeling import load_model_and_tokenizer, match_threads_to_allocation
     from rlvr_vocab.reasoning_vocab import load_reasoning_vocab
     from rlvr_vocab.validate import choose_precision
@@ -102,8 +102,8 @@ def evaluate_run(run_dir: str, checkpoint: str | None = None, dataset: str | Non
 
 
 def _record(run: Path, key: str, record: dict[str, Any]) -> None:
-    from rlvr_vocab.manifest import Manifest, atomic_write_text, now_iso, read_manifest
-    from rlvr_vocab.rundir import lease_is_live
+    from rlvr_vocab.run.lease import lease_is_live
+    from rlvr_vocab.run.manifest import Manifest, atomic_write_text, now_iso, read_manifest
 
     record = {**record, "time": now_iso()}
     (run / "eval").mkdir(exist_ok=True)
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     from rlvr_vocab.logs import setup_logging
     from rlvr_vocab.user_errors import exit_on_user_error
 
-    p = argparse.ArgumentParser(prog="python -m rlvr_vocab.eval_job", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m rlvr_vocab.eval.job", description=__doc__.splitlines()[0])
     p.add_argument("run_dir", type=Path)
     p.add_argument("--checkpoint", help="a checkpoint step or 'final' (default: final, else the newest checkpoint)")
     p.add_argument("--dataset", help="a conf/dataset/ name or a local file (default: the run's own held-out split)")
@@ -173,6 +173,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from rlvr_vocab.eval_job import main as importable_main  # submitit pickles functions of the importable module
+    from rlvr_vocab.eval.job import main as importable_main  # submitit pickles functions of the importable module
 
     sys.exit(importable_main())

@@ -11,9 +11,9 @@ from accelerate import PartialState
 from loguru import logger
 from transformers import TrainerCallback
 
-from rlvr_vocab import checkpoints
-from rlvr_vocab.launch import requeue
-from rlvr_vocab.manifest import Manifest
+from rlvr_vocab.run import checkpoints
+from rlvr_vocab.run import signals as requeue
+from rlvr_vocab.run.manifest import Manifest
 
 METRICS_NAME = "metrics.jsonl"
 # Metric writes between checkpoints are throttled: run.json is for humans and `status`, not a log.

@@ -17,7 +17,7 @@ from loguru import logger
 from tokenizers import AddedToken, pre_tokenizers
 from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen2Tokenizer
 
-from rlvr_vocab.arithmetic import read_jsonl
+from rlvr_vocab.demo.arithmetic import read_jsonl
 
 IM_START, IM_END, PAD = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from rlvr_vocab.manifest import atomic_write_text
+from rlvr_vocab.run.manifest import atomic_write_text
 
 COMPLETE_MARKER = "rlvr_complete.json"
 SET_ASIDE_DIR = "incomplete"
