@@ -41,8 +41,10 @@ def load_splits(ds: DictConfig, seed: int) -> tuple[Dataset, Dataset]:
     if ds.test_split is None:
         parts: DatasetDict = train.train_test_split(test_size=ds.test_size, seed=seed)
         train, test = parts["train"], parts["test"]
+        held_out = f"{len(test)} carved out of split '{ds.train_split}' with seed {seed}, never trained on"
     else:
         test = _load_split(ds, path, ds.test_split)
+        held_out = f"split '{ds.test_split}'"
     for name, split in (("train", train), ("test", test)):
         missing = {ds.question_column, ds.answer_column} - set(split.column_names)
         if missing:
@@ -57,7 +59,7 @@ def load_splits(ds: DictConfig, seed: int) -> tuple[Dataset, Dataset]:
         train = train.select(range(min(ds.max_train_samples, len(train))))
     if ds.max_test_samples:
         test = test.select(range(min(ds.max_test_samples, len(test))))
-    logger.info(f"data: {path}: {len(train)} train rows, {len(test)} held-out rows")
+    logger.info(f"data: {path}: {len(train)} train rows, {len(test)} held-out rows ({held_out})")
     return train, test
 
 

@@ -9,6 +9,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rlvr_vocab.config import ArithmeticDataConfig, DatasetConfig
 from rlvr_vocab.data import cache_dir, embedded_data_dir
+from rlvr_vocab.run.checkpoints import commit_final
+from rlvr_vocab.run.layout import RunPaths
 
 # Weights dtype per precision: fp16 trains with fp32 master weights (AMP), bf16 in bf16.
 _LOAD_DTYPE = {"bf16": "bfloat16", "fp16": "float32", "fp32": "float32"}
@@ -72,12 +74,15 @@ def lora_config(cfg: DictConfig):
     return instantiate(cfg.model.lora)
 
 
-def save_final(trainer, tokenizer, run_dir: Path) -> Path:
-    """A `final/` that loads with plain AutoModelForCausalLM / AutoTokenizer (LoRA merged)."""
-    final = run_dir / "final"
+def save_final(trainer, tokenizer, paths: RunPaths, step: int) -> Path:
+    """A complete `final/` (written aside, marked, renamed) that loads with plain AutoModelForCausalLM /
+    AutoTokenizer (LoRA merged)."""
     model = trainer.model
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
-    model.save_pretrained(final)
-    tokenizer.save_pretrained(final)
-    return final
+
+    def write(directory: Path) -> None:
+        model.save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+
+    return commit_final(paths, write, step)

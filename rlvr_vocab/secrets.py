@@ -1,10 +1,24 @@
-"""Keep credentials out of everything the framework writes (run dirs, logs, registry)."""
+"""Keep credentials out of everything the framework writes: run dirs, logs, the registry, job files, W&B's config.
 
+Two rules, applied by every writer: a value of a known secret environment variable is replaced wherever it appears,
+and a value under a secret-looking key (`token`, `hub_token`, `api_key`, `password`, ...) is replaced whatever it is.
+Overrides typed with a literal secret never reach a job file: `move_secrets_to_env` hands them to the job through
+its environment instead.
+"""
+
+import hashlib
 import os
+import re
+from typing import Any
 
 SECRET_ENV_VARS = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN")
+REDACTED = "***"
 # Short values would redact ordinary words; real keys are long.
 _MIN_SECRET_LEN = 8
+_SECRET_WORDS = {"token", "key", "secret", "password", "passwd", "apikey", "credential", "credentials"}
+# Tokenizer settings named like credentials.
+_NOT_SECRET = {"bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token"}
+_ENV_PREFIX = "RLVR_SECRET_"
 
 
 def secret_values() -> list[str]:
@@ -12,7 +26,59 @@ def secret_values() -> list[str]:
     return [v for v in values if len(v) >= _MIN_SECRET_LEN]
 
 
+def is_secret_key(key: str) -> bool:
+    """Whether a config key (dotted or not, `+`/`~` prefixed or not) names a credential."""
+    name = str(key).lstrip("+~").rsplit(".", 1)[-1].lower()
+    if name in _NOT_SECRET:
+        return False
+    words = re.split(r"[_\-]", name)
+    return words[-1] in _SECRET_WORDS or "secret" in words or "password" in words
+
+
 def redact(text: str) -> str:
+    """Secret environment values in `text` replaced."""
     for value in secret_values():
-        text = text.replace(value, "***")
+        text = text.replace(value, REDACTED)
     return text
+
+
+def _is_reference(value: Any) -> bool:
+    # `${oc.env:HF_TOKEN}` names where a secret comes from; it is not the secret.
+    return isinstance(value, str) and value.startswith("${") and value.endswith("}")
+
+
+def redact_override(override: str) -> str:
+    key, sep, value = override.partition("=")
+    if sep and is_secret_key(key) and value and not _is_reference(value):
+        return f"{key}={REDACTED}"
+    return redact(override)
+
+
+def redact_obj(obj: Any, key: str | None = None) -> Any:
+    """A copy of a JSON-like value (dicts, lists, strings) with both rules applied at every depth."""
+    if isinstance(obj, dict):
+        return {k: redact_obj(v, str(k)) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [redact_obj(v) for v in obj]
+    if key is not None and is_secret_key(key) and obj not in (None, "") and not _is_reference(obj):
+        return REDACTED
+    if isinstance(obj, str):
+        return redact_override(obj) if "=" in obj and not obj.startswith("${") else redact(obj)
+    return obj
+
+
+def move_secrets_to_env(overrides: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Overrides with literal secrets rewritten to read them from the job's environment: (overrides, environment).
+
+    The job sees the same value (`key=${oc.env:RLVR_SECRET_...}`); job files, pickles and records hold the reference.
+    """
+    safe, env = [], {}
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if sep and is_secret_key(key) and value and not _is_reference(value):
+            name = _ENV_PREFIX + hashlib.sha1(key.lstrip("+~").encode()).hexdigest()[:8].upper()
+            env[name] = value.strip("'\"")
+            safe.append(f"{key}=${{oc.env:{name}}}")
+        else:
+            safe.append(override)
+    return safe, env

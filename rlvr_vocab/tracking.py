@@ -1,16 +1,11 @@
 """Weights & Biases: one W&B run per framework run, however often the job is requeued or resumed."""
 
-import os
-
 from loguru import logger
 from omegaconf import DictConfig, OmegaConf
 
+from rlvr_vocab.run.lifecycle import is_main_process
 from rlvr_vocab.run.manifest import Manifest
-from rlvr_vocab.secrets import redact
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
+from rlvr_vocab.secrets import redact_obj
 
 
 def start_wandb(cfg: DictConfig, manifest: Manifest):
@@ -25,6 +20,7 @@ def start_wandb(cfg: DictConfig, manifest: Manifest):
     # The framework's run id doubles as the W&B id: one W&B run per run dir, across requeues.
     run_id = manifest.data.get("wandb_id") or cfg.logging.run_id or manifest.data["run_id"]
     config = OmegaConf.to_container(cfg, resolve=True)
+    config.pop("hydra", None)
     run = wandb.init(
         id=run_id,
         resume="allow",
@@ -36,7 +32,8 @@ def start_wandb(cfg: DictConfig, manifest: Manifest):
         tags=list(cfg.logging.tags),
         mode=cfg.logging.mode,
         dir=str(manifest.run_dir),
-        config={k: redact(str(v)) if isinstance(v, str) else v for k, v in config.items()},
+        # W&B keeps its own copy of the config (wandb/*/files/config.yaml): secrets out at every depth.
+        config=redact_obj(config),
     )
     url = run.url if cfg.logging.mode == "online" else None
     manifest.update(wandb_id=run.id, wandb_url=url, wandb_project=cfg.logging.project)

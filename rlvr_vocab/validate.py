@@ -18,6 +18,7 @@ from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.library_check import LibraryCheck
 from rlvr_vocab.rewards import check_reward_config
 from rlvr_vocab.run import checkpoints
+from rlvr_vocab.run.layout import RunPaths
 
 # Run, experiment and sweep names become directory names and W&B names.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=,+@-]*$")
@@ -145,6 +146,14 @@ def check_dataset(ds: DictConfig) -> str:
             raise ConfigError(f"dataset.{key}", "must be positive", "or null for all rows")
     if ds.test_split is None and ds.test_size <= 0:
         raise ConfigError("dataset.test_size", "must be positive when test_split is null")
+    carve = f"set dataset.test_split=null to carve dataset.test_size ({ds.test_size}) held-out rows out of it"
+    if ds.test_split is not None and ds.test_split == ds.train_split:
+        raise ConfigError("dataset.test_split", f"is the training split '{ds.train_split}': the held-out rows would "
+                          "be training rows", carve)
+    if ds.test_split is not None and ds.path is not None and Path(str(ds.path)).expanduser().is_file():
+        raise ConfigError("dataset.test_split", f"'{ds.test_split}' would read the same file as training "
+                          f"({ds.path} is one file, it has no splits)",
+                          carve + ", or point dataset.path at a directory with train and test files")
     if ds.path is None:
         from rlvr_vocab.demo.arithmetic import split_questions
 
@@ -209,11 +218,32 @@ def check_logging(log: DictConfig) -> None:
         raise ConfigError("logging.backend", f"unknown backend '{log.backend}'", "use logging=wandb or logging=none")
     if log.mode not in ("online", "offline", "disabled"):
         raise ConfigError("logging.mode", f"unknown mode '{log.mode}'", "use online, offline or disabled")
+    if log.backend == "wandb" and log.mode == "online" and not wandb_credentials():
+        raise ConfigError("logging.mode", "is online but no W&B credentials are set (no WANDB_API_KEY, no netrc "
+                          "entry for the W&B host)", "export WANDB_API_KEY (or run `wandb login`), or set "
+                          "WANDB_MODE=offline / logging.mode=offline and `wandb sync` later")
     if log.run_id is not None:
         bad = sorted(_WANDB_FORBIDDEN & set(log.run_id)) or ([" "] if " " in log.run_id else [])
         if bad or len(log.run_id) > 64:
             raise ConfigError("logging.run_id", f"'{log.run_id}' is not a valid W&B run id",
                               "W&B ids cannot contain / \\ # ? % : or spaces (max 64 chars)")
+
+
+def wandb_credentials() -> str | None:
+    """Where W&B would find an API key (as wandb.init looks: environment, then netrc), or None."""
+    import netrc
+    from urllib.parse import urlsplit
+
+    for name in ("WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE"):
+        if os.environ.get(name):
+            return name
+    path = Path(os.environ.get("NETRC") or Path.home() / ".netrc").expanduser()
+    host = urlsplit(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").netloc
+    try:
+        entry = netrc.netrc(path).authenticators(host)
+    except (OSError, netrc.NetrcParseError):
+        return None
+    return str(path) if entry and entry[2] else None
 
 
 def default_run_name() -> str:
@@ -259,12 +289,14 @@ def validate(
     weights = values.get("reward_weights") or [float(cfg.reward[n].weight) for n in rewards]
     check_eval(cfg.eval)
 
-    run_dir = Path(cfg.experiments_root) / cfg.exp_name / cfg.run_name
-    resume_from = _peek_resume(run_dir)
+    paths = RunPaths.of(cfg.experiments_root, cfg.exp_name, cfg.run_name)
+    run_dir = paths.run_dir
+    check_identity(paths, cfg)
+    resume_from = checkpoints.peek_latest_complete(paths)
     if resume_from is None and not cfg.force_resume:
-        check_recorded_checkpoint(run_dir, values["max_steps"])
+        check_recorded_checkpoint(paths, values["max_steps"])
     if resume_from is not None and not cfg.force_resume:
-        check_resume_compatible(run_dir, cfg, ws, resume_from.name)
+        check_world_size(paths, ws, resume_from.name)
     if resume_from is not None and values.get("save_only_model"):
         raise ConfigError(
             "training.save_only_model",
@@ -286,42 +318,51 @@ def validate(
                 resume_from, ws, precision, keep)
 
 
-# What a checkpoint's weights and optimizer state depend on: changing them breaks the resume.
-CHECKPOINT_KEYS = ("model.name_or_path", "model.embedded", "model.lora", "model.reasoning_vocab")
+def check_identity(paths: RunPaths, cfg: DictConfig) -> None:
+    """The run dir must belong to this experiment: a changed config is refused (with the keys that differ) unless
+    force_resume=true accepts it for this attempt."""
+    from rlvr_vocab.run.claims import stored_identity
+    from rlvr_vocab.run.identity import Identity, mismatch_error
+
+    stored = stored_identity(paths)
+    wanted = Identity.of(cfg)
+    if stored is not None and stored != wanted and not cfg.force_resume:
+        raise mismatch_error(f"{cfg.exp_name}/{cfg.run_name}", stored, wanted)
 
 
-def check_resume_compatible(run_dir: Path, cfg: DictConfig, ws: int, checkpoint: str) -> None:
-    previous_path = run_dir / "config.yaml"
-    if not previous_path.exists():
-        return
-    previous = OmegaConf.load(previous_path)
-    fix = "start a new run_name, or force it (rlvr-vocab resume --force / force_resume=true)"
-    for key in CHECKPOINT_KEYS:
-        old, new = OmegaConf.select(previous, key), OmegaConf.select(cfg, key)
-        old = OmegaConf.to_container(old) if OmegaConf.is_config(old) else old
-        new = OmegaConf.to_container(new, resolve=True) if OmegaConf.is_config(new) else new
-        if old != new:
-            raise ConfigError(key, f"changed from {old!r} to {new!r} since {checkpoint} was saved", fix)
-    from rlvr_vocab.run.manifest import read_manifest
+def _recorded(paths: RunPaths) -> dict:
+    from rlvr_vocab.run.manifest import UnreadableManifest, read_manifest
 
-    attempts = (read_manifest(run_dir) or {}).get("attempts") or []
+    try:
+        return read_manifest(paths.run_dir) or {}
+    except UnreadableManifest as e:
+        raise ConfigError(str(paths.manifest), f"cannot be read ({e})",
+                          "restore it from a backup, or move the run dir aside and start again") from None
+
+
+def check_world_size(paths: RunPaths, ws: int, checkpoint: str) -> None:
+    """Optimizer state is saved per process: a checkpoint resumes only with the world size that saved it."""
+    attempts = _recorded(paths).get("attempts") or []
     old_ws = attempts[-1].get("world_size") if attempts else None
     if old_ws is not None and old_ws != ws:
-        raise ConfigError("world size", f"{checkpoint} was saved by {old_ws} processes, this run has {ws}", fix)
+        raise ConfigError("world size", f"{checkpoint} was saved by {old_ws} processes, this run has {ws}",
+                          "start a new run_name, or force it (rlvr-vocab resume --force / force_resume=true)")
 
 
-def check_recorded_checkpoint(run_dir: Path, max_steps: int) -> None:
+def check_recorded_checkpoint(paths: RunPaths, max_steps: int) -> None:
     """A run whose manifest records a checkpoint must find one: else it would silently restart at step 0."""
-    from rlvr_vocab.run.manifest import COMPLETED, read_manifest
+    from rlvr_vocab.run.states import RunState
 
-    manifest = read_manifest(run_dir) or {}
+    manifest = _recorded(paths)
     recorded = manifest.get("last_checkpoint")
-    if not recorded or (manifest.get("status") == COMPLETED and manifest.get("last_step", 0) >= max_steps):
+    completed = RunState.parse(manifest.get("status")) == RunState.COMPLETED
+    finished = completed and manifest.get("last_step", 0) >= max_steps
+    if not recorded or finished:
         return  # nothing to resume, or nothing left to train (checkpoints of finished runs may be cleaned up)
-    path = run_dir / recorded
-    why = checkpoints.incompleteness(path) if path.is_dir() else "it does not exist"
+    path = paths.run_dir / recorded
     raise ConfigError(
-        str(path), f"run.json resumes from it but {why}, and no other complete checkpoint is left",
+        str(path), f"run.json resumes from it but {checkpoints.incompleteness(path)}, and no other complete "
+        "checkpoint is left",
         "restore it, or start again from step 0 with force_resume=true (rlvr-vocab resume --force)",
     )
 
@@ -344,12 +385,6 @@ def check_time_limit(timeout_min: float | None, signal_delay_s: float | None) ->
             f"{CHECKPOINT_SAVE_S} s to save a checkpoint",
             f"raise timeout_min to at least {-(-(signal_delay_s + CHECKPOINT_SAVE_S) // 60):g} or lower signal_delay_s",
         )
-
-
-def _peek_resume(run_dir: Path) -> Path | None:
-    """Newest complete checkpoint, without moving anything (validation writes nothing)."""
-    complete = checkpoints.complete_checkpoints(run_dir / "checkpoints")
-    return complete[-1] if complete else None
 
 
 def _cuda_here() -> bool:

@@ -8,6 +8,8 @@
 #   sbatch --gpus-per-node=0 --mem=4G slurm/train_reasoning.sh model=tiny dataset=arithmetic training=grpo_local
 #
 # Edit the header for your cluster (sbatch options on the command line override it).
+# The job's output goes to $RLVR_EXPERIMENTS_ROOT/_slurm/<job name>-<job id>.out (unless you give --output);
+# `rlvr-vocab logs RUN` finds it, and `rlvr-vocab resume RUN` submits the run again through this wrapper.
 # Runs land in experiments/reasoning_vocab/<run_name>/, run_name defaulting to job<SLURM_JOB_ID>, which a
 # requeued job keeps: it resumes from its latest complete checkpoint with the same W&B run.
 #SBATCH --job-name=rlvr-reasoning
@@ -17,7 +19,6 @@
 #SBATCH --cpus-per-task=8
 #SBATCH --mem=64G
 #SBATCH --time=24:00:00
-#SBATCH --output=experiments/slurm-%x-%j.out
 #SBATCH --open-mode=append
 #SBATCH --requeue
 # USR2 five minutes before the time limit (and on preemption): checkpoint, then requeue.
@@ -34,6 +35,20 @@ if [[ -f "${RLVR_VENV:-.venv}/bin/activate" ]]; then
   source "${RLVR_VENV:-.venv}/bin/activate"
 fi
 
-# Extra arguments are Hydra overrides, passed through untouched (no YAML is parsed here).
-echo "rlvr: job ${SLURM_JOB_ID:-none} restart ${SLURM_RESTART_COUNT:-0} on $(hostname): $*"
-srun --kill-on-bad-exit=1 python -m rlvr_vocab.train experiment=reasoning_vocab "$@"
+# Output under the experiments root, not in the submit dir (Slurm needs an --output directory to exist before
+# the job starts, so it cannot be given in the header).
+ROOT="${RLVR_EXPERIMENTS_ROOT:-experiments}"
+mkdir -p "$ROOT/_slurm"
+SLURM_DEFAULT_OUT="$SLURM_SUBMIT_DIR/slurm-$SLURM_JOB_ID.out"
+if scontrol show job -o "$SLURM_JOB_ID" | grep -qF "StdOut=$SLURM_DEFAULT_OUT"; then
+  export RLVR_JOB_OUTPUT="$(cd "$ROOT/_slurm" && pwd)/$SLURM_JOB_NAME-$SLURM_JOB_ID.out"
+  exec >>"$RLVR_JOB_OUTPUT" 2>&1
+  rm -f "$SLURM_DEFAULT_OUT"
+fi
+# For the run's record: launched by this wrapper, which adds these overrides itself.
+export RLVR_SBATCH_WRAPPER=1 RLVR_WRAPPER_OVERRIDES="experiment=reasoning_vocab"
+
+# Extra arguments are Hydra overrides, passed through untouched (no YAML is parsed here; the job logs them,
+# secrets redacted).
+echo "rlvr: job ${SLURM_JOB_ID:-none} restart ${SLURM_RESTART_COUNT:-0} on $(hostname)"
+srun --kill-on-bad-exit=1 python -m rlvr_vocab.train $RLVR_WRAPPER_OVERRIDES "$@"

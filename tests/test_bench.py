@@ -64,9 +64,9 @@ def test_synthetic_registry_reads_as_runs(tmp_path):
     views = Registry(root).runs(ask_slurm=False)
     assert len(views) == 40 and len({v.run_name for v in views}) == 40
     assert sum(v.manifest is None for v in views) == 2  # one pending run in 20: submitted, no manifest yet
-    assert sum(v.m.get("status") == "running" for v in views) == 2
+    assert sum(v.m.get("status") == "RUNNING" for v in views) == 2
     assert all(v.job_id and v.job_id.startswith(str(cli_latency.FIRST_ARRAY_ID)) for v in views)
-    assert sum((v.m.get("status") or "pending") == "completed" for v in views) == 34
+    assert sum((v.m.get("status") or "pending") == "COMPLETED" for v in views) == 34
 
 
 def test_shims_log_each_call_and_pass_output_through(tmp_path, monkeypatch):

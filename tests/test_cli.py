@@ -12,13 +12,19 @@ import pytest
 from rlvr_vocab import registry
 from rlvr_vocab.cli import main
 from rlvr_vocab.registry import Registry
+from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.manifest import Manifest
+from rlvr_vocab.run.states import Event, RunState
+
+_ENDS = {"completed": (Event.FINISH, RunState.COMPLETED), "failed": (Event.FAIL, RunState.FAILED),
+         "cancelled": (Event.TERMINATE, RunState.CANCELLED)}
 
 
 def make_run(root, exp, name, status="completed", sweep=None, overrides=(), step=10, job=None, reward=0.5,
              final_acc=None):
-    m = Manifest.load_or_create(root / exp / name, exp, name)
-    (root / exp / name).mkdir(parents=True, exist_ok=True)
+    paths = RunPaths(root / exp / name)
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    m = Manifest.load(paths) or Manifest.new(paths, exp, name, "f" * 16)
     m.data.update(sweep_id=sweep, overrides=list(overrides), last_step=step, max_steps=10,
                   checkpoints=[{"step": step, "path": f"checkpoints/checkpoint-{step}"}],
                   metrics={"reward": reward}, eval={"final": {"accuracy": final_acc}} if final_acc is not None else {})
@@ -26,7 +32,8 @@ def make_run(root, exp, name, status="completed", sweep=None, overrides=(), step
     if job:
         m.data["attempts"][-1]["slurm_job_id"] = job
     if status != "running":
-        m.end_attempt(status, "ValueError: boom" if status == "failed" else None)
+        event, state = _ENDS[status]
+        m.end_attempt(event, state, "ValueError: boom" if status == "failed" else None)
     else:
         m.save()
     return m
@@ -90,7 +97,7 @@ def test_lookup_by_id_name_prefix_and_ambiguity(experiments_root, capsys, no_slu
 def test_show_prints_attempts_and_paths(experiments_root, capsys, no_slurm):
     make_run(experiments_root, "demo", "r", "failed")
     code, out = cli("show", "r", capsys=capsys)
-    assert code == 0 and "attempts:" in out.out and "failed: ValueError: boom" in out.out and "run_dir" in out.out
+    assert code == 0 and "attempts:" in out.out and "FAILED: ValueError: boom" in out.out and "run_dir" in out.out
 
 
 def test_logs_falls_back_to_train_log(experiments_root, capsys, no_slurm):
@@ -142,12 +149,13 @@ def test_status_summary_matches_the_full_manifest(experiments_root, capsys, no_s
 
 
 def _writer(root, i):
-    (root / "demo" / f"w{i}").mkdir(parents=True)
-    m = Manifest.load_or_create(root / "demo" / f"w{i}", "demo", f"w{i}")
+    paths = RunPaths(root / "demo" / f"w{i}")
+    paths.run_dir.mkdir(parents=True)
+    m = Manifest.new(paths, "demo", f"w{i}", "f" * 16)
     m.start_attempt()
     for step in range(20):
         m.update(last_step=step, metrics={"reward": step / 20})
-    m.end_attempt("completed")
+    m.end_attempt(Event.FINISH, RunState.COMPLETED)
 
 
 def test_concurrent_writers_while_status_loops(experiments_root, no_slurm):
@@ -187,8 +195,8 @@ def test_status_over_1000_runs_reads_only_the_runs_that_changed(experiments_root
     assert cli("status", "--json", capsys=capsys)[0] == 0  # builds the index
 
     read = []
-    real_read_json = registry._read_json
-    monkeypatch.setattr(registry, "_read_json", lambda path, dflt: read.append(path) or real_read_json(path, dflt))
+    real_read_run = registry._read_run
+    monkeypatch.setattr(registry, "_read_run", lambda path: read.append(path) or real_read_run(path))
     _, out = cli("status", "--json", capsys=capsys)
     assert len(json.loads(out.out)) == 1000 and read == []
 
@@ -197,5 +205,5 @@ def test_status_over_1000_runs_reads_only_the_runs_that_changed(experiments_root
     (changed / "run.json.tmp").write_text(json.dumps({**manifest, "last_step": 6}))
     (changed / "run.json.tmp").rename(changed / "run.json")
     _, out = cli("status", "--json", capsys=capsys)
-    assert {os.path.dirname(p) for p in read} == {str(changed)}
+    assert set(read) == {str(changed)}
     assert next(r for r in json.loads(out.out) if r["run_name"] == "r0042")["last_step"] == 6

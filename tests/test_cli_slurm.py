@@ -40,14 +40,14 @@ def test_lifecycle_pending_running_cancel_resume(demo_cache, experiments_root):
     assert cli("cancel", "lifecycle").returncode == 0
     wait_for(lambda: state_of("lifecycle") == "CANCELLED", 120, "CANCELLED")
     cancelled = manifest(run_dir)
-    assert cancelled["attempts"][-1]["end_state"] == "cancelled"
+    assert cancelled["attempts"][-1]["end_state"] == "CANCELLED"
 
     resumed = cli("resume", "lifecycle")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     wait_for(lambda: state_of("lifecycle") == "COMPLETED", 600, "the resumed run to complete")
     final = manifest(run_dir)
     assert final["last_step"] == 14
-    assert [a["end_state"] for a in final["attempts"]] == ["cancelled", "completed"]
+    assert [a["end_state"] for a in final["attempts"]] == ["CANCELLED", "COMPLETED"]
     assert final["attempts"][1]["resumed_from_step"] >= 2
     assert final["wandb_id"] == cancelled["wandb_id"]
     assert len(json.loads((run_dir / "submissions.json").read_text())) == 2
@@ -68,12 +68,12 @@ def test_resume_failed_resubmits_only_the_failed(demo_cache, experiments_root, t
     doomed.unlink()
     jobs = [json.loads((p / "submissions.json").read_text())[-1]["job_id"] for p in runs.values()]
     subprocess.run(["scontrol", "release", *{j.split("_")[0] for j in jobs}], check=True)
-    wait_for(lambda: sorted(manifest(p).get("status", "") for p in runs.values()) == ["completed", "failed"], 600,
+    wait_for(lambda: sorted(manifest(p).get("status", "") for p in runs.values()) == ["COMPLETED", "FAILED"], 600,
              "one run to complete and one to fail")
     shutil.copy(good, doomed)
     again = cli("resume", "--sweep", "resume-failed", "--failed")
     assert again.returncode == 0, again.stderr[-2000:]
-    wait_for(lambda: all(manifest(p).get("status") == "completed" for p in runs.values()), 600, "both complete")
+    wait_for(lambda: all(manifest(p).get("status") == "COMPLETED" for p in runs.values()), 600, "both complete")
     submissions = {name: len(json.loads((p / "submissions.json").read_text())) for name, p in runs.items()}
     assert sorted(submissions.values()) == [1, 2], submissions
     assert sys.executable  # the jobs ran with this venv's python

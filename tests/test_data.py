@@ -48,11 +48,13 @@ def test_deepscaler_carves_a_held_out_split_from_train(tokenizer):
 
 
 def test_math500_test_only_split(tokenizer):
-    ds = dataset_cfg("math500", f"dataset.path={FIXTURES / 'math500'}")
+    """MATH-500 has one split: as a training set its held-out rows are carved out of it, never shared."""
+    ds = dataset_cfg("math500", f"dataset.path={FIXTURES / 'math500'}", "dataset.test_size=1")
     train, test = load_splits(ds, seed=0)
-    assert len(test) == 3
-    rows = to_prompts(test, tokenizer, ds)
-    assert rows[1]["answer"] == "26000"
+    assert (len(train), len(test)) == (2, 1)
+    assert not set(train["problem"]) & set(test["problem"])
+    rows = to_prompts(train, tokenizer, ds) if "26000" in str(train["answer"]) else to_prompts(test, tokenizer, ds)
+    assert "26000" in [r["answer"] for r in rows]
 
 
 def test_local_jsonl_file_and_sample_limits(tmp_path, tokenizer):

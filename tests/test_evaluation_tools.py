@@ -40,7 +40,7 @@ def write_run(root, name, lr, seed, acc, reward, sweep="s", steps=10):
     run_dir = root / "demo" / name
     run_dir.mkdir(parents=True)
     manifest = {
-        "run_id": f"id{name}", "exp_name": "demo", "run_name": name, "sweep_id": sweep, "status": "completed",
+        "run_id": f"id{name}", "exp_name": "demo", "run_name": name, "sweep_id": sweep, "status": "COMPLETED",
         "overrides": [f"training.learning_rate={lr}", f"seed={seed}", f"run_name={name}", f"sweep_id={sweep}"],
         "last_step": steps, "metrics": {"reward": reward},
         "eval": {

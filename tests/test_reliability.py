@@ -144,20 +144,20 @@ def test_timeout_requeues_resumes_then_stops_when_its_budget_is_used_up(demo_cac
                  "hydra.launcher.timeout_min=10", "max_requeues=1", "logging=wandb", "logging.mode=offline", *FAST)
     wait_for(lambda: manifest(run_dir).get("checkpoints"), 600, "a first checkpoint")
     subprocess.run(["scancel", "--signal=USR2", job], check=True)  # the lead signal, as Slurm sends it
-    first = wait_for(lambda: manifest(run_dir).get("status") == "requeued" and manifest(run_dir), 120, "a requeue")
+    first = wait_for(lambda: manifest(run_dir).get("status") == "REQUEUED" and manifest(run_dir), 120, "a requeue")
     stop1 = first["last_step"]
-    assert first["attempts"][0]["end_state"] == "timeout"
+    assert first["attempts"][0]["end_state"] == "TIMEOUT"
     assert first["last_checkpoint"] == f"checkpoints/checkpoint-{stop1}", "checkpointed at the step it stopped"
     assert state_of("timed") == "REQUEUED"
 
     release(job)
     wait_for(lambda: wandb_started(run_dir, 2), 600, "the requeued job to start")
     subprocess.run(["scancel", "--signal=USR2", job], check=True)  # the second timeout uses the budget up
-    second = wait_for(lambda: manifest(run_dir).get("status") == "timeout" and manifest(run_dir), 180,
+    second = wait_for(lambda: manifest(run_dir).get("status") == "TIMEOUT" and manifest(run_dir), 180,
                       "the second timeout")
     stop2 = second["last_step"]
     attempt = second["attempts"][1]
-    assert attempt["end_state"] == "timeout" and attempt["resumed_from_step"] == stop1 and stop2 > stop1
+    assert attempt["end_state"] == "TIMEOUT" and attempt["resumed_from_step"] == stop1 and stop2 > stop1
     assert attempt["slurm_restart_count"] == 1
     assert "not requeued" in second["error"] and "rlvr-vocab resume" in second["error"]
     assert (run_dir / second["last_checkpoint"] / COMPLETE_MARKER).exists(), "the checkpoint is kept"
@@ -195,10 +195,10 @@ def test_timeout_requeues_resumes_then_stops_when_its_budget_is_used_up(demo_cac
                              cwd=REPO)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     jobs.append(submissions(run_dir)[-1]["job_id"])
-    final = wait_for(lambda: manifest(run_dir).get("status") == "completed" and manifest(run_dir), 600,
+    final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
                      "the resumed run to complete")
     assert final["last_step"] == 40
-    assert [a["end_state"] for a in final["attempts"]] == ["timeout", "timeout", "completed"]
+    assert [a["end_state"] for a in final["attempts"]] == ["TIMEOUT", "TIMEOUT", "COMPLETED"]
     assert final["attempts"][2]["resumed_from_step"] == stop2
     assert wandb_ids(run_dir) == {final["wandb_id"]}, "one W&B run across three attempts"
     assert_no_secrets(experiments_root)
@@ -221,10 +221,10 @@ def test_preemption_by_a_higher_priority_partition(demo_cache, experiments_root,
     assert states_until("bumped", "REQUEUED", 60) <= {"PREEMPTED", "REQUEUED"}, "never FAILED"
 
     release(job)
-    final = wait_for(lambda: manifest(run_dir).get("status") == "completed" and manifest(run_dir), 600,
+    final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
                      "the requeued job to complete")
     first, second = final["attempts"]
-    assert first["end_state"] == "preempted", first
+    assert first["end_state"] == "PREEMPTED", first
     assert second["resumed_from_step"] == newest and second["slurm_restart_count"] == 1
     assert final["last_step"] == 40
     wait_for(lambda: slurm_runs(job) == ["PREEMPTED", "COMPLETED"], 60, "Slurm to record both runs of the job")
@@ -282,10 +282,10 @@ def test_killed_mid_checkpoint_and_duplicate_submissions(demo_cache, experiments
     assert resumed.returncode == 0 and len(submissions(run_dir)) == 2, resumed.stdout + resumed.stderr
     assert "resumes from checkpoint-28" in resumed.stdout, "the newest complete one, not the newest"
     jobs.append(submissions(run_dir)[-1]["job_id"])
-    final = wait_for(lambda: manifest(run_dir).get("status") == "completed" and manifest(run_dir), 600,
+    final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
                      "the resumed run to complete")
     assert final["last_step"] == 40 and final["attempts"][1]["resumed_from_step"] == 28
-    assert final["attempts"][0]["end_state"] == "failed" and "recorded no end" in final["attempts"][0]["reason"]
+    assert final["attempts"][0]["end_state"] == "FAILED" and "recorded no end" in final["attempts"][0]["reason"]
     skipped = final["skipped_checkpoints"]
     assert [s["checkpoint"] for s in skipped] == ["checkpoint-30"] and "marker" in skipped[0]["reason"]
     assert Path(skipped[0]["moved_to"]).exists(), "set aside, not deleted"
@@ -324,10 +324,10 @@ def test_node_down_mid_run_is_node_fail_and_resumes_from_the_run_dir(demo_cache,
     wait_for(lambda: subprocess.run(["pgrep", "-f", f"slurmstepd: \\[{job}\\."]).returncode == 1, 60,
              "the old job step to exit")
     release(job)
-    final = wait_for(lambda: manifest(run_dir).get("status") == "completed" and manifest(run_dir), 600,
+    final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
                      "the requeued job to complete")
     first, second = final["attempts"]
-    assert first["end_state"] == "node_fail" and "NODE_FAIL" in first["reason"], first
+    assert first["end_state"] == "NODE_FAIL" and "NODE_FAIL" in first["reason"], first
     assert second["resumed_from_step"] == newest <= stale_step
     assert final["last_step"] == 40
     wait_for(lambda: slurm_runs(job) == ["NODE_FAIL", "COMPLETED"], 60, "Slurm to record both runs of the job")
@@ -341,7 +341,7 @@ def test_python_exception_fails_without_requeue(demo_cache, experiments_root, jo
     run_dir = experiments_root / "demo" / "broken"
     job = submit(run_dir, jobs, "run_name=broken", f"dataset.path={data}", "dataset.embedded=null",
                  "dataset.test_split=null", "dataset.test_size=5", "eval.enabled=false", *DEMO_MODEL)
-    m = wait_for(lambda: manifest(run_dir).get("status") == "failed" and manifest(run_dir), 600, "the job to fail")
+    m = wait_for(lambda: manifest(run_dir).get("status") == "FAILED" and manifest(run_dir), 600, "the job to fail")
     wait_for(lambda: sacct_states(job) == ["FAILED"], 60, "sacct to show FAILED")
     time.sleep(5)
     assert slurm_runs(job) == ["FAILED"] and len(manifest(run_dir)["attempts"]) == 1, "not requeued"
@@ -421,7 +421,7 @@ def test_a_hundred_writers_while_status_loops(slurm_cluster, experiments_root, j
     assert {n for n, r in runs.items() if r["state"] == "COMPLETED"} == set(runs) - killed
     for name in killed:
         previous = manifest(experiments_root / "writers" / name)
-        assert previous["status"] == "running" and previous["last_step"] == 5, "the previous manifest, intact"
+        assert previous["status"] == "RUNNING" and previous["last_step"] == 5, "the previous manifest, intact"
         assert runs[name]["state"] == "FAILED" and "before it could record" in runs[name]["note"]
 
 

@@ -23,7 +23,7 @@ def test_sweep_is_one_array_and_resubmission_submits_nothing(demo_cache, experim
     assert sacct_states(next(iter(job_ids))) == ["COMPLETED"] * 4
     for run in runs:
         m = manifest(run)
-        assert m["status"] == "completed" and m["last_step"] == 4 and (run / "final").is_dir()
+        assert m["status"] == "COMPLETED" and m["last_step"] == 4 and (run / "final").is_dir()
         assert m["attempts"][-1]["slurm_array_id"] in job_ids
 
     again = run_module(*args, timeout=300)
@@ -40,12 +40,12 @@ def test_preemption_signal_requeues_and_resumes(demo_cache, experiments_root):
     job = json.loads((run_dir / "submissions.json").read_text())[-1]["job_id"]
     wait_for(lambda: manifest(run_dir).get("checkpoints"), 300, "a first checkpoint")
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
-    wait_for(lambda: manifest(run_dir).get("status") == "requeued", 120, "the job to checkpoint and requeue")
+    wait_for(lambda: manifest(run_dir).get("status") == "REQUEUED", 120, "the job to checkpoint and requeue")
     release(job)
-    final = wait_for(lambda: manifest(run_dir).get("status") == "completed" and manifest(run_dir), 600,
+    final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
                      "the resumed job to complete")
     assert final["last_step"] == 30
-    assert [a["end_state"] for a in final["attempts"]] == ["preempted", "completed"]
+    assert [a["end_state"] for a in final["attempts"]] == ["PREEMPTED", "COMPLETED"]
     assert final["attempts"][1]["resumed_from_step"] >= 5
     assert final["attempts"][1]["slurm_restart_count"] == 1
     assert "resumed from checkpoint-" in (run_dir / "train.log").read_text()
@@ -66,7 +66,7 @@ def test_sbatch_wrapper_runs_the_job(demo_cache, experiments_root, job_env):
     job = result.stdout.split()[-1]
     run_dir = experiments_root / "baseline" / f"job{job}"
     m = manifest(run_dir)
-    assert m["status"] == "completed" and m["last_step"] == 3 and (run_dir / "final").is_dir()
+    assert m["status"] == "COMPLETED" and m["last_step"] == 3 and (run_dir / "final").is_dir()
     assert m["attempts"][0]["slurm_job_id"] == job
     assert sacct_states(job) == ["COMPLETED"]
 
@@ -82,7 +82,7 @@ def test_data_removed_before_start_fails_without_requeue(demo_cache, experiments
     job = json.loads((run_dir / "submissions.json").read_text())[-1]["job_id"]
     data.unlink()
     subprocess.run(["scontrol", "release", job.split("_")[0]], check=True)  # a pending array: by its id
-    wait_for(lambda: manifest(run_dir).get("status") == "failed", 300, "the job to fail")
+    wait_for(lambda: manifest(run_dir).get("status") == "FAILED", 300, "the job to fail")
     m = manifest(run_dir)
     assert "dataset.path" in m["error"] and "does not exist" in m["error"]
     assert "does not exist" in (run_dir / "train.log").read_text()
@@ -98,6 +98,6 @@ def test_two_tasks_per_node_train_as_one_distributed_job(demo_cache, experiments
                         "eval.enabled=false", *DEMO, timeout=900)
     assert submit.returncode == 0, submit.stdout[-2000:] + submit.stderr[-3000:]
     m = manifest(experiments_root / "demo" / "two-tasks")
-    assert m["status"] == "completed" and m["last_step"] == 2
+    assert m["status"] == "COMPLETED" and m["last_step"] == 2
     assert [a["world_size"] for a in m["attempts"]] == [2]
     assert "on 2 processes (distributed)" in (experiments_root / "demo" / "two-tasks" / "train.log").read_text()

@@ -45,13 +45,17 @@ def test_sweep_id_is_stable_for_the_same_grid():
 
 
 def test_resume_command_reuses_launcher_and_overrides(tmp_path):
-    view = RunView(Path(tmp_path), {"run_name": "lr=1", "overrides": ["training.max_steps=10", "run_name='lr=1'"],
-                                    "attempts": []},
+    view = RunView(Path(tmp_path), {"run_name": "lr=1", "sweep_id": "s", "attempts": [],
+                                    "overrides": ["training.max_steps=10", "run_name='lr=1'", "sweep_id=s",
+                                                  "force_resume=true", "seed=1"]},
                    [{"job_id": "5_0", "hydra_overrides": ["hydra/launcher=slurm", "hydra.mode=MULTIRUN",
                                                           "+hydra.launcher.additional_parameters.hold=true"]}])
     cmd = command(view, ["training.max_steps=20"], force=True, launcher=None)
-    assert cmd[3:] == ["--multirun", "hydra/launcher=slurm", "run_name='lr=1'", "training.max_steps=20",
-                       "force_resume=true"]
+    # One-off keys of earlier submissions (force_resume, sweep_id, run_name) are set once, by this resume only.
+    assert cmd[3:] == ["--multirun", "hydra/launcher=slurm", "seed=1", "training.max_steps=20", "force_resume=true",
+                       "run_name='lr=1'", "sweep_id=s"]
+    again = command(view, [], force=False, launcher=None)
+    assert "force_resume=true" not in again and sum(o.startswith("sweep_id=") for o in again) == 1
 
 
 def test_fast_composition_equals_a_full_compose():

@@ -25,7 +25,7 @@ def test_demo_run_then_resume_with_more_steps(experiments_root):
     for name in ("config.yaml", "overrides.yaml", "run.json", "train.log", "final"):
         assert (run_dir / name).exists(), name
     manifest = json.loads((run_dir / "run.json").read_text())
-    assert manifest["status"] == "completed" and manifest["last_step"] == 4
+    assert manifest["status"] == "COMPLETED" and manifest["last_step"] == 4
     assert manifest["checkpoints"][-1]["step"] == 4
     assert {"initial", "final"} <= set(manifest["eval"])
     assert "accuracy after GRPO" in first.stderr
@@ -40,7 +40,7 @@ def test_demo_run_then_resume_with_more_steps(experiments_root):
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resumed from checkpoint-4" in (run_dir / "train.log").read_text()
     manifest = json.loads((run_dir / "run.json").read_text())
-    assert manifest["last_step"] == 6 and manifest["status"] == "completed"
+    assert manifest["last_step"] == 6 and manifest["status"] == "COMPLETED"
     assert manifest["wandb_id"] == wandb_id
     assert [a["resumed_from_step"] for a in manifest["attempts"][1:]] == [4]
     assert len(manifest["attempts"]) == 2
@@ -68,8 +68,8 @@ def test_failure_is_recorded_with_its_summary(experiments_root, tmp_path):
                         "dataset.test_split=null", "dataset.test_size=1", "model.embedded.warm_start_steps=60")
     assert result.returncode != 0
     manifest = json.loads((experiments_root / "demo" / "broken" / "run.json").read_text())
-    assert manifest["status"] == "failed"
-    assert manifest["error"] and manifest["attempts"][-1]["end_state"] == "failed"
+    assert manifest["status"] == "FAILED"
+    assert manifest["error"] and manifest["attempts"][-1]["end_state"] == "FAILED"
     assert "Traceback" in (experiments_root / "demo" / "broken" / "train.log").read_text()
 
 
@@ -110,7 +110,7 @@ def test_two_cpu_processes_train_data_parallel(experiments_root):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((experiments_root / "demo" / "ddp" / "run.json").read_text())
-    assert manifest["status"] == "completed" and manifest["last_step"] == 2
+    assert manifest["status"] == "COMPLETED" and manifest["last_step"] == 2
     assert [a["world_size"] for a in manifest["attempts"]] == [2]
     assert "on 2 processes (distributed)" in (experiments_root / "demo" / "ddp" / "train.log").read_text()
 
@@ -123,6 +123,6 @@ def test_two_tasks_through_the_submitit_launch_path(experiments_root):
                         "eval.enabled=false")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     manifest = json.loads((experiments_root / "demo" / "tasks" / "run.json").read_text())
-    assert manifest["status"] == "completed" and manifest["last_step"] == 2
+    assert manifest["status"] == "COMPLETED" and manifest["last_step"] == 2
     assert [a["world_size"] for a in manifest["attempts"]] == [2]
     assert "on 2 processes (distributed)" in (experiments_root / "demo" / "tasks" / "train.log").read_text()

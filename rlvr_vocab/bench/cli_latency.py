@@ -56,25 +56,26 @@ def synthetic_run(i: int) -> tuple[str, str, dict | None, list[dict]]:
                     "overrides": ["training.learning_rate=1e-6", f"seed={task}"],
                     "hydra_overrides": ["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
                     "stdout": f"{outputs}.out", "stderr": f"{outputs}.err"}]
-    kind = ("running", "pending", "failed")[i % 20] if i % 20 < 3 else "completed"
+    kind = ("RUNNING", "pending", "FAILED")[i % 20] if i % 20 < 3 else "COMPLETED"
     if kind == "pending":
         return exp, name, None, submissions
-    step = 500 if kind == "completed" else 120
+    step = 500 if kind == "COMPLETED" else 120
     manifest = {
-        "schema_version": 1, "run_id": f"{i:012x}", "exp_name": exp, "run_name": name, "sweep_id": f"{exp}-s{sweep}",
-        "status": kind, "error": "ValueError: boom" if kind == "failed" else None, "created": created,
+        "schema_version": 2, "run_id": f"{i:012x}", "exp_name": exp, "run_name": name, "sweep_id": f"{exp}-s{sweep}",
+        "status": kind, "error": "ValueError: boom" if kind == "FAILED" else None, "created": created,
         "updated": created, "run_dir": f"/experiments/{exp}/{name}", "overrides": submissions[0]["overrides"],
+        "identity": f"{sweep:08x}{task:08x}",
         "git_commit": "0" * 40, "git_dirty": False, "host": "node1", "wandb_id": f"{i:012x}", "wandb_url": None,
         "last_step": step, "max_steps": 500,
         "checkpoints": [{"step": s, "path": f"checkpoints/checkpoint-{s}"} for s in (step - 50, step)],
         "last_checkpoint": f"checkpoints/checkpoint-{step}", "skipped_checkpoints": [],
         "metrics": {k: 0.123456789 for k in _METRIC_KEYS},
         "eval": {"initial": {"accuracy": 0.375, "mean_length": 7.5, "step": 0}},
-        "attempts": [{"n": 1, "started": created, "ended": None if kind == "running" else created, "host": "node1",
+        "attempts": [{"n": 1, "started": created, "ended": None if kind == "RUNNING" else created, "host": "node1",
                       "pid": 1000 + task, "stdout": f"{outputs}.out", "stderr": f"{outputs}.err",
                       "slurm_job_id": str(FIRST_ARRAY_ID + 1000 + i), "slurm_array_id": array,
                       "slurm_restart_count": 0, "slurm_partition": "gpu", "slurm_cluster": "cluster", "world_size": 1,
-                      "resumed_from_step": None, "end_state": None if kind == "running" else kind, "reason": None}],
+                      "resumed_from_step": None, "end_state": None if kind == "RUNNING" else kind, "reason": None}],
     }
     return exp, name, manifest, submissions
 

@@ -56,7 +56,7 @@ def _log_lines(run_dir: Path) -> list[dict[str, Any]]:
 
 def _past_first_checkpoint(run_dir: Path) -> list[dict[str, Any]] | None:
     manifest = _manifest(run_dir)
-    if manifest.get("status") in ("failed", "cancelled"):
+    if manifest.get("status") in ("FAILED", "CANCELLED"):
         raise BenchError(f"the run ended {manifest['status']} before its first checkpoint: {manifest.get('error')}")
     lines = _log_lines(run_dir)
     return lines if lines and lines[-1]["step"] >= SAVE_STEPS + STEPS_PAST_CHECKPOINT else None
@@ -90,7 +90,7 @@ def preempt_once(ctx: Context, path: str, i: int) -> dict[str, float]:
         fresh = lines[0]["time"] - eligible  # step 1's log line
         signalled = time.time()
         subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)
-        wait_for(lambda: _manifest(run_dir).get("status") == "requeued", 300, "the job to checkpoint and requeue")
+        wait_for(lambda: _manifest(run_dir).get("status") == "REQUEUED", 300, "the job to checkpoint and requeue")
         requeued = time.time()
         stopped_at = _manifest(run_dir)["last_step"]
         first_attempt_lines = len(_log_lines(run_dir))

@@ -13,12 +13,18 @@ from rlvr_vocab.errors import ConfigError
 COMMANDS = (status, show, logs, resume, cancel, eval_cmd, compare, plot, registry_cmd)
 
 
+ROOT_HELP = "experiments root (default: $RLVR_EXPERIMENTS_ROOT or ./experiments)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlvr-vocab", description=__doc__.splitlines()[0])
-    parser.add_argument("--root", help="experiments root (default: $RLVR_EXPERIMENTS_ROOT or ./experiments)")
+    parser.add_argument("--root", help=ROOT_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
+    # `rlvr-vocab status --root X` as well as `rlvr-vocab --root X status` (a value given after wins).
+    for subparser in sub.choices.values():
+        subparser.add_argument("--root", default=argparse.SUPPRESS, help=ROOT_HELP)
     return parser
 
 

@@ -1,10 +1,9 @@
 """`rlvr-vocab cancel`: scancel a run's (or a sweep's) jobs; the registry then shows CANCELLED."""
 
-import subprocess
-
+from rlvr_vocab import slurm_client
 from rlvr_vocab.cli.common import find_run, registry, select
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.registry import LIVE
+from rlvr_vocab.run.states import LIVE
 
 
 def add_parser(sub) -> None:
@@ -27,9 +26,10 @@ def run(args) -> int:
         print("nothing to cancel: no pending or running job")
         return 0
     # One scancel for all: a cancelled job is not requeued, and its job records CANCELLED on SIGTERM.
-    result = subprocess.run(["scancel", *[r.job_id for r in live]], capture_output=True, text=True)
-    if result.returncode:
-        raise ConfigError("scancel", result.stderr.strip() or f"exit {result.returncode}")
+    try:
+        slurm_client.cancel([r.job_id for r in live])
+    except slurm_client.SlurmError as e:
+        raise ConfigError("scancel", str(e)) from None
     for r in live:
         print(f"cancelled {r.exp_name}/{r.run_name} (SLURM job {r.job_id})")
     return 0

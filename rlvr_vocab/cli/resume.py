@@ -1,18 +1,23 @@
-"""`rlvr-vocab resume`: resubmit runs from their latest complete checkpoint, in the same run dir.
+"""`rlvr-vocab resume`: continue runs from their latest complete checkpoint, in the same run dir, the way they ran.
 
-The run keeps its W&B id (kept in its manifest); extra Hydra overrides (more steps, more time)
-are appended. Runs whose job is pending or running are refused: two jobs must never write one
-run dir. A changed model or world size is refused by the job's validation unless --force.
+A run submitted by a sweep (`--multirun`) is submitted again with its launcher settings; a run of an sbatch wrapper
+goes back through `sbatch` with the same wrapper and the resources Slurm gave it; a local run runs here. `--local`
+runs any of them here instead. The run keeps its W&B id; extra overrides (more steps, more time) are appended, but
+one that changes the experiment is refused with the keys it changes, unless `--force` (this attempt only). A run
+whose job is pending or running is refused: two jobs must never write one run dir, however many resumes race.
 """
 
+import shlex
 import subprocess
 import sys
 
+from rlvr_vocab import slurm_client
 from rlvr_vocab.cli.common import find_run, registry, select
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.registry import LIVE
-
-UNSUCCESSFUL = {"FAILED", "TIMEOUT", "PREEMPTED", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY", "LOST"}
+from rlvr_vocab.run.claims import record_submission, submit_lock
+from rlvr_vocab.run.lifecycle import override_key, run_overrides
+from rlvr_vocab.run.manifest import now_iso
+from rlvr_vocab.run.states import LIVE, UNFINISHED, RunState
 
 
 def add_parser(sub) -> None:
@@ -21,8 +26,10 @@ def add_parser(sub) -> None:
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. training.max_steps=2000")
     p.add_argument("--sweep", help="every unfinished run of this sweep")
     p.add_argument("--failed", action="store_true", help="only runs that failed, timed out, were cancelled or lost")
-    p.add_argument("--force", action="store_true", help="resume even if the model or world size changed")
+    p.add_argument("--force", action="store_true",
+                   help="accept a changed config (or world size) for this attempt: force_resume=true")
     p.add_argument("--launcher", help="Hydra launcher profile (default: the one it was submitted with)")
+    p.add_argument("--local", action="store_true", help="run it here, in the foreground, whatever launched it")
     p.set_defaults(handler=run)
 
 
@@ -33,15 +40,15 @@ def run(args) -> int:
     elif args.sweep or args.failed:
         if args.run:  # with --sweep/--failed the positional is an override
             args.overrides.insert(0, args.run)
-        targets = [r for r in select(runs, sweep=args.sweep) if r.state != "COMPLETED"]
+        targets = [r for r in select(runs, sweep=args.sweep) if r.state != RunState.COMPLETED]
         if args.failed:
-            targets = [r for r in targets if r.state in UNSUCCESSFUL]
+            targets = [r for r in targets if r.state in UNFINISHED]
     else:
         raise ConfigError("resume", "needs a run, --sweep S or --failed")
     live = [r for r in targets if r.state in LIVE]
     if len(targets) == 1 and live:
         r = live[0]
-        raise ConfigError(f"run {r.run_name}", f"is {r.state} as SLURM job {r.job_id}",
+        raise ConfigError(f"run {r.exp_name}/{r.run_name}", f"is {r.state} as SLURM job {r.job_id}",
                           f"two jobs must not write one run dir: wait, or `rlvr-vocab cancel {r.run_name}` first")
     for r in live:
         print(f"skip {r.run_name}: {r.state} as SLURM job {r.job_id}")
@@ -51,27 +58,87 @@ def run(args) -> int:
         return 0
     codes = []
     for target in targets:
-        cmd = command(target, args.overrides, args.force, args.launcher)
-        print(f"resume {target.exp_name}/{target.run_name} ({target.state}): {' '.join(cmd[3:])}", flush=True)
-        codes.append(subprocess.run(cmd).returncode)
+        codes.append(_resume(target, args))
     return max(codes)
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
+def _resume(view, args) -> int:
+    wrapper = _wrapper(view)
+    if wrapper is not None and not args.local and not args.launcher:
+        return _resume_wrapper(view, wrapper, args.overrides, args.force)
+    cmd = command(view, args.overrides, args.force, args.launcher, local=args.local)
+    where = "here" if "--multirun" not in cmd else "through its launcher"
+    print(f"resume {view.exp_name}/{view.run_name} ({view.state}) {where}: {' '.join(cmd[3:])}", flush=True)
+    return subprocess.run(cmd).returncode
 
 
-def command(view, extra: list[str], force: bool, launcher: str | None) -> list[str]:
+def _wrapper(view) -> dict | None:
+    """The sbatch wrapper a run was submitted with, if it was (and never through a sweep since)."""
+    if view.submissions and view.submissions[-1].get("launcher") != "sbatch":
+        return None
+    recorded = [a.get("sbatch") for a in view.attempts if a.get("sbatch")]
+    return recorded[-1] if recorded else None
+
+
+def _base_overrides(view) -> list[str]:
     submission = view.submissions[-1] if view.submissions else {}
-    base = list(view.m.get("overrides") or submission.get("overrides") or [])
+    return run_overrides(list(view.m.get("overrides") or submission.get("overrides") or []))
+
+
+def _merged(view, extra: list[str], force: bool) -> list[str]:
     wanted = [*extra, *(["force_resume=true"] if force else [])]
-    if not any(_key(o) == "run_name" for o in base + wanted):
-        wanted.append(f"run_name='{view.run_name}'")
-    replaced = {_key(o) for o in wanted}
-    overrides = [o for o in base if _key(o) not in replaced] + wanted
+    wanted.append(f"run_name='{view.run_name}'")
+    if view.sweep_id:
+        wanted.append(f"sweep_id={view.sweep_id}")
+    replaced = {override_key(o) for o in wanted}
+    return [o for o in _base_overrides(view) if override_key(o) not in replaced] + wanted
+
+
+def command(view, extra: list[str], force: bool, launcher: str | None, local: bool = False) -> list[str]:
+    """The `python -m rlvr_vocab.train ...` that continues the run (through its launcher unless `local`)."""
+    submission = view.submissions[-1] if view.submissions else {}
+    overrides = _merged(view, extra, force)
     # The original launcher settings (partition, account, time...), but not one-off submission states.
     hydra = [o for o in submission.get("hydra_overrides", []) if not o.startswith("hydra.mode") and ".hold=" not in o]
     if launcher:
         hydra = [o for o in hydra if not o.startswith("hydra/launcher=")] + [f"hydra/launcher={launcher}"]
+    if local:
+        hydra = []
     mode = ["--multirun"] if hydra or launcher else []
     return [sys.executable, "-m", "rlvr_vocab.train", *mode, *hydra, *overrides]
+
+
+def wrapper_command(view, wrapper: dict, extra: list[str], force: bool) -> list[str]:
+    """`sbatch [the job's resources] <wrapper script> <overrides>`: the wrapper adds its own fixed overrides."""
+    fixed = set(wrapper.get("fixed_overrides") or [])
+    overrides = [o for o in _merged(view, extra, force) if o not in fixed]
+    options = [f"--{k}={v}" for k, v in (wrapper.get("options") or {}).items()]
+    return [*options, wrapper["script"], *overrides]
+
+
+def _resume_wrapper(view, wrapper: dict, extra: list[str], force: bool) -> int:
+    args = wrapper_command(view, wrapper, extra, force)
+    fixed = list(wrapper.get("fixed_overrides") or [])
+    overrides = args[args.index(wrapper["script"]) + 1:]
+    # Everything the job will check, checked here first (exit code 2 and one line if not).
+    check = subprocess.run([sys.executable, "-m", "rlvr_vocab.train", *fixed, *overrides, "dry_run=true"],
+                           capture_output=True, text=True, cwd=wrapper.get("submit_dir"))
+    if check.returncode:
+        sys.stderr.write(check.stderr)
+        return check.returncode
+    shown = " ".join(shlex.quote(a) for a in args)
+    with submit_lock(view.run_dir.parent.parent):
+        job = view.job_id
+        state = slurm_client.queue_states([job]).get(job) if job else None
+        if state in slurm_client.LIVE_STATES:
+            raise ConfigError(f"run {view.exp_name}/{view.run_name}", f"is {state} as SLURM job {job}",
+                              "two jobs must not write one run dir: wait, or `rlvr-vocab cancel` it first")
+        try:
+            job_id = slurm_client.sbatch(args, cwd=wrapper.get("submit_dir"))
+        except slurm_client.SlurmError as e:
+            raise ConfigError("sbatch", str(e), "check the wrapper's resources") from None
+        record_submission(view.paths, {"job_id": job_id, "submitted": now_iso(), "sweep_id": view.sweep_id,
+                                       "launcher": "sbatch", "script": wrapper["script"], "overrides": overrides})
+    print(f"resume {view.exp_name}/{view.run_name} ({view.state}) through sbatch: {shown}")
+    print(f"submitted as SLURM job {job_id}")
+    return 0

@@ -15,16 +15,18 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     view = find_run(registry(args).runs(), args.run)
-    m = view.m
+    m, paths = view.m, view.paths
     info = {
         **view.to_json(),
         "paths": {
             "run_dir": str(view.run_dir),
-            "config": str(view.run_dir / "config.yaml"),
-            "train_log": str(view.run_dir / "train.log"),
-            "final_model": str(view.run_dir / "final") if (view.run_dir / "final").exists() else None,
+            "config": str(paths.config),
+            "identity": str(paths.identity),
+            "train_log": str(paths.train_log),
+            "final_model": str(paths.final) if paths.final.exists() else None,
         },
-        "attempts": m.get("attempts", []),
+        # The last attempt ends as `status` says when its job could not record it (one source of truth).
+        "attempts": view.settled_attempts(),
         "submissions": view.submissions,
         "overrides": m.get("overrides", []),
         "config_changes": config_changes(view),
@@ -37,6 +39,8 @@ def run(args) -> int:
         print(json.dumps(info, indent=1, default=str))
         return 0
     print(f"{view.exp_name}/{view.run_name}  (run id {view.run_id})  {view.state}{' (stale)' if view.stale else ''}")
+    if view.unreadable:
+        return 0
     if view.note:
         print(f"  note: {view.note}")
     for key, value in info["paths"].items():
@@ -44,14 +48,19 @@ def run(args) -> int:
     print(f"  W&B          {m.get('wandb_url') or m.get('wandb_id') or '-'}")
     print(f"  sweep        {view.sweep_id or '-'}")
     print(f"  git          {m.get('git_commit') or '-'}{' (dirty)' if m.get('git_dirty') else ''}")
+    print(f"  identity     {m.get('identity') or '-'}")
     print(f"  step         {m.get('last_step', 0)}/{m.get('max_steps') or '?'}")
     print("attempts:")
     for a in info["attempts"]:
         where = a.get("slurm_array_id") or a.get("slurm_job_id") or f"pid {a.get('pid')}"
+        nodes = a.get("nodes") or a.get("host")
         resumed = f", resumed from step {a['resumed_from_step']}" if a.get("resumed_from_step") else ""
         reason = f": {a['reason']}" if a.get("reason") else ""
-        print(f"  #{a['n']} {a['started']} -> {a.get('ended') or '...'} on {a.get('host')} ({where}){resumed}: "
+        print(f"  #{a['n']} {a['started']} -> {a.get('ended') or '...'} on {nodes} ({where}){resumed}: "
               f"{a.get('end_state') or 'running'}{reason}")
+        if a.get("config_changes"):
+            forced = " (forced)" if a.get("forced") else ""
+            print(f"     config changed{forced}: {'; '.join(a['config_changes'])}")
     for skipped in m.get("skipped_checkpoints") or []:
         print(f"  skipped {skipped['checkpoint']}: {skipped['reason']} (moved to {skipped['moved_to']})")
     print(f"overrides: {' '.join(info['overrides']) or '-'}")
@@ -68,7 +77,7 @@ def run(args) -> int:
 
 def config_changes(view) -> dict[str, tuple]:
     """Flattened keys where the run's config differs from its experiment's defaults."""
-    path = view.run_dir / "config.yaml"
+    path = view.paths.config
     if not path.exists():
         return {}
     from hydra import compose, initialize_config_dir

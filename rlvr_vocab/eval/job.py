@@ -23,13 +23,16 @@ def model_dir(run_dir: Path, checkpoint: str | None) -> tuple[Path, str]:
     """The weights to evaluate and their label: `final`, `checkpoint-N`; by default final, else the newest
     complete checkpoint."""
     from rlvr_vocab.run import checkpoints
+    from rlvr_vocab.run.layout import RunPaths
 
-    if checkpoint in (None, "final") and (run_dir / "final").is_dir():
-        return run_dir / "final", "final"
+    paths = RunPaths(run_dir)
+    final_missing = checkpoints.incompleteness(paths.final)
+    if checkpoint in (None, "final") and final_missing is None:
+        return paths.final, "final"
     if checkpoint == "final":
-        raise ConfigError("--checkpoint final", f"{run_dir}/final does not exist (the run has not finished)",
-                          "give a checkpoint step (see `rlvr-vocab show RUN`)")
-    kept = checkpoints.list_checkpoints(run_dir / "checkpoints")
+        raise ConfigError("--checkpoint final", f"{paths.final} is not complete ({final_missing}: the run has not "
+                          "finished)", "give a checkpoint step (see `rlvr-vocab show RUN`)")
+    kept = checkpoints.list_checkpoints(paths.checkpoints)
     if checkpoint is None:
         # Read-only: unlike a resume, an evaluation sets nothing aside.
         complete = [p for p in kept if checkpoints.incompleteness(p) is None]
@@ -38,7 +41,7 @@ def model_dir(run_dir: Path, checkpoint: str | None) -> tuple[Path, str]:
         return complete[-1], complete[-1].name
     if not checkpoint.isdigit():
         raise ConfigError("--checkpoint", f"'{checkpoint}' is neither a step nor 'final'", "e.g. --checkpoint 40")
-    path = run_dir / "checkpoints" / f"checkpoint-{int(checkpoint)}"
+    path = paths.checkpoint(int(checkpoint))
     steps = [checkpoints.checkpoint_step(p) for p in kept]
     if not path.is_dir():
         raise ConfigError("--checkpoint", f"{path} does not exist", f"kept checkpoints: {steps or 'none'}, or final")
@@ -51,9 +54,10 @@ def model_dir(run_dir: Path, checkpoint: str | None) -> tuple[Path, str]:
 def eval_config(run_dir: Path, dataset: str | None, k: int | None, max_samples: int | None) -> tuple[DictConfig, str]:
     """The run's own resolved config, with another data set (a conf/dataset/ name or a local file) if asked."""
     from rlvr_vocab.config import DatasetConfig, RootConfig
+    from rlvr_vocab.run.layout import RunPaths
     from rlvr_vocab.validate import check_dataset, check_eval
 
-    snapshot = run_dir / "config.yaml"
+    snapshot = RunPaths(run_dir).config
     if not snapshot.is_file():
         raise ConfigError(str(snapshot), "does not exist", "is this a run dir? see `rlvr-vocab status`")
     cfg = OmegaConf.merge(OmegaConf.structured(RootConfig), OmegaConf.load(snapshot))
@@ -102,20 +106,31 @@ def evaluate_run(run_dir: str, checkpoint: str | None = None, dataset: str | Non
 
 
 def _record(run: Path, key: str, record: dict[str, Any]) -> None:
-    from rlvr_vocab.run.lease import lease_is_live
-    from rlvr_vocab.run.manifest import Manifest, atomic_write_text, now_iso, read_manifest
+    """eval/<key>.json, and the run's manifest when no training job holds the run dir (briefly taking its lease)."""
+    from rlvr_vocab.run.fsio import atomic_write_text
+    from rlvr_vocab.run.layout import RunPaths
+    from rlvr_vocab.run.lease import RunLease
+    from rlvr_vocab.run.manifest import Manifest, now_iso
 
+    paths = RunPaths(run)
     record = {**record, "time": now_iso()}
-    (run / "eval").mkdir(exist_ok=True)
-    atomic_write_text(run / "eval" / f"{key}.json", json.dumps(record, indent=1) + "\n")
-    if lease_is_live(run):
+    paths.eval.mkdir(exist_ok=True)
+    atomic_write_text(paths.eval / f"{key}.json", json.dumps(record, indent=1) + "\n")
+    lease = RunLease(paths)
+    try:
+        lease.acquire()
+    except ConfigError:
         # The training job owns run.json while it runs and would overwrite an addition from here.
         logger.warning(f"{run.name} is training: result kept in eval/{key}.json only")
         return
-    data = read_manifest(run) or {}
-    manifest = Manifest.load_or_create(run, data.get("exp_name", run.parent.name), data.get("run_name", run.name))
-    manifest.data["eval"].setdefault("standalone", {})[key] = record
-    manifest.save()
+    try:
+        manifest = Manifest.load(paths)
+        if manifest is not None:
+            manifest.guard = lease.check
+            manifest.data["eval"].setdefault("standalone", {})[key] = record
+            manifest.save()
+    finally:
+        lease.release()
 
 
 def submit(launcher: str, run_dir: Path, **kwargs: Any):

@@ -1,31 +1,36 @@
 """Submission side of a sweep: names, pre-flight validation, and what to skip.
 
-Run names are derived from the swept values, so submitting the same sweep again finds the
-same run dirs: completed runs are skipped, pending or running ones are left alone, and the
-others are submitted again and resume from their checkpoints.
+Run names are derived from the swept values, so submitting the same sweep again finds the same run dirs: completed
+runs are skipped, pending or running ones are left alone, and the others are submitted again and resume from their
+checkpoints. A name stays readable but is unique per distinct config: where two configs would share one (two values
+that read the same once made safe for a directory name, or the same grid over another data set whose run dirs already
+exist), each gets its config's short fingerprint. Two points that would still share a run dir are refused before
+anything is submitted.
 """
 
 import hashlib
 import json
 import re
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
+from rlvr_vocab import slurm_client
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.run.lease import lease_is_live, read_submissions
-from rlvr_vocab.run.manifest import COMPLETED, read_manifest
+from rlvr_vocab.run import checkpoints, claims
+from rlvr_vocab.run.identity import ALLOWED_TO_CHANGE, Identity
+from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.run.lease import lease_is_live
+from rlvr_vocab.run.lifecycle import ONE_OFF_KEYS, override_key
+from rlvr_vocab.run.manifest import UnreadableManifest, read_manifest
+from rlvr_vocab.run.states import RunState
 
 # Short names for common swept keys in run names (lr=3e-06,beta=0.04,seed=1).
 ALIASES = {"learning_rate": "lr", "per_device_train_batch_size": "bs", "num_generations": "gens", "size": "rv_size"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]")
-
-
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
+_HASH_LEN = 6
 
 
 def _value(override: str) -> str:
@@ -37,14 +42,14 @@ def swept_keys(jobs: Sequence[Sequence[str]]) -> list[str]:
     values: dict[str, set[str]] = {}
     for job in jobs:
         for override in job:
-            values.setdefault(_key(override), set()).add(_value(override))
+            values.setdefault(override_key(override), set()).add(_value(override))
     return [k for k, v in values.items() if len(v) > 1]
 
 
 def run_name_for(job: Sequence[str], keys: Sequence[str]) -> str:
     parts = []
     for override in job:
-        key = _key(override)
+        key = override_key(override)
         if key in keys:
             short = key.rsplit(".", 1)[-1].rsplit("/", 1)[-1]
             value = _UNSAFE.sub("_", _value(override))
@@ -57,9 +62,16 @@ def run_name_for(job: Sequence[str], keys: Sequence[str]) -> str:
     return name
 
 
+def _identifying(override: str) -> bool:
+    key = override_key(override)
+    allowed = any(key == e or key.startswith(e + ".") for e in ALLOWED_TO_CHANGE)
+    return not allowed and key not in ONE_OFF_KEYS and not key.startswith("hydra")
+
+
 def sweep_id_for(exp_name: str, jobs: Sequence[Sequence[str]]) -> str:
-    """Stable for the same grid: the same command gives the same sweep (and run dirs)."""
-    grid = sorted({o for job in jobs for o in job})
+    """Stable for the same grid, fixed overrides included: the same grid over another data set is another sweep,
+    while more steps, a dry run or other launcher settings leave it the same sweep."""
+    grid = sorted({o for job in jobs for o in job if _identifying(o)})
     return f"{exp_name}-{hashlib.sha1(json.dumps(grid).encode()).hexdigest()[:8]}"
 
 
@@ -68,10 +80,16 @@ class SweepPoint:
     overrides: list[str]
     run_dir: Path
     cfg: DictConfig
+    identity: Identity
     action: str = "submit"  # submit | skip
     note: str = ""
     # The newest complete checkpoint the job will resume from (what validation found).
     resume_from: Path | None = None
+    claimed: bool = False  # this submission created the run dir's identity (undone if the submission fails)
+
+    @property
+    def paths(self) -> RunPaths:
+        return RunPaths(self.run_dir)
 
 
 @dataclass
@@ -84,9 +102,15 @@ class SweepPlan:
         return [p for p in self.points if p.action == "submit"]
 
     def summary(self) -> str:
-        lines = [f"sweep {self.sweep_id}: {len(self.points)} runs, {len(self.to_submit)} to submit"]
+        n = len(self.points)
+        lines = [f"sweep {self.sweep_id}: {n} run{'s' if n != 1 else ''}, {len(self.to_submit)} to submit"]
         lines += [f"  {p.action:<6} {p.run_dir.name}  {p.note}".rstrip() for p in self.points]
         return "\n".join(lines)
+
+
+def _with(overrides: list[str], extra: dict[str, str]) -> list[str]:
+    """`overrides` with these keys set once (replacing any earlier value of the same key)."""
+    return [o for o in overrides if override_key(o) not in extra] + [f"{k}={v}" for k, v in extra.items()]
 
 
 def plan_sweep(
@@ -95,34 +119,65 @@ def plan_sweep(
     validate: Callable[[DictConfig], object],
     sweep_id: str | None,
 ) -> SweepPlan:
-    """Name, compose and validate every point before anything is submitted; decide what to skip."""
+    """Name, compose and validate every point before anything is submitted (what to skip is decided later, under
+    the submit lock: `decide`)."""
     if not jobs:
         raise ConfigError("sweep", "has no points")
     first = compose(list(jobs[0]))
     keys = swept_keys(jobs)
     sweep_id = sweep_id or first.sweep_id or sweep_id_for(first.exp_name, jobs)
     plan = SweepPlan(sweep_id)
-    explicit_name = any(_key(o) == "run_name" for o in jobs[0])
+    explicit_name = any(override_key(o) == "run_name" for o in jobs[0])
+    if explicit_name and len(jobs) > 1:
+        raise ConfigError("run_name", f"is fixed ({first.run_name}) but the sweep has {len(jobs)} points, which would "
+                          "share one run dir", "drop run_name: each point is named from its swept values")
+    # Every point composed before any is validated: a sweep's validation waits for TRL's import in another process
+    # (rlvr_vocab.library_check), which overlaps this.
     composed = []
-    # Every point composed before any is validated: a sweep's validation waits for TRL's import in
-    # another process (rlvr_vocab.library_check), which overlaps this.
     for job in jobs:
-        extra = [f"sweep_id={sweep_id}"]
+        overrides = _with(list(job), {"sweep_id": sweep_id})
+        cfg = compose(overrides)
+        readable = cfg.run_name if explicit_name else (
+            run_name_for(job, keys) if keys else _single_name(first))
+        composed.append((overrides, cfg, readable, Identity.of(cfg)))
+    names = _unique_names(composed, Path(first.experiments_root), explicit_name)
+    for (overrides, cfg, _, identity), name in zip(composed, names, strict=True):
         if not explicit_name:
             # Quoted: the name holds '=' and ',' which Hydra's override grammar would parse.
-            extra.append(f"run_name='{run_name_for(job, keys) if keys else _single_name(first)}'")
-        overrides = [*job, *extra]
-        composed.append((overrides, compose(overrides)))
-    for overrides, cfg in composed:
+            overrides = _with(overrides, {"run_name": f"'{name}'"})
+            with open_dict(cfg):
+                cfg.run_name = name
         try:
             checked = validate(cfg)
         except ConfigError as e:
             where = f" (run {cfg.run_name})" if len(jobs) > 1 else ""
             raise ConfigError(e.where, e.problem + where, e.fix) from None
         run_dir = Path(cfg.experiments_root) / cfg.exp_name / cfg.run_name
-        plan.points.append(SweepPoint(overrides, run_dir, cfg, resume_from=getattr(checked, "resume_from", None)))
-    _mark_skips(plan)
+        plan.points.append(SweepPoint(overrides, run_dir, cfg, identity,
+                                      resume_from=getattr(checked, "resume_from", None)))
     return plan
+
+
+def _unique_names(composed: list, root: Path, explicit: bool) -> list[str]:
+    """Each point's run name: readable, with the config's fingerprint where another config claims the same name."""
+    by_name: dict[tuple[str, str], set[str]] = {}
+    for _, cfg, readable, identity in composed:
+        by_name.setdefault((cfg.exp_name, readable), set()).add(identity.fingerprint)
+    names, seen = [], {}
+    for overrides, cfg, readable, identity in composed:
+        name = readable
+        if not explicit:
+            stored = claims.stored_identity(RunPaths(root / cfg.exp_name / readable))
+            taken = stored is not None and stored != identity
+            if len(by_name[(cfg.exp_name, readable)]) > 1 or taken:
+                name = f"{readable}-{identity.fingerprint[:_HASH_LEN]}"
+        key = (cfg.exp_name, name)
+        if key in seen:
+            raise ConfigError("sweep", f"points [{' '.join(seen[key])}] and [{' '.join(overrides)}] are the same run "
+                              f"({cfg.exp_name}/{name})", "drop the repeated value from the grid")
+        seen[key] = overrides
+        names.append(name)
+    return names
 
 
 def _single_name(cfg: DictConfig) -> str:
@@ -131,35 +186,71 @@ def _single_name(cfg: DictConfig) -> str:
     return cfg.run_name or default_run_name()
 
 
-def _mark_skips(plan: SweepPlan) -> None:
-    queued = live_jobs([last_submission(p.run_dir).get("job_id") for p in plan.points])
-    for point in plan.points:
-        manifest = read_manifest(point.run_dir) or {}
-        max_steps = point.cfg.training.get("max_steps")
-        job = last_submission(point.run_dir).get("job_id")
-        if manifest.get("status") == COMPLETED and manifest.get("last_step", 0) >= (max_steps or 0):
-            point.action, point.note = "skip", f"completed at step {manifest['last_step']}"
-        elif job in queued:
-            point.action, point.note = "skip", f"already {queued[job].lower()} as SLURM job {job}"
-        elif lease_is_live(point.run_dir):
-            point.action, point.note = "skip", "running (its run dir is leased by a live job)"
-        elif point.resume_from is not None:
-            point.note = f"resumes from {point.resume_from.name}"
+def decide(plan: SweepPlan, refuse_live: bool) -> None:
+    """Under the submit lock: which points are done or live (skipped), which are submitted (their identity claimed).
 
-
-def live_jobs(job_ids: Sequence[str | None]) -> dict[str, str]:
-    """SLURM state of those jobs still in the queue, from one squeue call (all of my jobs, one task a line)."""
-    ids = {j for j in job_ids if j}
-    if not ids:
-        return {}
+    `refuse_live`: a single named run (e.g. `rlvr-vocab resume RUN`) that is pending or running is an error, not a
+    skip, whether the other submission came first by a minute or by a millisecond.
+    """
+    jobs = [claims.last_submission(p.paths).get("job_id") for p in plan.points]
     try:
-        out = subprocess.run(["squeue", "--me", "-h", "-r", "-o", "%i %T"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    states = dict(line.split()[:2] for line in out.stdout.splitlines() if len(line.split()) >= 2)
-    return {j: s for j, s in states.items() if j in ids}
+        queued = slurm_client.queue_states([j for j in jobs if j])
+    except slurm_client.SlurmError:
+        queued = {}
+    for point, job in zip(plan.points, jobs, strict=True):
+        live = (f"{queued[job].lower()} as SLURM job {job}" if job in queued
+                else "running (its run dir is leased by a live job)" if lease_is_live(point.paths) else None)
+        if live and refuse_live:
+            raise ConfigError(f"run {point.cfg.exp_name}/{point.cfg.run_name}", f"is {live}",
+                              "two jobs must not write one run dir: wait, or `rlvr-vocab cancel` it first")
+        done = _completed_at(point)
+        if done is not None:
+            point.action, point.note = "skip", f"completed at step {done}"
+        elif live:
+            point.action, point.note = "skip", f"already {live}"
+        else:
+            point.claimed = claims.claim(point.paths, point.identity, force=bool(point.cfg.force_resume)) == \
+                claims.CREATED
+            if point.resume_from is not None:
+                point.note = f"resumes from {point.resume_from.name}"
 
 
-def last_submission(run_dir: Path) -> dict:
-    records = read_submissions(run_dir)
-    return records[-1] if records else {}
+def _completed_at(point: SweepPoint) -> int | None:
+    """The step a point's run completed at, if there is nothing more to train for this config."""
+    try:
+        manifest = read_manifest(point.run_dir) or {}
+    except UnreadableManifest:
+        return None
+    max_steps = point.cfg.training.get("max_steps") or 0
+    last = manifest.get("last_step") or 0
+    final = checkpoints.final_step(point.paths)
+    if RunState.parse(manifest.get("status")) == RunState.COMPLETED and final is not None and \
+            final >= max_steps and last >= max_steps:
+        return last
+    return None
+
+
+def undo_claims(plan: SweepPlan) -> None:
+    """The submission failed: run dirs this submission created are removed again (nothing half-written)."""
+    for point in plan.to_submit:
+        if point.claimed:
+            claims.unclaim(point.paths)
+
+
+def slow_saves(plan: SweepPlan, signal_delay_s: float | None) -> list[str]:
+    """Warnings for runs whose last measured step and checkpoint save would not fit between the stop signal and the
+    time limit: such a run would be killed mid-save at every timeout."""
+    if not signal_delay_s:
+        return []
+    warnings = []
+    for point in plan.to_submit:
+        try:
+            manifest = read_manifest(point.run_dir) or {}
+        except UnreadableManifest:
+            continue
+        save_s, step_s = manifest.get("last_save_s"), (manifest.get("metrics") or {}).get("step_time") or 0.0
+        if save_s is not None and save_s + step_s > signal_delay_s:
+            warnings.append(f"warning: run {point.run_dir.name}: its last step and checkpoint took {step_s:.0f} s + "
+                            f"{save_s:.0f} s, more than the stop signal's lead (signal_delay_s={signal_delay_s}): "
+                            "a timeout would kill it mid-save; raise hydra.launcher.signal_delay_s")
+    return warnings

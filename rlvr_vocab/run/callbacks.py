@@ -1,7 +1,13 @@
-"""Trainer callbacks that keep the run's manifest and checkpoints trustworthy."""
+"""Trainer callbacks through which training reports to its `JobLifecycle`: progress, checkpoints, stop, evaluation.
+
+Order matters within a step end: `JobControlCallback` (lease, step gate, stop agreed by all ranks) runs first, the
+periodic evaluation then skips itself when the job is stopping, and `SaveTimerCallback` runs last so a checkpoint's
+measured save time is the save alone.
+"""
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,23 +18,30 @@ from loguru import logger
 from transformers import TrainerCallback
 
 from rlvr_vocab.run import checkpoints
-from rlvr_vocab.run import signals as requeue
+from rlvr_vocab.run.lifecycle import JobLifecycle
 from rlvr_vocab.run.manifest import Manifest
 
-METRICS_NAME = "metrics.jsonl"
 # Metric writes between checkpoints are throttled: run.json is for humans and `status`, not a log.
 _METRICS_EVERY_S = 15.0
 # The compact progress line logged at each logging step (all metrics go to run.json and W&B).
 _SHOWN = ("reward", "reward_std", "loss", "completions/mean_length", "train_runtime")
+# Tests and debugging hold a job at a known point: while the file named here exists and holds a step number N, rank 0
+# waits at the end of every step from N on; holding `final`, it waits after the last step, before the final save. It
+# says where it waits in `<file>.at`, so a test can act on the job at exactly that point (nothing races the job).
+STEP_GATE_ENV = "RLVR_STEP_GATE"
 
 
 class RunStateCallback(TrainerCallback):
-    """Marks checkpoints complete, rotates old ones, and records progress in run.json (rank 0)."""
+    """Records progress in run.json and metrics.jsonl; marks checkpoints complete and rotates old ones (rank 0)."""
 
-    def __init__(self, manifest: Manifest, keep_checkpoints: int | None):
-        self.manifest = manifest
+    def __init__(self, job: JobLifecycle, keep_checkpoints: int | None):
+        self.job = job
         self.keep = keep_checkpoints
         self._last_write = 0.0
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.job.manifest
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
@@ -42,7 +55,7 @@ class RunStateCallback(TrainerCallback):
         # The run's own metric history (plots work offline, without W&B); appended, one line a step.
         if self.manifest.read_only:
             return
-        with (self.manifest.run_dir / METRICS_NAME).open("a") as f:
+        with self.job.paths.metrics.open("a") as f:
             f.write(json.dumps({"step": state.global_step, "time": time.time(), **numbers}) + "\n")
         shown = " ".join(f"{k}={numbers[k]:.4g}" for k in _SHOWN if k in numbers)
         if shown:
@@ -59,16 +72,61 @@ class RunStateCallback(TrainerCallback):
             return
         checkpoint_dir = Path(args.output_dir)
         path = checkpoint_dir / f"checkpoint-{state.global_step}"
-        checkpoints.mark_complete(path)
+        save_s = time.monotonic() - (getattr(state, "rlvr_save_started", None) or time.monotonic())
+        checkpoints.mark_complete(path, save_s=round(save_s, 2))
         checkpoints.rotate(checkpoint_dir, self.keep)
         # Only complete ones: a directory another rank or a killed save left behind cannot be resumed from.
-        kept = [
-            {"step": checkpoints.checkpoint_step(p), "path": str(p.relative_to(self.manifest.run_dir))}
-            for p in checkpoints.complete_checkpoints(checkpoint_dir)
-        ]
-        self.manifest.update(checkpoints=kept, last_step=state.global_step,
-                             last_checkpoint=str(path.relative_to(self.manifest.run_dir)))
-        logger.info(f"checkpoint-{state.global_step} complete")
+        kept = [{"step": checkpoints.checkpoint_step(p), "path": self.job.paths.relative(p),
+                 "save_s": checkpoints.marker(p).get("save_s")}
+                for p in checkpoints.complete_checkpoints(checkpoint_dir)]
+        self.job.record_checkpoint(path, save_s, kept)
+        logger.info(f"checkpoint-{state.global_step} complete (saved in {save_s:.1f} s)")
+
+
+class JobControlCallback(TrainerCallback):
+    """At each step end: stop if the lease was lost; wait at the step gate; stop with a checkpoint when any rank got
+    the stop signal."""
+
+    def __init__(self, job: JobLifecycle):
+        self.job = job
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            if self.job.lease is not None:
+                self.job.lease.check()
+            wait_at_step_gate(state.global_step)
+        if self.job.stop.agree(args.world_size):
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+
+def wait_at_step_gate(step: int | None) -> None:
+    """Hold here while the step gate says so (`step` None: after the last step, before the final save)."""
+    gate = os.environ.get(STEP_GATE_ENV)
+    if not gate:
+        return
+    gate_path, logged = Path(gate), False
+    while True:
+        try:
+            held_at = gate_path.read_text().strip()
+        except OSError:
+            return
+        if step is None and held_at != "final" or step is not None and not (held_at.isdigit() and step >= int(held_at)):
+            return
+        if not logged:
+            where = "after the last step" if step is None else f"at step {step}"
+            logger.info(f"held {where} by the step gate {gate_path}")
+            Path(f"{gate}.at").write_text("final" if step is None else str(step))
+            logged = True
+        time.sleep(0.2)
+
+
+class SaveTimerCallback(TrainerCallback):
+    """Notes when a step's end hands over to the checkpoint save (last of the step-end callbacks)."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        state.rlvr_save_started = time.monotonic() if control.should_save else None
 
 
 def record_eval(manifest: Manifest, key: str, result: dict[str, Any], step: int) -> dict[str, Any]:
@@ -92,26 +150,20 @@ def record_eval(manifest: Manifest, key: str, result: dict[str, Any], step: int)
 
 class PeriodicEvalCallback(TrainerCallback):
     """Held-out evaluation every `every` steps (rank 0), into the manifest's eval.history, the trainer's log
-    history and W&B. The last step is left to the final evaluation after training."""
+    history and W&B. The last step is left to the final evaluation after training; a stopping job skips it (its
+    checkpoint must not wait behind an evaluation)."""
 
-    def __init__(self, manifest: Manifest, evaluate: Callable[[Any], dict[str, Any]], every: int, describe):
-        self.manifest, self.evaluate, self.every, self.describe = manifest, evaluate, every, describe
+    def __init__(self, job: JobLifecycle, evaluate: Callable[[Any], dict[str, Any]], every: int, describe):
+        self.job, self.evaluate, self.every, self.describe = job, evaluate, every, describe
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         step = state.global_step
         if step % self.every or step >= state.max_steps or not state.is_world_process_zero:
             return
+        if self.job.stop.agreed:
+            logger.info(f"step {step}/{state.max_steps}: held-out evaluation skipped, the job is stopping")
+            return
         result = self.evaluate(model)
-        record_eval(self.manifest, "history", result, step)
+        record_eval(self.job.manifest, "history", result, step)
         state.log_history.append({**{f"eval/{k}": v for k, v in result.items()}, "step": step})
         logger.info(f"step {step}/{state.max_steps} held-out: {self.describe(result)}")
-
-
-class StopOnSignal(TrainerCallback):
-    """Turns a recorded stop request (`requeue.install`) into "save a checkpoint now and stop" at the step's end."""
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if requeue.any_rank_requested(args.world_size):
-            control.should_save = True
-            control.should_training_stop = True
-        return control

@@ -1,23 +1,25 @@
-"""Checkpoint completeness, resume selection and rotation.
+"""Checkpoint and final-model completeness, resume selection and rotation.
 
-transformers' `get_last_checkpoint` returns the newest `checkpoint-N` directory even when the
-job died while writing it. We mark a checkpoint complete (a marker listing every file and its
-size) only after the trainer has finished saving it, resume from the newest complete one, set
-incomplete ones aside, and rotate old ones only once a newer one is known complete.
+transformers' `get_last_checkpoint` returns the newest `checkpoint-N` directory even when the job died while writing
+it. A checkpoint is marked complete (a marker listing every file and its size) only after every rank has finished
+saving it; a run resumes from the newest complete one, sets incomplete ones aside, and rotates old ones only once a
+newer one is complete. `final/` is written to a temporary directory, marked, then renamed into place: it is complete
+or absent, never half-written.
 """
 
 import json
+import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from loguru import logger
 
-from rlvr_vocab.run.manifest import atomic_write_text
+from rlvr_vocab.run.fsio import atomic_write_text
+from rlvr_vocab.run.layout import COMPLETE_MARKER, RunPaths
 
-COMPLETE_MARKER = "rlvr_complete.json"
-SET_ASIDE_DIR = "incomplete"
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -47,19 +49,29 @@ def _file_sizes(path: Path) -> dict[str, int]:
     }
 
 
-def mark_complete(path: Path) -> None:
-    marker = {"step": checkpoint_step(path), "time": time.time(), "files": _file_sizes(path)}
+def mark_complete(path: Path, step: int | None = None, **extra) -> None:
+    step = checkpoint_step(path) if step is None else step
+    marker = {"step": step, "time": time.time(), "files": _file_sizes(path), **extra}
     atomic_write_text(path / COMPLETE_MARKER, json.dumps(marker, indent=1))
 
 
+def marker(path: Path) -> dict:
+    try:
+        return json.loads((path / COMPLETE_MARKER).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def incompleteness(path: Path) -> str | None:
-    """Why a checkpoint cannot be resumed from, or None if it is complete and intact."""
+    """Why a checkpoint (or final/) cannot be used, or None if it is complete and intact."""
+    if not path.is_dir():
+        return "it does not exist"
     marker_path = path / COMPLETE_MARKER
     if not marker_path.exists():
         return "no completion marker (the job stopped while saving it)"
     try:
         expected = json.loads(marker_path.read_text())["files"]
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, OSError):
         return "unreadable completion marker"
     actual = _file_sizes(path)
     for name, size in expected.items():
@@ -68,19 +80,25 @@ def incompleteness(path: Path) -> str | None:
     return None
 
 
-def latest_complete(checkpoint_dir: Path) -> tuple[Path | None, list[dict]]:
+def latest_complete(paths: RunPaths) -> tuple[Path | None, list[dict]]:
     """Newest complete checkpoint; newer incomplete ones are moved to `incomplete/` and reported."""
     skipped = []
-    for path in reversed(list_checkpoints(checkpoint_dir)):
+    for path in reversed(list_checkpoints(paths.checkpoints)):
         reason = incompleteness(path)
         if reason is None:
             return path, skipped
-        aside = checkpoint_dir / SET_ASIDE_DIR / f"{path.name}-{int(time.time())}"
+        aside = paths.incomplete_checkpoints / f"{path.name}-{int(time.time())}"
         aside.parent.mkdir(exist_ok=True)
         path.rename(aside)
-        logger.warning(f"set aside incomplete {path.name} -> {aside.relative_to(checkpoint_dir)}: {reason}")
+        logger.warning(f"set aside incomplete {path.name} -> {aside.relative_to(paths.checkpoints)}: {reason}")
         skipped.append({"checkpoint": path.name, "moved_to": str(aside), "reason": reason, "time": time.time()})
     return None, skipped
+
+
+def peek_latest_complete(paths: RunPaths) -> Path | None:
+    """Newest complete checkpoint, without moving anything (validation writes nothing)."""
+    complete = complete_checkpoints(paths.checkpoints)
+    return complete[-1] if complete else None
 
 
 def rotate(checkpoint_dir: Path, keep: int | None) -> list[Path]:
@@ -92,3 +110,25 @@ def rotate(checkpoint_dir: Path, keep: int | None) -> list[Path]:
         shutil.rmtree(path)
         logger.info(f"rotated out {path.name} (keeping {keep})")
     return removed
+
+
+def final_step(paths: RunPaths) -> int | None:
+    """The step `final/` was saved at, if it is complete."""
+    return marker(paths.final).get("step") if incompleteness(paths.final) is None else None
+
+
+def commit_final(paths: RunPaths, write: Callable[[Path], None], step: int) -> Path:
+    """Write the final model with `write(dir)` into a temporary dir, mark it complete, and rename it to `final/`."""
+    for leftover in paths.run_dir.glob(".final.*"):  # from a job killed while committing
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp = paths.run_dir / f".final.tmp-{os.getpid()}"
+    write(tmp)
+    mark_complete(tmp, step=step)
+    old = None
+    if paths.final.exists():
+        old = paths.run_dir / f".final.old-{os.getpid()}"
+        paths.final.rename(old)
+    tmp.rename(paths.final)
+    if old is not None:
+        shutil.rmtree(old)
+    return paths.final

@@ -1,78 +1,82 @@
-"""The run manifest `run.json`: the run's source of truth, written only by its own job, atomically."""
+"""The run manifest `run.json`: the run's state, attempts and progress, written only by the run's own job (rank 0).
+
+Every write replaces the file atomically and first checks that this job still holds the run dir's lease, so a job
+that lost it (suspended past its heartbeat, then taken over) cannot overwrite its successor's record.
+"""
 
 import json
 import os
 import socket
 import subprocess
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rlvr_vocab.secrets import redact
+from rlvr_vocab import slurm_client
+from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.run.fsio import atomic_write_text
+from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.run.states import Event, RunState, transition
+from rlvr_vocab.secrets import redact_obj
 
-MANIFEST_NAME = "run.json"
-SCHEMA_VERSION = 1
-
-# Run states written by the job. The registry adds SLURM's view (PENDING, REQUEUED, ...).
-RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
-REQUEUED, TIMEOUT, PREEMPTED, CANCELLED = "requeued", "timeout", "preempted", "cancelled"
-# Attempt end states only Slurm can tell (the job is killed before it can record them).
-NODE_FAIL, OUT_OF_MEMORY, LOST = "node_fail", "out_of_memory", "lost"
-FINAL_STATES = frozenset({COMPLETED, FAILED, TIMEOUT, CANCELLED})
-# Slurm's end of a job run that overrides what the job recorded: what the job saw (an exception
-# from W&B's killed service, a SIGTERM) was only the consequence.
-_SLURM_ENDS = {"PREEMPTED": PREEMPTED, "NODE_FAIL": NODE_FAIL, "BOOT_FAIL": NODE_FAIL, "OUT_OF_MEMORY": OUT_OF_MEMORY,
-               "TIMEOUT": TIMEOUT, "DEADLINE": TIMEOUT}
-# Other ends, used only when the job recorded none (it was killed outright).
-_SLURM_OTHER_ENDS = {"FAILED": FAILED, "CANCELLED": CANCELLED, "COMPLETED": COMPLETED, "REQUEUED": REQUEUED}
+SCHEMA_VERSION = 2
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same directory, fsync, rename: readers see old or new, never half."""
-    import tempfile  # here: readers (the CLI) never need it
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / MANIFEST_NAME
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
+def parse_iso(text: str | None) -> float | None:
+    if not text:
         return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+class UnreadableManifest(Exception):
+    """run.json exists but cannot be read or parsed: the message says why, in one line."""
+
+
+def read_manifest(run_dir: Path | str) -> dict[str, Any] | None:
+    """The manifest as recorded (states in today's spelling), None if there is none; UnreadableManifest if broken."""
+    path = RunPaths(run_dir).manifest
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except PermissionError:
+        raise UnreadableManifest(f"{path}: permission denied") from None
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise UnreadableManifest(f"{path}: not valid JSON ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise UnreadableManifest(f"{path}: not a JSON object")
+    return migrate(data)
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 manifests spelled states in lowercase."""
+    if data.get("schema_version", 1) < SCHEMA_VERSION:
+        state = RunState.parse(data.get("status"))
+        data["status"] = state.value if state else data.get("status")
+        for attempt in data.get("attempts") or []:
+            end = RunState.parse(attempt.get("end_state"))
+            attempt["end_state"] = end.value if end else attempt.get("end_state")
+    return data
 
 
 def git_state() -> tuple[str | None, bool | None]:
     """Commit and dirty flag of the code being run (the package's checkout), if it is a git checkout."""
     src = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        )
+        commit = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5)
         if commit.returncode != 0:
             return None, None
-        dirty = subprocess.run(
-            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5,
-        )
+        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
         return commit.stdout.strip(), bool(dirty.stdout.strip())
     except (OSError, subprocess.TimeoutExpired):
         return None, None
@@ -83,148 +87,169 @@ def slurm_identity() -> dict[str, Any]:
     env = os.environ
     if "SLURM_JOB_ID" not in env:
         return {}
-    array_job, task = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
-    return {
-        **_slurm_output_paths(env["SLURM_JOB_ID"]),
+    job = slurm_client.current_job() or env["SLURM_JOB_ID"]
+    identity: dict[str, Any] = {
         "slurm_job_id": env["SLURM_JOB_ID"],
-        "slurm_array_id": f"{array_job}_{task}" if array_job and task else None,
+        "slurm_array_id": job if "_" in job else None,
         "slurm_restart_count": int(env.get("SLURM_RESTART_COUNT", 0)),
         "slurm_partition": env.get("SLURM_JOB_PARTITION"),
         "slurm_cluster": env.get("SLURM_CLUSTER_NAME"),
+        "nodes": env.get("SLURM_JOB_NODELIST"),
     }
-
-
-def slurm_runs(job_id: str) -> list[tuple[float | None, str, str]] | None:
-    """Every run of a SLURM job (requeues included) as (start time, state, exit code), oldest first; None if unknown."""
     try:
-        out = subprocess.run(["sacct", "-n", "-P", "-X", "-D", "-j", job_id, "-o", "Start,State,ExitCode"],
-                             capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode:
-        return None
-    runs = []
-    for line in out.stdout.splitlines():
-        start, state, exit_code = (line.split("|") + ["", "", ""])[:3]
-        runs.append((_timestamp(start), sacct_state(state), exit_code))
-    return runs
+        fields = slurm_client.show_job(job)
+    except slurm_client.SlurmError:
+        fields = {}
+    identity.update({key: fields[name] for key, name in (("stdout", "StdOut"), ("stderr", "StdErr")) if name in fields})
+    if env.get("RLVR_JOB_OUTPUT"):  # an sbatch wrapper sends its output under the experiments root
+        identity["stdout"] = identity["stderr"] = env["RLVR_JOB_OUTPUT"]
+    if env.get("RLVR_SBATCH_WRAPPER") == "1":
+        identity["sbatch"] = _wrapper_submission(fields)
+    return identity
 
 
-def sacct_state(text: str) -> str:
-    """A job state as sacct prints it: "CANCELLED by 0" and "CANCELLED+" (truncated) both mean CANCELLED."""
-    return text.split()[0].rstrip("+") if text.strip() else ""
+def _wrapper_submission(fields: dict[str, str]) -> dict[str, Any]:
+    """How to submit this sbatch-wrapper job again: the wrapper script and the resources Slurm gave it."""
+    per_node = fields.get("NtasksPerN:B:S:C", "").split(":")[0]
+    options = {"partition": fields.get("Partition"), "account": fields.get("Account"), "qos": fields.get("QOS"),
+               "time": fields.get("TimeLimit"), "nodes": fields.get("NumNodes"),
+               "ntasks-per-node": per_node if per_node not in ("", "0") else None,
+               "cpus-per-task": fields.get("CPUs/Task"), "job-name": fields.get("JobName")}
+    mem = fields.get("MinMemoryNode")
+    if mem and mem != "0":
+        options["mem"] = mem
+    gpus = [part.rsplit(":", 1)[-1] for part in fields.get("TresPerNode", "").split(",") if "gpu" in part]
+    options["gpus-per-node"] = gpus[0] if gpus else "0"
+    return {"script": fields.get("Command"), "submit_dir": fields.get("WorkDir"),
+            # What the wrapper adds to the command line itself (a resume must not pass it twice).
+            "fixed_overrides": os.environ.get("RLVR_WRAPPER_OVERRIDES", "").split(),
+            "options": {k: v for k, v in options.items() if v not in (None, "", "(null)", "N/A")}}
 
 
-def _timestamp(text: str) -> float | None:
-    try:
-        return datetime.fromisoformat(text).timestamp()  # naive (sacct): local time
-    except ValueError:
-        return None
+_SLURM_END = {"PREEMPTED": RunState.PREEMPTED, "NODE_FAIL": RunState.NODE_FAIL, "BOOT_FAIL": RunState.NODE_FAIL,
+              "OUT_OF_MEMORY": RunState.OUT_OF_MEMORY, "TIMEOUT": RunState.TIMEOUT, "DEADLINE": RunState.TIMEOUT}
+# Used only when the job recorded no end at all (it was killed outright).
+_SLURM_OTHER = {"FAILED": RunState.FAILED, "CANCELLED": RunState.CANCELLED}
 
 
-def _slurm_output_paths(job_id: str) -> dict[str, str]:
-    """Where SLURM writes this job's stdout/stderr (for `rlvr-vocab logs`), from one scontrol call."""
-    try:
-        out = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    fields = dict(part.split("=", 1) for part in out.stdout.split() if "=" in part)
-    return {key: fields[name] for key, name in (("stdout", "StdOut"), ("stderr", "StdErr")) if name in fields}
+def slurm_end(attempt: dict[str, Any]) -> tuple[RunState, str] | None:
+    """Slurm's account of how an attempt ended when it overrides the job's own (or the job recorded none).
 
-
-def settle_attempt(attempt: dict[str, Any]) -> None:
-    """Correct the end of an earlier attempt with Slurm's own account of it.
-
-    A job killed outright (SIGKILL, a node going down) records no end, and one stopped by Slurm
-    records what it saw (a SIGTERM, an exception from a killed helper process) rather than why.
+    A job killed outright (SIGKILL, a node going down) records no end, and one stopped by Slurm records what it saw
+    (a SIGTERM, an exception from a killed helper) rather than why.
     """
     job = attempt.get("slurm_array_id") or attempt.get("slurm_job_id")
-    recorded, started = attempt.get("end_state"), _timestamp(attempt.get("started") or "")
-    runs = slurm_runs(job) if job and recorded not in (COMPLETED, REQUEUED) else None
+    recorded = RunState.parse(attempt.get("end_state"))
+    if recorded in (RunState.COMPLETED, RunState.REQUEUED):
+        return None
+    runs = []
+    if job:
+        try:
+            runs = slurm_client.job_runs(job)
+        except slurm_client.SlurmError:
+            runs = []
+    started = parse_iso(attempt.get("started"))
     # This attempt's run of the job: the last one that had started when it did.
-    mine = [r for r in runs or [] if r[0] is not None and started is not None and r[0] <= started + 1]
-    state, exit_code = (mine[-1][1], mine[-1][2]) if mine else (None, None)
-    if state in _SLURM_ENDS and _SLURM_ENDS[state] != recorded:
-        end = _SLURM_ENDS[state]
+    mine = [r for r in runs if r.start is not None and started is not None and r.start <= started + 1]
+    state, exit_code = (mine[-1].state, mine[-1].exit_code) if mine else (None, None)
+    if state in _SLURM_END and _SLURM_END[state] != recorded:
+        end = _SLURM_END[state]
     elif recorded is None:
-        end = _SLURM_OTHER_ENDS.get(state, LOST)
+        end = _SLURM_OTHER.get(state or "", RunState.LOST)
     else:
-        return
+        return None
     said = f"Slurm: {state} (exit code {exit_code})" if state else "no Slurm record of its end"
     had = f"; the job recorded {recorded}: {attempt.get('reason')}" if recorded else "; the job recorded no end"
-    attempt.update(end_state=end, reason=said + had, ended=attempt.get("ended") or now_iso())
+    return end, said + had
 
 
 class Manifest:
-    """In-memory manifest of one run; every `save()` replaces run.json atomically."""
+    """In-memory manifest of one run; `save()` replaces run.json atomically (rank 0 only)."""
 
-    def __init__(self, run_dir: Path, data: dict[str, Any], read_only: bool = False):
-        self.run_dir = Path(run_dir)
+    def __init__(self, paths: RunPaths, data: dict[str, Any], read_only: bool = False,
+                 guard: Callable[[], None] | None = None):
+        self.paths = paths
         self.data = data
         # Ranks other than 0 of a multi-process job keep a copy but never write it.
         self.read_only = read_only
+        # Called before every write: raises if this job may no longer write the run dir (its lease is lost).
+        self.guard = guard
+
+    @property
+    def run_dir(self) -> Path:
+        return self.paths.run_dir
+
+    @property
+    def state(self) -> RunState | None:
+        return RunState.parse(self.data.get("status"))
 
     @classmethod
-    def load_or_create(cls, run_dir: Path, exp_name: str, run_name: str, read_only: bool = False) -> "Manifest":
-        data = read_manifest(run_dir)
-        if data is None:
-            created = now_iso()
-            data = {
-                "schema_version": SCHEMA_VERSION,
-                "run_id": os.urandom(6).hex(),
-                "exp_name": exp_name,
-                "run_name": run_name,
-                "sweep_id": None,
-                "status": RUNNING,
-                "error": None,
-                "created": created,
-                "updated": created,
-                "run_dir": str(Path(run_dir).resolve()),
-                "overrides": [],
-                "git_commit": None,
-                "git_dirty": None,
-                "host": None,
-                "wandb_id": None,
-                "wandb_url": None,
-                "last_step": 0,
-                "max_steps": None,
-                "checkpoints": [],
-                "skipped_checkpoints": [],
-                "metrics": {},
-                "eval": {},
-                "attempts": [],
-            }
-        return cls(run_dir, data, read_only)
+    def load(cls, paths: RunPaths, read_only: bool = False) -> "Manifest | None":
+        try:
+            data = read_manifest(paths.run_dir)
+        except UnreadableManifest as e:
+            raise ConfigError(str(paths.manifest), f"cannot be read ({e})",
+                              "restore it from a backup, or move the run dir aside and start again") from None
+        return None if data is None else cls(paths, data, read_only)
+
+    @classmethod
+    def new(cls, paths: RunPaths, exp_name: str, run_name: str, fingerprint: str, read_only: bool = False
+            ) -> "Manifest":
+        created = now_iso()
+        data = {
+            "schema_version": SCHEMA_VERSION, "run_id": os.urandom(6).hex(), "exp_name": exp_name,
+            "run_name": run_name, "sweep_id": None, "status": None, "error": None, "created": created,
+            "updated": created, "run_dir": str(paths.run_dir.resolve()), "identity": fingerprint, "overrides": [],
+            "git_commit": None, "git_dirty": None, "host": None, "wandb_id": None, "wandb_url": None,
+            "last_step": 0, "max_steps": None, "checkpoints": [], "last_checkpoint": None, "last_save_s": None,
+            "skipped_checkpoints": [], "metrics": {}, "eval": {}, "final_model": None, "attempts": [],
+        }
+        return cls(paths, data, read_only)
+
+    # ------------------------------------------------------------------ state changes
+
+    def set_state(self, event: Event, target: RunState, error: str | None = None) -> None:
+        self.data["status"] = transition(self.state, event, target).value
+        self.data["error"] = error
+
+    def settle_last_attempt(self) -> None:
+        """Before a new attempt: record Slurm's end of the previous one where the job could not."""
+        if not self.data["attempts"]:
+            return
+        last = self.data["attempts"][-1]
+        settled = slurm_end(last)
+        if settled is None:
+            return
+        end, reason = settled
+        last.update(end_state=end.value, reason=reason, ended=last.get("ended") or now_iso())
+        if self.state in (RunState.RUNNING, RunState.REQUEUED) or (
+                self.state in (RunState.CANCELLED, RunState.FAILED) and end != self.state and end != RunState.LOST):
+            self.set_state(Event.SLURM_END, end, reason if end == RunState.FAILED else None)
 
     def start_attempt(self, **fields: Any) -> dict[str, Any]:
-        if self.read_only:
-            return {}
-        if self.data["attempts"]:
-            settle_attempt(self.data["attempts"][-1])
         commit, dirty = git_state()
         attempt = {
-            "n": len(self.data["attempts"]) + 1,
-            "started": now_iso(),
-            "ended": None,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            **slurm_identity(),
-            "end_state": None,
-            "reason": None,
-            **fields,
+            "n": len(self.data["attempts"]) + 1, "started": now_iso(), "ended": None, "host": socket.gethostname(),
+            "pid": os.getpid(), **slurm_identity(), "end_state": None, "reason": None, **fields,
         }
         self.data["attempts"].append(attempt)
-        self.data.update(status=RUNNING, error=None, host=attempt["host"], git_commit=commit, git_dirty=dirty)
+        self.set_state(Event.START, RunState.RUNNING)
+        self.data.update(host=attempt["host"], git_commit=commit, git_dirty=dirty)
         self.save()
         return attempt
 
-    def end_attempt(self, state: str, reason: str | None = None) -> None:
-        if self.read_only:
-            return
+    def end_attempt(self, event: Event, state: RunState, reason: str | None = None,
+                    attempt_state: RunState | None = None) -> None:
+        """Record how the attempt ended and move the run to `state` (a requeued run's attempt ended `attempt_state`,
+        e.g. TIMEOUT, while the run is REQUEUED)."""
         attempt = self.data["attempts"][-1]
-        attempt.update(ended=now_iso(), end_state=state, reason=reason)
-        self.data.update(status=state, error=reason if state == FAILED else None)
+        attempt.update(ended=now_iso(), end_state=(attempt_state or state).value, reason=reason)
+        self.set_state(event, state, reason if state == RunState.FAILED else None)
         self.save()
+
+    @property
+    def last_attempt(self) -> dict[str, Any]:
+        return self.data["attempts"][-1] if self.data["attempts"] else {}
 
     def update(self, **fields: Any) -> None:
         self.data.update(fields)
@@ -233,6 +258,8 @@ class Manifest:
     def save(self) -> None:
         if self.read_only:
             return
+        if self.guard is not None:
+            self.guard()
         self.data["updated"] = now_iso()
-        text = redact(json.dumps(self.data, indent=2, default=str))
-        atomic_write_text(self.run_dir / MANIFEST_NAME, text + "\n")
+        text = json.dumps(redact_obj(self.data), indent=2, default=str)
+        atomic_write_text(self.paths.manifest, text + "\n")

@@ -5,8 +5,6 @@ records each run's SLURM job, prints the sweep id and the status command, and re
 unless `wait: true`, which shows progress until the jobs end.
 """
 
-import re
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -19,9 +17,11 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, LocalQue
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf
 
+from rlvr_vocab import slurm_client
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.launch.sweep import SweepPlan
-from rlvr_vocab.run.lease import record_submission
+from rlvr_vocab.private_api import sbatch_script
+from rlvr_vocab.run.claims import record_submission
 from rlvr_vocab.run.manifest import now_iso
 from rlvr_vocab.validate import check_time_limit
 
@@ -68,11 +68,7 @@ class _SubmitAndReturn:
         """The exact sbatch script submitit will submit for an array of n_jobs (None off SLURM)."""
         if self._EXECUTOR != "slurm":
             return None
-        from submitit.slurm.slurm import _make_sbatch_string
-
-        inner = self._executor()._executor
-        return _make_sbatch_string(command=inner._submitit_command_str, folder=inner.folder, map_count=n_jobs,
-                                   **inner.parameters)
+        return sbatch_script(self._executor(), n_jobs)
 
     def check_settings(self) -> None:
         """The launcher's own values: cheap, so before any point is composed."""
@@ -83,12 +79,12 @@ class _SubmitAndReturn:
         """The settings against this cluster's limits (not for dry runs: the script may be for another cluster)."""
         if self._EXECUTOR != "slurm":
             return
-        limit = _max_array_size()
+        limit = slurm_client.max_array_size()
         if limit is not None and n_jobs > limit:
             raise ConfigError("sweep", f"has {n_jobs} runs but a job array on this cluster holds at most {limit} "
                               "(MaxArraySize)", "split the grid into several submissions, e.g. fewer seeds each")
         gpus, partition = self.params.get("gpus_per_node"), self.params.get("partition")
-        most = _most_gpus_per_node(partition) if isinstance(gpus, int) and gpus > 0 else None
+        most = slurm_client.most_gpus_per_node(partition) if isinstance(gpus, int) and gpus > 0 else None
         if most is not None and gpus > most:
             raise ConfigError("hydra.launcher.gpus_per_node",
                               f"asks for {gpus} GPUs per node but partition {partition or '(default)'} "
@@ -116,14 +112,10 @@ class _SubmitAndReturn:
             f.write(script)
             f.flush()
             try:
-                out = subprocess.run(["sbatch", "--test-only", f.name], capture_output=True, text=True, timeout=60)
-            except FileNotFoundError:
-                raise ConfigError("hydra/launcher", "sbatch not found: this machine is no SLURM login node",
-                                  "use hydra/launcher=local, or submit from the cluster") from None
-        if out.returncode:
-            words = " / ".join(ln.removeprefix("sbatch: error: ") for ln in out.stderr.strip().splitlines())
-            raise ConfigError("hydra.launcher", f"Slurm refuses the job: {words}",
-                              "fix partition, account, qos, gpus_per_node, mem_gb, timeout_min or the array size")
+                slurm_client.sbatch_test_only(f.name)
+            except slurm_client.SlurmError as e:
+                raise ConfigError("hydra.launcher", str(e), "fix partition, account, qos, gpus_per_node, mem_gb, "
+                                  "timeout_min or the array size; if Slurm did not answer, retry") from None
 
     def launch(self, job_overrides, initial_job_idx: int):
         assert self.config is not None
@@ -137,15 +129,16 @@ class _SubmitAndReturn:
         jobs = executor.map_array(_PickledOnce(self), *zip(*job_params, strict=True))
         points = self.plan.to_submit if self.plan else []
         for point, job in zip(points, jobs, strict=False):
-            record_submission(point.run_dir, {
+            record_submission(point.paths, {
                 "job_id": job.job_id, "submitted": now_iso(), "sweep_id": self.plan.sweep_id,
-                "launcher": self._EXECUTOR, "overrides": point.overrides,
+                "launcher": self._EXECUTOR, "overrides": point.overrides, "identity": point.identity.fingerprint,
                 "hydra_overrides": list(self.config.hydra.overrides.hydra),
                 "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr),
             })
         sweep_id = self.plan.sweep_id if self.plan else self.config.get("sweep_id")
         array = jobs[0].job_id.split("_")[0] if jobs else "-"
-        print(f"submitted sweep {sweep_id}: {len(jobs)} runs as {self._EXECUTOR} job array {array}")  # noqa: T201
+        runs = f"{len(jobs)} run{'s' if len(jobs) != 1 else ''}"
+        print(f"submitted sweep {sweep_id}: {runs} as {self._EXECUTOR} job array {array}")  # noqa: T201
         print(f"watch it with: rlvr-vocab status --sweep {sweep_id}")  # noqa: T201
         if not self.wait:
             return [JobReturn(overrides=list(o), status=JobStatus.UNKNOWN) for o in job_overrides]
@@ -169,38 +162,6 @@ class _PickledOnce:
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         return cloudpickle.loads, (self.data,)
-
-
-def _slurm_query(*args: str) -> str | None:
-    """stdout of a Slurm client command, or None where it cannot be asked (sbatch --test-only says why)."""
-    try:
-        out = subprocess.run(list(args), capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout if out.returncode == 0 else None
-
-
-def _max_array_size() -> int | None:
-    for line in (_slurm_query("scontrol", "show", "config") or "").splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() == "MaxArraySize" and value.strip().isdigit():
-            return int(value.strip())
-    return None
-
-
-def _most_gpus_per_node(partition: str | None) -> int | None:
-    """Most GPUs (gres gpu) on one node of the partition (the default one if None); None if unknown."""
-    out = _slurm_query("sinfo", "-h", "-o", "%P %G")
-    if out is None:
-        return None
-    most = None
-    for line in out.splitlines():
-        name, _, gres = line.partition(" ")
-        if (partition is None and name.endswith("*")) or name.rstrip("*") == partition:
-            # e.g. "gpu:a100:4(S:0-1),gpu:v100:2" or "(null)"
-            counts = [int(m) for m in re.findall(r"gpu(?::[^:,(]+)?:(\d+)", gres)]
-            most = max(most or 0, sum(counts))
-    return most
 
 
 def _wait_with_progress(jobs, job_overrides) -> list[JobReturn]:

@@ -17,8 +17,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rlvr_vocab.launch.sweep import SweepPlan, plan_sweep
+from rlvr_vocab.launch.sweep import SweepPlan, decide, plan_sweep, slow_saves, undo_claims
 from rlvr_vocab.library_check import LibraryCheckWorker, sweep_worker
+from rlvr_vocab.run.claims import submit_lock
+from rlvr_vocab.secrets import redact_obj
 from rlvr_vocab.validate import validate
 
 
@@ -36,27 +38,41 @@ class RlvrSweeper(BasicSweeper):
             plan = self._plan(arguments, libraries)
         finally:
             libraries.close()
-        print(plan.summary())  # noqa: T201
-        if not plan.to_submit:
-            print("nothing to submit")  # noqa: T201
-            return []
         with open_dict(self.config):
             self.config.sweep_id = plan.sweep_id
         if hasattr(self.launcher, "prepare"):
             self.launcher.prepare(plan)
         if self.config.dry_run:
+            print(plan.summary())  # noqa: T201
+            for warning in slow_saves(plan, self.config.hydra.launcher.get("signal_delay_s")):
+                print(warning)  # noqa: T201
             describe = getattr(self.launcher, "sbatch_script", lambda n: None)
-            script = describe(len(plan.to_submit))
+            script = describe(len(plan.points))
             print(f"dry run: nothing submitted{'; the sbatch script would be:' if script else ''}")  # noqa: T201
             if script:
                 print(script)  # noqa: T201
             return []
         if hasattr(self.launcher, "preflight"):
-            self.launcher.preflight(len(plan.to_submit))
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        results = self.launcher.launch([p.overrides for p in plan.to_submit], initial_job_idx=0)
+            self.launcher.preflight(len(plan.points))
+        single_named = len(plan.points) == 1 and any(o.split("=", 1)[0] == "run_name" for o in arguments)
+        # Deciding what is live and submitting is one step for every submitter on this root.
+        with submit_lock(self.config.experiments_root):
+            decide(plan, refuse_live=single_named)
+            print(plan.summary())  # noqa: T201
+            for warning in slow_saves(plan, self.config.hydra.launcher.get("signal_delay_s")):
+                print(warning)  # noqa: T201
+            if not plan.to_submit:
+                print("nothing to submit")  # noqa: T201
+                return []
+            sweep_dir = Path(self.config.hydra.sweep.dir)
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            (sweep_dir / "multirun.yaml").write_text(
+                OmegaConf.to_yaml(OmegaConf.create(redact_obj(OmegaConf.to_container(self.config)))))
+            try:
+                results = self.launcher.launch([p.overrides for p in plan.to_submit], initial_job_idx=0)
+            except BaseException:
+                undo_claims(plan)
+                raise
         failed = [r for r in results if r.status.name == "FAILED"]
         if failed:
             sys.exit(1)

@@ -1,0 +1,107 @@
+"""Every path of a run directory, in one place: nothing else spells "train.log" or "final".
+
+    <experiments_root>/<exp_name>/<run_name>/
+      run.json           the manifest: state, attempts, checkpoints, metrics (written by the run's own job)
+      identity.json      the config the run dir belongs to (its fingerprint and identity config), set at creation
+      submissions.json   the SLURM jobs submitted for it (written at submission)
+      config.yaml        the latest attempt's resolved config; configs/attempt-N.yaml keeps each attempt's
+      overrides.yaml     the latest attempt's overrides as typed
+      train.log          the job's log; metrics.jsonl one line of trainer metrics per logging step
+      checkpoints/checkpoint-N/   complete once it holds rlvr_complete.json; incomplete ones go to incomplete/
+      final/             the final model and tokenizer, complete once it holds rlvr_complete.json
+      eval/              standalone evaluation results
+      wandb/             W&B's files
+      .lease/            the single-writer lease
+"""
+
+from pathlib import Path
+
+from rlvr_vocab.errors import ConfigError
+
+# Written by rank 0 of the run's job once the whole directory it marks is written.
+COMPLETE_MARKER = "rlvr_complete.json"
+
+
+def check_part(where: str, value: str) -> None:
+    """A run or experiment name must stay one directory below its parent."""
+    if not value or "/" in value or "\\" in value or value in (".", "..") or ".." in value:
+        raise ConfigError(where, f"'{value}' is not a directory name", "no path separators or '..'")
+
+
+class RunPaths:
+    def __init__(self, run_dir: Path | str):
+        self.run_dir = Path(run_dir)
+
+    @classmethod
+    def of(cls, experiments_root: Path | str, exp_name: str, run_name: str) -> "RunPaths":
+        check_part("exp_name", exp_name)
+        check_part("run_name", run_name)
+        return cls(Path(experiments_root) / exp_name / run_name)
+
+    def __repr__(self) -> str:
+        return f"RunPaths({self.run_dir})"
+
+    @property
+    def manifest(self) -> Path:
+        return self.run_dir / "run.json"
+
+    @property
+    def identity(self) -> Path:
+        return self.run_dir / "identity.json"
+
+    @property
+    def submissions(self) -> Path:
+        return self.run_dir / "submissions.json"
+
+    @property
+    def config(self) -> Path:
+        return self.run_dir / "config.yaml"
+
+    @property
+    def overrides(self) -> Path:
+        return self.run_dir / "overrides.yaml"
+
+    @property
+    def configs(self) -> Path:
+        return self.run_dir / "configs"
+
+    def attempt_config(self, n: int) -> Path:
+        return self.configs / f"attempt-{n}.yaml"
+
+    @property
+    def train_log(self) -> Path:
+        return self.run_dir / "train.log"
+
+    @property
+    def metrics(self) -> Path:
+        return self.run_dir / "metrics.jsonl"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    @property
+    def incomplete_checkpoints(self) -> Path:
+        return self.checkpoints / "incomplete"
+
+    def checkpoint(self, step: int) -> Path:
+        return self.checkpoints / f"checkpoint-{step}"
+
+    @property
+    def final(self) -> Path:
+        return self.run_dir / "final"
+
+    @property
+    def eval(self) -> Path:
+        return self.run_dir / "eval"
+
+    @property
+    def wandb(self) -> Path:
+        return self.run_dir / "wandb"
+
+    @property
+    def lease(self) -> Path:
+        return self.run_dir / ".lease"
+
+    def relative(self, path: Path) -> str:
+        return str(Path(path).relative_to(self.run_dir))

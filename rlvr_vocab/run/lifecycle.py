@@ -1,0 +1,384 @@
+"""The job's lifecycle in a run dir, as one context manager: lease, identity, attempt record, signals, the end.
+
+    with JobLifecycle(cfg, plan, overrides) as job:
+        if job.already_complete is None:
+            ...train, calling job.finish_training(step) once the last step is trained...
+
+On entry (rank 0): take the run dir's lease, check the config's identity against the run's, settle how the previous
+attempt ended, and either find the run already complete (nothing is touched) or start an attempt with its own config
+snapshot. While inside: SIGUSR2 (Slurm's lead before the time limit, or preemption) asks the trainer to checkpoint
+and stop at the end of the step; SIGTERM ends the job. On exit, whatever happened: the attempt's end is recorded, W&B
+is closed, the lease released, and a stopped job requeued (or recorded as not requeued, saying why).
+"""
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from omegaconf import DictConfig, OmegaConf
+
+from rlvr_vocab import slurm_client
+from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.logs import quiet_progress_bars_off_tty, setup_logging
+from rlvr_vocab.run import checkpoints, claims
+from rlvr_vocab.run.fsio import atomic_write_text
+from rlvr_vocab.run.identity import Identity, attempt_config_of, changes, fingerprint, flatten, resolved
+from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.run.lease import LeaseLost, RunLease
+from rlvr_vocab.run.manifest import Manifest
+from rlvr_vocab.run.states import Event, RunState
+from rlvr_vocab.secrets import redact_obj, redact_override
+
+STOP_SIGNAL = signal.SIGUSR2
+# A stop signal this close to the time limit means "timing out"; earlier means preemption.
+_TIMEOUT_WINDOW_S = 15 * 60
+# Overrides that belong to one submission, never to the run: they are not recorded for later resumes.
+ONE_OFF_KEYS = ("force_resume", "dry_run", "run_name", "sweep_id")
+
+
+class Terminated(Exception):
+    """SIGTERM (scancel, or the end of the time limit) reached the job."""
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def run_overrides(overrides: list[str]) -> list[str]:
+    """The overrides that describe the run (what a resume repeats), redacted."""
+    return [redact_override(o) for o in overrides if override_key(o) not in ONE_OFF_KEYS]
+
+
+def _summary(e: BaseException) -> str:
+    return f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
+
+
+class StopRequest:
+    """The stop signal as this process received it, and what all ranks agreed on at the last step end."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.received_at: float | None = None
+        self.agreed = False
+        self.ignored = False  # training had finished: the final save and evaluation go on
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def agree(self, world_size: int) -> bool:
+        """All ranks must stop at the same step, or the next collective hangs: agree on the flag."""
+        if world_size <= 1:
+            self.agreed = self.requested
+            return self.agreed
+        import torch as th
+        import torch.distributed as dist
+
+        flag = th.tensor([int(self.requested)], device="cuda" if th.cuda.is_available() else "cpu")
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        self.agreed = bool(flag.item())
+        return self.agreed
+
+
+class JobLifecycle:
+    def __init__(self, cfg: DictConfig, run_dir: Path, max_steps: int, world_size: int, overrides: list[str]):
+        self.cfg, self.max_steps, self.world_size = cfg, max_steps, world_size
+        self.paths = RunPaths(run_dir)
+        self.overrides = overrides
+        self.main = is_main_process()
+        self.lease: RunLease | None = None
+        self.manifest: Manifest | None = None
+        self.stop = StopRequest()
+        self.already_complete: int | None = None
+        self.training_finished = False
+        self._terminated = False
+        self._terminated_after_stop = False
+        self._closers: list[Callable[[int], None]] = []
+        self._previous_handlers: dict[int, Any] = {}
+
+    # ------------------------------------------------------------------ entry
+
+    def __enter__(self) -> "JobLifecycle":
+        if not self.main:
+            setup_logging()
+            quiet_progress_bars_off_tty()
+            self.manifest = Manifest.load(self.paths, read_only=True) or Manifest.new(
+                self.paths, self.cfg.exp_name, self.cfg.run_name, "", read_only=True)
+            self._install_signals()
+            return self
+        self.paths.run_dir.mkdir(parents=True, exist_ok=True)
+        self.lease = RunLease(self.paths)
+        try:
+            self.lease.acquire()
+        except ConfigError:
+            _remove_if_empty(self.paths.run_dir)
+            raise
+        try:
+            self._open()
+        except BaseException:
+            self.lease.release()
+            raise
+        return self
+
+    def _open(self) -> None:
+        quiet_progress_bars_off_tty()
+        identity = Identity.of(self.cfg)
+        claimed = claims.claim(self.paths, identity, force=self.cfg.force_resume, replace_if_forced=True)
+        manifest = Manifest.load(self.paths) or Manifest.new(self.paths, self.cfg.exp_name, self.cfg.run_name,
+                                                             identity.fingerprint)
+        manifest.guard = self.lease.check
+        self.manifest = manifest
+        manifest.settle_last_attempt()
+        done = self._complete_step(manifest)
+        if done is not None:
+            self.already_complete = done
+            logger.info(f"{self.paths.run_dir} is already complete at step {done} (max_steps {self.max_steps}): "
+                        "nothing to do")
+            return
+        # Only a run that starts an attempt gets anything written, its log included.
+        setup_logging(self.paths.train_log)
+        if self.lease.taken_over:
+            logger.info(f"taking over the run dir's lease: {self.lease.taken_over}")
+        n = len(manifest.data["attempts"]) + 1
+        shown = " ".join(run_overrides(self.overrides)) or "(none)"
+        logger.info(f"run {self.cfg.exp_name}/{self.cfg.run_name}, attempt {n}; overrides: {shown}")
+        if claimed == claims.FORCED:
+            logger.warning(f"force_resume=true: the run continues with a changed config ({self.paths.identity})")
+        config, changed = self._write_config_snapshots(n)
+        manifest.data.update(sweep_id=self.cfg.sweep_id or manifest.data.get("sweep_id"),
+                             overrides=run_overrides(self.overrides), max_steps=self.max_steps,
+                             identity=identity.fingerprint)
+        manifest.start_attempt(world_size=self.world_size, config_fingerprint=fingerprint(config),
+                               config_changes=changed, forced=claimed == claims.FORCED)
+        self._install_signals()
+
+    def _complete_step(self, manifest: Manifest) -> int | None:
+        """The step a COMPLETED run finished at when there is nothing more to train, else None."""
+        if manifest.state != RunState.COMPLETED:
+            return None
+        final = checkpoints.final_step(self.paths)
+        last = manifest.data.get("last_step") or 0
+        return last if final is not None and final >= self.max_steps and last >= self.max_steps else None
+
+    def _write_config_snapshots(self, n: int) -> tuple[dict[str, Any], list[str]]:
+        """configs/attempt-N.yaml (this attempt's resolved config), config.yaml (the latest), overrides.yaml;
+        returns this attempt's flattened config and what changed since the previous attempt."""
+        container = OmegaConf.to_container(self.cfg, resolve=True)
+        container.pop("hydra", None)
+        text = OmegaConf.to_yaml(OmegaConf.create(redact_obj(container)))
+        previous = self.paths.attempt_config(n - 1) if n > 1 else None
+        if previous is not None and not previous.exists():
+            previous = self.paths.config  # a run dir from before per-attempt configs
+        config = attempt_config_of(resolved(self.cfg))
+        changed: list[str] = []
+        if previous is not None and previous.exists():
+            before = attempt_config_of(flatten(OmegaConf.to_container(OmegaConf.load(previous))))
+            changed = [f"{k}: {a} -> {b}" for k, a, b in changes(before, attempt_config_of(
+                flatten(OmegaConf.to_container(OmegaConf.create(redact_obj(container))))))]
+        self.paths.configs.mkdir(exist_ok=True)
+        atomic_write_text(self.paths.attempt_config(n), text)
+        atomic_write_text(self.paths.config, text)
+        overrides = [redact_override(o) for o in self.overrides]
+        atomic_write_text(self.paths.overrides, OmegaConf.to_yaml(OmegaConf.create(overrides)))
+        return config, changed
+
+    # ------------------------------------------------------------------ signals
+
+    def _install_signals(self) -> None:
+        self._previous_handlers[STOP_SIGNAL] = signal.signal(STOP_SIGNAL, self._on_stop)
+        self._previous_handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _restore_signals(self) -> None:
+        for signum, handler in self._previous_handlers.items():
+            if signum != STOP_SIGNAL:  # submitit's handler is called by `_requeue` when it is needed
+                signal.signal(signum, handler)
+
+    def _on_stop(self, signum, frame) -> None:
+        if self.training_finished:
+            self.stop.ignored = True
+            logger.warning(f"received {signal.Signals(signum).name} after the last step: ignored, the final save "
+                           "and evaluation go on")
+            return
+        if not self.stop.requested:
+            self.stop.signum, self.stop.received_at = signum, time.time()
+            logger.warning(f"received {signal.Signals(signum).name}: checkpointing after this step, then requeueing")
+
+    def _on_sigterm(self, signum, frame) -> None:
+        if self.stop.requested and not self.training_finished:
+            self._terminated_after_stop = True
+            return  # Slurm is already taking the job down for the requeue/preemption being handled
+        self._terminated = True
+        raise Terminated("terminated by SIGTERM (scancel or the time limit)")
+
+    # ------------------------------------------------------------------ while training
+
+    def on_exit(self, close: Callable[[int], None]) -> None:
+        """Call `close(exit_code)` when the job ends (e.g. W&B's finish), whatever happens."""
+        self._closers.append(close)
+
+    def finish_training(self, step: int) -> None:
+        """The last step is trained: stop signals from now on are ignored (the final save and eval go on)."""
+        self.training_finished = step >= self.max_steps
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop.requested and not self.training_finished
+
+    def record_checkpoint(self, path: Path, save_s: float, kept: list[dict]) -> None:
+        self.manifest.update(checkpoints=kept, last_step=checkpoints.checkpoint_step(path),
+                             last_checkpoint=self.paths.relative(path), last_save_s=round(save_s, 2))
+
+    # ------------------------------------------------------------------ exit
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        exit_code = 0 if exc is None else 1
+        stopped = False
+        try:
+            if self.main and self.already_complete is None and self.manifest is not None:
+                stopped = self._record_end(exc)
+        finally:
+            for close in self._closers:
+                try:
+                    close(exit_code)
+                except Exception as e:  # closing a tracker must not hide how the job ended
+                    logger.warning(f"closing failed: {_summary(e)}")
+            self._restore_signals()
+            try:
+                if stopped:
+                    self._requeue()  # last: under submitit it exits the process once the job is requeued
+            finally:
+                if self.lease is not None:
+                    self.lease.release()
+        return False
+
+    def _record_end(self, exc: BaseException | None) -> bool:
+        """Record the attempt's end; True if the job stopped on the signal and should be requeued."""
+        from rlvr_vocab.user_errors import mark_logged
+
+        manifest, step = self.manifest, self.manifest.data.get("last_step")
+        if isinstance(exc, LeaseLost):
+            logger.error(str(exc))
+            mark_logged(exc)
+            return False
+        if exc is not None:
+            mark_logged(exc)
+            if self._terminated_after_stop:
+                # What broke first (e.g. W&B's service, killed by the same SIGTERM) is the stop, not a failure.
+                manifest.end_attempt(Event.STOP_END, self._stop_reason(),
+                                     f"{self._signal_name()} then SIGTERM at step {step}, before the checkpoint "
+                                     f"({_summary(exc)})")
+            elif self._terminated:
+                manifest.end_attempt(Event.TERMINATE, RunState.CANCELLED,
+                                     "terminated by SIGTERM (scancel or the time limit)")
+            else:
+                logger.opt(exception=exc).error(f"run failed: {_summary(exc)}")
+                manifest.end_attempt(Event.FAIL, RunState.FAILED, _summary(exc))
+            return False
+        if self.stopped:
+            # Recorded before the requeue: once Slurm requeues the job it may kill it at any moment.
+            manifest.end_attempt(Event.STOP_REQUEUE, RunState.REQUEUED, f"{self._signal_name()} at step {step}",
+                                 attempt_state=self._stop_reason())
+            return True
+        why_not = checkpoints.incompleteness(self.paths.final)
+        if why_not is not None:
+            manifest.end_attempt(Event.FAIL, RunState.FAILED, f"final/ is not complete: {why_not}")
+            return False
+        manifest.end_attempt(Event.FINISH, RunState.COMPLETED)
+        return False
+
+    def _signal_name(self) -> str:
+        return signal.Signals(self.stop.signum).name if self.stop.signum else "stop signal"
+
+    def _stop_reason(self) -> RunState:
+        """TIMEOUT if the signal came near the time limit, else PREEMPTED."""
+        job = os.environ.get("SLURM_JOB_ID")
+        left = slurm_client.time_left_s(job) if job else None
+        return RunState.TIMEOUT if left is not None and left <= _TIMEOUT_WINDOW_S else RunState.PREEMPTED
+
+    def _requeue(self) -> None:
+        """Put this job back in the queue; if it cannot be, the run ends TIMEOUT/PREEMPTED saying why."""
+        why_not = requeue_job(self._previous_handlers.get(STOP_SIGNAL), self.stop.signum, self.cfg.max_requeues)
+        if why_not:
+            self.manifest.set_state(Event.STOP_END, RunState(self.manifest.last_attempt["end_state"]))
+            self.manifest.update(error=f"not requeued: {why_not}; continue with `rlvr-vocab resume`")
+            logger.warning(f"not requeued: {why_not}; the latest checkpoint is kept")
+
+    def result(self) -> dict[str, Any]:
+        d = self.manifest.data if self.manifest is not None else {}
+        return {k: d.get(k) for k in ("status", "run_id", "run_dir", "last_step", "wandb_id", "metrics", "eval")}
+
+    # ------------------------------------------------------------------ a start that cannot run
+
+    @staticmethod
+    def record_invalid_start(cfg: DictConfig, run_dir: Path, error: ConfigError, overrides: list[str]) -> None:
+        """Inside a SLURM job, a config that no longer validates (e.g. a data set removed since submission) is
+        recorded in the run dir, where `status` sees it; the job is not requeued."""
+        paths = RunPaths(run_dir)
+        paths.run_dir.mkdir(parents=True, exist_ok=True)
+        lease = RunLease(paths)
+        lease.acquire()
+        try:
+            setup_logging(paths.train_log)
+            logger.error(f"invalid config at job start: {error}")
+            stored = claims.stored_identity(paths)
+            manifest = Manifest.load(paths) or Manifest.new(paths, cfg.exp_name, cfg.run_name,
+                                                            stored.fingerprint if stored else "")
+            manifest.guard = lease.check
+            manifest.settle_last_attempt()
+            manifest.data.update(sweep_id=cfg.sweep_id or manifest.data.get("sweep_id"),
+                                 overrides=run_overrides(overrides))
+            manifest.start_attempt()
+            manifest.end_attempt(Event.FAIL, RunState.FAILED, f"ConfigError: {error}")
+        finally:
+            lease.release()
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+def _submitit_handler(previous_handler):
+    owner = getattr(previous_handler, "__self__", None)
+    return previous_handler if owner is not None and type(owner).__module__.startswith("submitit") else None
+
+
+def requeue_job(previous_handler, signum: int | None, max_requeues: int) -> str | None:
+    """Requeue this job: through submitit's own handler when submitit launched us (it keeps its timeout budget),
+    else with `scontrol requeue` (the sbatch wrappers). Returns why not, if it was not requeued.
+
+    Under submitit this does not return: submitit requeues and exits the process.
+    """
+    handler = _submitit_handler(previous_handler)
+    if handler is not None:
+        import submitit
+
+        try:
+            handler(signum, None)  # checkpoint() -> requeue -> sys.exit
+        except submitit.core.utils.UncompletedJobError as e:
+            return str(e).strip().splitlines()[0]
+        except Exception as e:  # noqa: BLE001 - any failure of submitit's requeue leaves the run not requeued
+            return _summary(e)
+        return "submitit did not requeue"
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return "not running under SLURM"
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
+    if restarts >= max_requeues:
+        return f"requeue budget used up ({restarts} of max_requeues={max_requeues})"
+    try:
+        slurm_client.requeue(job)
+    except slurm_client.SlurmError as e:
+        return str(e)
+    logger.info(f"requeued SLURM job {job} (restart {restarts + 1} of at most {max_requeues})")
+    return None

@@ -1,0 +1,300 @@
+"""Every call to Slurm's commands (sbatch, scontrol, squeue, sacct, scancel, sinfo) and the parsing of their output.
+
+Callers get parsed values or a `SlurmError` whose message is one line saying what Slurm (or its absence) said; none
+of them runs a Slurm command itself. Timeouts are short and explicit: a login node's CLI must never hang on an
+overloaded controller.
+"""
+
+import os
+import re
+import subprocess
+from datetime import datetime
+from typing import NamedTuple
+
+# Job states of jobs still in the controller's hands (squeue and sacct spellings).
+LIVE_STATES = frozenset({"PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "RESIZING", "REQUEUE_HOLD", "REQUEUE_FED",
+                         "CONFIGURING", "COMPLETING", "STOPPED", "SIGNALING", "STAGE_OUT"})
+# squeue states of a job whose processes may still be writing files.
+HOLDING_STATES = frozenset({"RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT"})
+_TIMEOUT_S = 30
+
+
+class SlurmError(Exception):
+    """A Slurm command could not be run or refused: the message is one line."""
+
+
+def _run(args: list[str], timeout: float = _TIMEOUT_S, stdin: str | None = None) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=timeout, input=stdin)
+    except FileNotFoundError:
+        raise SlurmError(f"{args[0]} not found (no Slurm client on this machine)") from None
+    except subprocess.TimeoutExpired:
+        raise SlurmError(f"{args[0]} did not answer within {timeout:.0f} s (the controller may be overloaded)"
+                         ) from None
+
+
+def _said(out: subprocess.CompletedProcess) -> str:
+    text = (out.stderr or out.stdout or "").strip()
+    lines = [ln.removeprefix("sbatch: error: ").strip() for ln in text.splitlines() if ln.strip()]
+    return " / ".join(lines) or f"exit code {out.returncode}"
+
+
+def _checked(args: list[str], timeout: float = _TIMEOUT_S) -> str:
+    out = _run(args, timeout)
+    if out.returncode:
+        raise SlurmError(f"{args[0]} failed: {_said(out)}")
+    return out.stdout
+
+
+def job_state(text: str) -> str:
+    """A state as sacct/squeue print it: "CANCELLED by 0" and "CANCELLED+" (truncated) both mean CANCELLED."""
+    return text.split()[0].rstrip("+") if text.strip() else ""
+
+
+def parse_time(text: str) -> float | None:
+    """sacct's local timestamps (2026-12-02T10:00:00) as epoch seconds; None for Unknown/None."""
+    try:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------------------------------------ sacct
+
+
+class SacctRow(NamedTuple):
+    job_id: str  # `123`, `123_4`, or a pending array's `123_[0-9%4]`
+    state: str
+    exit_code: str
+    nodes: str
+    start: float | None
+    end: float | None
+
+
+_SACCT_FIELDS = "JobID,State,ExitCode,NodeList,Start,End"
+
+
+def sacct(job_ids: list[str], every_run: bool = False) -> list[SacctRow]:
+    """Accounting rows of these jobs (one call whatever their number); `every_run`: one row per run of a requeued
+    job (sacct -D), oldest first, else the latest run of each."""
+    # Array tasks that have not started yet are only known under their array's id.
+    ids = sorted(set(job_ids) | {j.split("_")[0] for j in job_ids if "_" in j})
+    if not ids:
+        return []
+    args = ["sacct", "-n", "-P", "-X", *(["-D"] if every_run else []), "-o", _SACCT_FIELDS, "-j", ",".join(ids)]
+    out = _run(args, timeout=60)
+    if out.returncode:
+        raise SlurmError(f"sacct failed: {_said(out)}")
+    rows = []
+    for line in out.stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) >= 6:
+            rows.append(SacctRow(parts[0], job_state(parts[1]), parts[2], parts[3], parse_time(parts[4]),
+                                 parse_time(parts[5])))
+    return rows
+
+
+def in_task_range(task: int, spec: str) -> bool:
+    """Whether array task `task` is in sacct's range spec `0-3,7%2`."""
+    for part in spec.split("%")[0].split(","):
+        low, _, high = part.partition("-")
+        if low.isdigit() and int(low) <= task <= int(high or low):
+            return True
+    return False
+
+
+def row_for(rows: dict[str, SacctRow], job_id: str) -> SacctRow | None:
+    """A job's row; array tasks not yet started are only listed under their array (`A` or `A_[0-3%4]`)."""
+    if job_id in rows or "_" not in job_id:
+        return rows.get(job_id)
+    base, task = job_id.split("_", 1)
+    for key, row in rows.items():
+        if key.startswith(f"{base}_[") and task.isdigit() and in_task_range(int(task), key[len(base) + 2:].rstrip("]")):
+            return row
+    row = rows.get(base)
+    return row if row is not None and row.state == "PENDING" else None
+
+
+def job_runs(job_id: str) -> list[SacctRow]:
+    """Every run of one job (requeues included), oldest first."""
+    return [r for r in sacct([job_id], every_run=True) if r.job_id == job_id or "_" not in job_id]
+
+
+# ------------------------------------------------------------------------------------------------ scontrol
+
+
+def controller_down() -> str | None:
+    """Why slurmctld does not answer (one `scontrol ping`), or None if it does."""
+    try:
+        out = _run(["scontrol", "ping"])
+    except SlurmError as e:
+        return str(e)
+    if "is UP" in out.stdout:
+        return None
+    # e.g. "Slurmctld(primary) at vm is DOWN", then a banner of asterisks
+    said = (out.stdout.strip() or out.stderr.strip() or f"exit {out.returncode}").splitlines()[0]
+    return f"slurmctld not responding ({said})"
+
+
+def _fields(line: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in line.split() if "=" in part)
+
+
+def show_job(job_id: str) -> dict[str, str]:
+    """`scontrol show job -o` of exactly this job or array task (`A_i`).
+
+    Asked for an array's id, scontrol answers with every task of the array, and the task whose own job id equals the
+    array id is not the first line: pick the line that is this job.
+    """
+    out = _run(["scontrol", "show", "job", "-o", job_id])
+    if out.returncode:
+        raise SlurmError(f"scontrol show job {job_id} failed: {_said(out)}")
+    lines = [_fields(line) for line in out.stdout.splitlines() if line.strip()]
+    if "_" in job_id:
+        array, task = job_id.split("_", 1)
+        mine = [f for f in lines if f.get("ArrayJobId") == array and f.get("ArrayTaskId") == task]
+    else:
+        mine = [f for f in lines if f.get("JobId") == job_id]
+    if not mine:
+        raise SlurmError(f"scontrol show job {job_id}: no such job in its answer")
+    return mine[0]
+
+
+def hostnames(nodelist: str) -> list[str]:
+    """`scontrol show hostnames` of a node list (`node[1-2]`)."""
+    return _checked(["scontrol", "show", "hostnames", nodelist]).split()
+
+
+def config_value(key: str) -> str | None:
+    for line in _checked(["scontrol", "show", "config"]).splitlines():
+        name, _, value = line.partition("=")
+        if name.strip() == key:
+            return value.strip()
+    return None
+
+
+def max_array_size() -> int | None:
+    try:
+        value = config_value("MaxArraySize")
+    except SlurmError:
+        return None
+    return int(value) if value and value.isdigit() else None
+
+
+def requeue(job_id: str) -> None:
+    _checked(["scontrol", "requeue", job_id])
+
+
+# ------------------------------------------------------------------------------------------------ squeue
+
+
+def queue_states(job_ids: list[str]) -> dict[str, str]:
+    """squeue's state of each of these jobs still in the queue (array tasks one a line), from one call."""
+    ids = {j for j in job_ids if j}
+    if not ids:
+        return {}
+    out = _run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(sorted({j.split("_")[0] for j in ids}))])
+    if out.returncode and "Invalid job id" not in out.stderr:
+        raise SlurmError(f"squeue failed: {_said(out)}")
+    states = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            states[parts[0]] = parts[1]
+    # A pending array prints as one line `A_[0-9%4]`.
+    for key, state in list(states.items()):
+        if "_[" in key:
+            base, spec = key.split("_[", 1)
+            for j in ids:
+                if j.startswith(f"{base}_") and j.split("_", 1)[1].isdigit() and \
+                        in_task_range(int(j.split("_", 1)[1]), spec.rstrip("]")):
+                    states.setdefault(j, state)
+    return {j: s for j, s in states.items() if j in ids}
+
+
+def time_left_s(job_id: str) -> float | None:
+    """Seconds until this job's time limit (None if unknown or unlimited)."""
+    try:
+        out = _run(["squeue", "-h", "-j", job_id, "-o", "%L"], timeout=20)
+    except SlurmError:
+        return None
+    text = out.stdout.strip()
+    if out.returncode or not text or text in ("UNLIMITED", "NOT_SET", "INVALID"):
+        return None
+    days, _, hms = text.rpartition("-")
+    parts = [int(p) for p in hms.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    return int(days or 0) * 86400 + parts[0] * 3600 + parts[1] * 60 + parts[2]
+
+
+# ------------------------------------------------------------------------------------------------ scancel, sbatch
+
+
+def cancel(job_ids: list[str]) -> None:
+    if job_ids:
+        _checked(["scancel", *job_ids])
+
+
+def sbatch_test_only(script_path: str) -> None:
+    """Ask Slurm whether it would accept this script; raises SlurmError in Slurm's own words if not."""
+    out = _run(["sbatch", "--test-only", script_path], timeout=60)
+    if out.returncode:
+        raise SlurmError(f"Slurm refuses the job: {_said(out)}")
+
+
+def sbatch(args: list[str], cwd: str | None = None, env: dict[str, str] | None = None) -> str:
+    """Submit (`sbatch --parsable ARGS`); returns the job id."""
+    try:
+        out = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True, timeout=60, cwd=cwd,
+                             env={**os.environ, **(env or {})})
+    except FileNotFoundError:
+        raise SlurmError("sbatch not found (no Slurm client on this machine)") from None
+    except subprocess.TimeoutExpired:
+        raise SlurmError("sbatch did not answer within 60 s (the controller may be overloaded)") from None
+    if out.returncode:
+        raise SlurmError(f"sbatch failed: {_said(out)}")
+    return out.stdout.strip().split(";")[0]
+
+
+# ------------------------------------------------------------------------------------------------ sinfo
+
+
+def most_gpus_per_node(partition: str | None) -> int | None:
+    """Most GPUs (gres gpu) on one node of the partition (the default one if None); None if unknown."""
+    try:
+        out = _checked(["sinfo", "-h", "-o", "%P %G"])
+    except SlurmError:
+        return None
+    most = None
+    for line in out.splitlines():
+        name, _, gres = line.partition(" ")
+        if (partition is None and name.endswith("*")) or name.rstrip("*") == partition:
+            # e.g. "gpu:a100:4(S:0-1),gpu:v100:2" or "(null)"
+            counts = [int(m) for m in re.findall(r"gpu(?::[^:,(]+)?:(\d+)", gres)]
+            most = max(most or 0, sum(counts))
+    return most
+
+
+def cluster_problem() -> str | None:
+    """None if a Slurm controller answers with a usable node, else why not."""
+    try:
+        out = _run(["sinfo", "-h", "-o", "%a %t"], timeout=15)
+    except SlurmError as e:
+        return str(e)
+    if out.returncode or "up" not in out.stdout:
+        return f"sinfo: {out.stderr.strip() or out.stdout.strip() or 'no partition up'}"
+    if not any(state in out.stdout for state in ("idle", "mix", "alloc")):
+        return f"no usable node: {out.stdout.strip()}"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ this job
+
+
+def current_job() -> str | None:
+    """This process's job as the registry names it: `A_i` for an array task, else the job id; None outside Slurm."""
+    env = os.environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return env.get("SLURM_JOB_ID")
