@@ -36,12 +36,12 @@ def experiments_root(tmp_path, monkeypatch):
 
 
 def run_module(*args: str, module: str = "rlvr_vocab.train", env: dict | None = None, timeout: int = 600,
-               cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m <module> args` as a user would, capturing output."""
+               cwd: Path | None = None, unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run `python -m <module> args` as a user would, capturing output (`unset`: variables the user has not set)."""
+    environment = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
         [sys.executable, "-m", module, *args],
-        capture_output=True, text=True, timeout=timeout, cwd=cwd or REPO,
-        env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=timeout, cwd=cwd or REPO, env={**environment, **(env or {})},
     )
 
 

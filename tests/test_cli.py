@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -207,3 +208,101 @@ def test_status_over_1000_runs_reads_only_the_runs_that_changed(experiments_root
     _, out = cli("status", "--json", capsys=capsys)
     assert set(read) == {str(changed)}
     assert next(r for r in json.loads(out.out) if r["run_name"] == "r0042")["last_step"] == 6
+
+
+def test_root_is_accepted_before_and_after_the_subcommand(tmp_path, capsys, no_slurm):
+    make_run(tmp_path / "elsewhere", "demo", "a")
+    for args in (["--root", str(tmp_path / "elsewhere"), "status", "--json"],
+                 ["status", "--root", str(tmp_path / "elsewhere"), "--json"]):
+        code, out = cli(*args, capsys=capsys)
+        assert code == 0 and [r["run_name"] for r in json.loads(out.out)] == ["a"], args
+
+
+def test_a_corrupt_manifest_is_listed_unreadable_and_status_goes_on(experiments_root, capsys, no_slurm):
+    make_run(experiments_root, "demo", "good")
+    bad = experiments_root / "demo" / "bad"
+    bad.mkdir()
+    (bad / "run.json").write_text('{"status": "RUNN')
+    code, out = cli("status", "--json", capsys=capsys)
+    rows = {r["run_name"]: r for r in json.loads(out.out)}
+    assert code == 0 and rows["good"]["state"] == "COMPLETED"
+    assert rows["bad"]["state"] == "UNREADABLE" and "not valid JSON" in rows["bad"]["note"]
+    code, out = cli("status", capsys=capsys)
+    assert code == 0 and "UNREADABLE" in out.out and "Traceback" not in out.err
+    assert cli("show", "bad", capsys=capsys)[0] == 0
+
+
+def test_a_locked_index_is_one_line_naming_rebuild(experiments_root, capsys, no_slurm, monkeypatch):
+    import sqlite3
+
+    make_run(experiments_root, "demo", "a")
+    assert cli("status", "--json", capsys=capsys)[0] == 0
+    monkeypatch.setattr(registry, "_BUSY_TIMEOUT_S", 0.2)
+    holder = sqlite3.connect(experiments_root / ".registry.sqlite")
+    holder.execute("begin exclusive")
+    try:
+        make_run(experiments_root, "demo", "b")  # a change to index
+        code, out = cli("status", "--json", capsys=capsys)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert code == 2 and out.err.count("\n") == 1 and "locked" in out.err and "registry rebuild" in out.err
+
+
+def test_a_malformed_index_is_one_line_naming_rebuild(experiments_root, capsys, no_slurm):
+    make_run(experiments_root, "demo", "a")
+    (experiments_root / ".registry.sqlite").write_bytes(b"this is not a database" * 100)
+    code, out = cli("status", capsys=capsys)
+    assert code == 2 and out.err.count("\n") == 1 and "rlvr-vocab registry rebuild" in out.err
+    assert cli("registry", "rebuild", capsys=capsys)[0] == 0
+    assert cli("status", capsys=capsys)[0] == 0
+
+
+def test_show_and_status_agree_on_an_attempt_slurm_ended(tmp_path):
+    """A job killed -9 records no end: `show` lists its attempt as `status` shows the run, never as running."""
+    from rlvr_vocab.registry import RunView, SlurmView
+    from rlvr_vocab.slurm_client import SacctRow
+
+    manifest = {"status": "RUNNING", "attempts": [{"n": 1, "slurm_job_id": "9", "started": "2026-01-01T00:00:00+00:00",
+                                                   "end_state": None}]}
+    view = RunView(tmp_path, manifest, [])
+    view.resolve(SlurmView({"9": SacctRow("9", "FAILED", "9:0", "vm", None, None)}))
+    assert view.state == "FAILED"
+    assert view.settled_attempts()[0]["end_state"] == "FAILED"
+
+
+def test_a_teammate_on_a_shared_root_reads_what_they_can(tmp_path):
+    """Another user, on a root whose index and one manifest they may not write or read: status works for them."""
+    import pwd
+    import shutil
+    import stat
+
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody' here")
+    if os.getuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to act as another user")
+    shared = tmp_path / "shared"
+    old = os.umask(0o022)  # the owner's files: readable, not writable, by others
+    try:
+        make_run(shared, "demo", "mine")
+        private = make_run(shared, "demo", "private")
+        assert main(["--root", str(shared), "status", "--json"]) == 0  # the owner's index
+    finally:
+        os.umask(old)
+    (private.paths.manifest).chmod(0o600)
+    for parent in (tmp_path, *tmp_path.parents):
+        if parent != Path("/"):
+            parent.chmod(parent.stat().st_mode | stat.S_IXOTH)  # let the teammate reach the root
+    cache = tmp_path / "teammate-cache"
+    cache.mkdir()
+    os.chown(cache, nobody.pw_uid, nobody.pw_gid)
+    as_nobody = [shutil.which("setpriv"), f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+    out = subprocess.run([*as_nobody, sys.executable, "-m", "rlvr_vocab", "--root", str(shared), "status", "--json"],
+                         capture_output=True, text=True, env={**os.environ, "RLVR_CACHE_DIR": str(cache),
+                                                              "HOME": str(cache), "PATH": "/nonexistent"})
+    assert out.returncode == 0, out.stderr
+    rows = {r["run_name"]: r for r in json.loads(out.stdout)}
+    assert rows["mine"]["state"] == "COMPLETED"
+    assert rows["private"]["state"] == "UNREADABLE" and "permission denied" in rows["private"]["note"]

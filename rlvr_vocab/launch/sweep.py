@@ -134,11 +134,11 @@ def plan_sweep(
     # Every point composed before any is validated: a sweep's validation waits for TRL's import in another process
     # (rlvr_vocab.library_check), which overlaps this.
     composed = []
+    single = None if keys or explicit_name else _single_name(first)
     for job in jobs:
         overrides = _with(list(job), {"sweep_id": sweep_id})
         cfg = compose(overrides)
-        readable = cfg.run_name if explicit_name else (
-            run_name_for(job, keys) if keys else _single_name(first))
+        readable = cfg.run_name if explicit_name else single or run_name_for(job, keys)
         composed.append((overrides, cfg, readable, Identity.of(cfg)))
     names = _unique_names(composed, Path(first.experiments_root), explicit_name)
     for (overrides, cfg, _, identity), name in zip(composed, names, strict=True):
