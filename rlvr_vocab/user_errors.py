@@ -43,6 +43,10 @@ def explain(e: BaseException) -> str | None:
             return str(err)
     for err in _chain(e):
         full_key = getattr(err, "full_key", None)
+        if full_key and "RLVR_SECRET_" in str(err):
+            return (f"{full_key}: held a secret typed on the command line, which is never stored; pass it again "
+                    f"(e.g. `rlvr-vocab resume RUN {full_key}=...`) or read it from the environment "
+                    f"({full_key}=${{oc.env:HF_TOKEN}})")
         if isinstance(err, ConfigKeyError | ConfigAttributeError) and full_key:
             parent = err.parent_node
             known = [str(k) for k in parent.keys()] if parent is not None else []

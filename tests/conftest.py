@@ -126,3 +126,38 @@ def manifest(run_dir: Path) -> dict:
         return json.loads((run_dir / "run.json").read_text())
     except (OSError, ValueError):
         return {}
+
+
+class StepGate:
+    """Holds jobs at a known point (rlvr_vocab.run.callbacks.STEP_GATE_ENV): nothing a test does races the job.
+
+    Jobs read the gate from their environment, inherited from the submitting process: create it before submitting.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.at = Path(f"{path}.at")
+
+    def hold_at(self, point: int | str) -> None:
+        """Hold at the end of step `point` (and later steps), or after the last step with "final"."""
+        self.at.unlink(missing_ok=True)
+        self.path.write_text(str(point))
+
+    def wait_held(self, timeout: float = 600) -> str:
+        """Wait until a job is held at the gate; returns where ("12", "final")."""
+        return wait_for(lambda: self.at.exists() and self.at.read_text(), timeout, f"a job held at {self.path}",
+                        interval=0.5)
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.at.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def step_gate(tmp_path, monkeypatch) -> StepGate:
+    from rlvr_vocab.run.callbacks import STEP_GATE_ENV
+
+    gate = StepGate(tmp_path / "step-gate")
+    monkeypatch.setenv(STEP_GATE_ENV, str(gate.path))
+    yield gate
+    gate.release()

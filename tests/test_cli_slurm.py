@@ -1,4 +1,4 @@
-"""The CLI steering real jobs on the local Slurm: states, cancel, resume, refusals."""
+"""The CLI steering real jobs on the local Slurm: states, cancel, resume, refusals, concurrent resumes."""
 
 import json
 import shutil
@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import DEMO, DEMO_MODEL, manifest, run_module, wait_for
+from conftest import DEMO, DEMO_MODEL, REPO, manifest, run_module, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -22,17 +22,23 @@ def state_of(name: str) -> str:
     return rows[0]["state"] if rows else "ABSENT"
 
 
-def test_lifecycle_pending_running_cancel_resume(demo_cache, experiments_root):
+def submissions(run_dir) -> list[dict]:
+    return json.loads((run_dir / "submissions.json").read_text())
+
+
+def test_lifecycle_pending_running_cancel_resume(demo_cache, experiments_root, step_gate):
     run_dir = experiments_root / "demo" / "lifecycle"
-    submit = run_module("--multirun", "hydra/launcher=slurm_cpu", "run_name=lifecycle", "training.max_steps=14",
+    step_gate.hold_at(3)  # RUNNING with checkpoint-2, held there: the cancel cannot race the job's last step
+    submit = run_module("--multirun", "hydra/launcher=slurm_cpu", "run_name=lifecycle", "training.max_steps=6",
                         "training.save_steps=2", "logging=wandb", "logging.mode=offline",
                         "+hydra.launcher.additional_parameters.hold=true", *DEMO)
     assert submit.returncode == 0, submit.stderr[-2000:]
-    job = json.loads((run_dir / "submissions.json").read_text())[-1]["job_id"]
-    assert state_of("lifecycle") == "PENDING"
+    assert "submitted sweep" in submit.stdout and "1 run as slurm job array" in submit.stdout
+    job = submissions(run_dir)[-1]["job_id"]
+    assert state_of("lifecycle") == "PENDING", "right after submission"
     subprocess.run(["scontrol", "release", job.split("_")[0]], check=True)  # a pending array: by its id
-    wait_for(lambda: state_of("lifecycle") == "RUNNING" and manifest(run_dir).get("checkpoints"), 300,
-             "RUNNING with a checkpoint")
+    assert step_gate.wait_held() == "3"
+    assert state_of("lifecycle") == "RUNNING" and manifest(run_dir)["last_checkpoint"] == "checkpoints/checkpoint-2"
 
     refused = cli("resume", "lifecycle")
     assert refused.returncode == 2 and "is RUNNING" in refused.stderr and "two jobs" in refused.stderr
@@ -42,15 +48,44 @@ def test_lifecycle_pending_running_cancel_resume(demo_cache, experiments_root):
     cancelled = manifest(run_dir)
     assert cancelled["attempts"][-1]["end_state"] == "CANCELLED"
 
+    step_gate.release()
     resumed = cli("resume", "lifecycle")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     wait_for(lambda: state_of("lifecycle") == "COMPLETED", 600, "the resumed run to complete")
     final = manifest(run_dir)
-    assert final["last_step"] == 14
+    assert final["last_step"] == 6
     assert [a["end_state"] for a in final["attempts"]] == ["CANCELLED", "COMPLETED"]
-    assert final["attempts"][1]["resumed_from_step"] >= 2
+    assert final["attempts"][1]["resumed_from_step"] == 2
     assert final["wandb_id"] == cancelled["wandb_id"]
-    assert len(json.loads((run_dir / "submissions.json").read_text())) == 2
+    assert len(submissions(run_dir)) == 2
+    overrides = submissions(run_dir)[-1]["overrides"]
+    assert sum(o.startswith("sweep_id=") for o in overrides) == 1 and "force_resume=true" not in overrides
+
+
+def test_concurrent_resumes_submit_one_job(demo_cache, experiments_root, step_gate):
+    """Three `rlvr-vocab resume RUN &` at once: one job is submitted, the others are refused as a sequential one is."""
+    run_dir = experiments_root / "demo" / "raced"
+    submit = run_module("--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true", "run_name=raced",
+                        "training.max_steps=2", "eval.enabled=false", *DEMO, timeout=900)
+    assert submit.returncode == 0, submit.stdout[-2000:] + submit.stderr[-2000:]
+    step_gate.hold_at(1)  # the resumed job stays RUNNING at its first step while the others decide
+    racers = [subprocess.Popen([sys.executable, "-m", "rlvr_vocab", "resume", "raced", "training.max_steps=4"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+              for _ in range(3)]
+    results = [(p.wait(timeout=600), *p.communicate()) for p in racers]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 2, 2], results
+    refusals = [err for code, _, err in results if code == 2]
+    assert all("two jobs must not write one run dir" in err and len(err.strip().splitlines()) == 1
+               for err in refusals), refusals
+    assert len(submissions(run_dir)) == 2, "the first submission and exactly one resume"
+    job = submissions(run_dir)[-1]["job_id"]
+    step_gate.wait_held()
+    sequential = cli("resume", "raced", "training.max_steps=4")
+    assert sequential.returncode == 2 and f"SLURM job {job}" in sequential.stderr
+    step_gate.release()
+    wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir)["last_step"] == 4, 600,
+             "the resumed run to complete")
 
 
 def test_resume_failed_resubmits_only_the_failed(demo_cache, experiments_root, tmp_path):
@@ -66,7 +101,7 @@ def test_resume_failed_resubmits_only_the_failed(demo_cache, experiments_root, t
     runs = {p.name: p for p in (experiments_root / "demo").iterdir()}
     assert len(runs) == 2
     doomed.unlink()
-    jobs = [json.loads((p / "submissions.json").read_text())[-1]["job_id"] for p in runs.values()]
+    jobs = [submissions(p)[-1]["job_id"] for p in runs.values()]
     subprocess.run(["scontrol", "release", *{j.split("_")[0] for j in jobs}], check=True)
     wait_for(lambda: sorted(manifest(p).get("status", "") for p in runs.values()) == ["COMPLETED", "FAILED"], 600,
              "one run to complete and one to fail")
@@ -74,6 +109,5 @@ def test_resume_failed_resubmits_only_the_failed(demo_cache, experiments_root, t
     again = cli("resume", "--sweep", "resume-failed", "--failed")
     assert again.returncode == 0, again.stderr[-2000:]
     wait_for(lambda: all(manifest(p).get("status") == "COMPLETED" for p in runs.values()), 600, "both complete")
-    submissions = {name: len(json.loads((p / "submissions.json").read_text())) for name, p in runs.items()}
-    assert sorted(submissions.values()) == [1, 2], submissions
-    assert sys.executable  # the jobs ran with this venv's python
+    counts = {name: len(submissions(p)) for name, p in runs.items()}
+    assert sorted(counts.values()) == [1, 2], counts

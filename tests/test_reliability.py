@@ -29,6 +29,9 @@ from rlvr_vocab.train import main as train_main
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 SECRETS = {"WANDB_API_KEY": "0123456789abcdef0123456789abcdef01234567", "HF_TOKEN": "hf_reliabilityTestTokenXyZ0987"}
+# Typed on the command line: a nested key that reads a secret from the environment, and a literal one.
+LITERAL_SECRET = "hf_literalOverrideToken0123456789"
+SECRET_OVERRIDES = ["+model.model_kwargs.token=${oc.env:HF_TOKEN}", f"+training.hub_token={LITERAL_SECRET}"]
 # Tiny jobs: the demo, shortened, without the held-out evaluations.
 FAST = [*DEMO, "eval.enabled=false"]
 SLURM_CPU = ["--multirun", "hydra/launcher=slurm_cpu"]
@@ -113,14 +116,6 @@ def queue_state(job: str) -> str:
     return subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True).stdout.strip()
 
 
-def wandb_started(run_dir: Path, times: int) -> bool:
-    """The job's stop-signal handler is installed once W&B has started (train.log says so)."""
-    try:
-        return (run_dir / "train.log").read_text().count("W&B run ") >= times
-    except OSError:
-        return False
-
-
 def wandb_ids(run_dir: Path) -> set[str]:
     return {p.name.rsplit("-", 1)[-1] for p in (run_dir / "wandb").glob("offline-run-*")}
 
@@ -132,32 +127,38 @@ def assert_no_secrets(root: Path) -> None:
     # The jobs inherited the submitting environment (no --export), secrets included.
     assert not any("--export" in s.read_text() for s in scripts)
     files = [p for p in root.rglob("*") if p.is_file()]
-    leaks = [f"{p} holds {name}" for p in files for name, value in SECRETS.items() if value.encode() in p.read_bytes()]
+    values = {**SECRETS, "the literal override": LITERAL_SECRET}
+    leaks = [f"{p} holds {name}" for p in files for name, value in values.items() if value.encode() in p.read_bytes()]
     assert not leaks, leaks
 
 
-def test_timeout_requeues_resumes_then_stops_when_its_budget_is_used_up(demo_cache, experiments_root, jobs):
+def test_timeout_requeues_resumes_then_stops_when_its_budget_is_used_up(demo_cache, experiments_root, jobs,
+                                                                         step_gate):
     """Scenario 1 (and the resume refusals of scenario 9): the lead signal before the time limit."""
     run_dir = experiments_root / "demo" / "timed"
+    step_gate.hold_at(5)
     # A limit <= 10 min makes submitit count the signal as a timeout; max_requeues=1: one requeue.
     job = submit(run_dir, jobs, "run_name=timed", "training.max_steps=40", "training.save_steps=5",
-                 "hydra.launcher.timeout_min=10", "max_requeues=1", "logging=wandb", "logging.mode=offline", *FAST)
-    wait_for(lambda: manifest(run_dir).get("checkpoints"), 600, "a first checkpoint")
+                 "hydra.launcher.timeout_min=10", "max_requeues=1", "logging=wandb", "logging.mode=offline", *FAST,
+                 *SECRET_OVERRIDES)
+    assert step_gate.wait_held() == "5"
     subprocess.run(["scancel", "--signal=USR2", job], check=True)  # the lead signal, as Slurm sends it
+    step_gate.hold_at(8)  # released from step 5 (where it stops); the next attempt holds at step 8
     first = wait_for(lambda: manifest(run_dir).get("status") == "REQUEUED" and manifest(run_dir), 120, "a requeue")
     stop1 = first["last_step"]
-    assert first["attempts"][0]["end_state"] == "TIMEOUT"
-    assert first["last_checkpoint"] == f"checkpoints/checkpoint-{stop1}", "checkpointed at the step it stopped"
+    assert stop1 == 5 and first["attempts"][0]["end_state"] == "TIMEOUT"
+    assert first["last_checkpoint"] == "checkpoints/checkpoint-5", "checkpointed at the step it stopped"
     assert state_of("timed") == "REQUEUED"
 
     release(job)
-    wait_for(lambda: wandb_started(run_dir, 2), 600, "the requeued job to start")
+    assert step_gate.wait_held() == "8"
     subprocess.run(["scancel", "--signal=USR2", job], check=True)  # the second timeout uses the budget up
+    step_gate.release()
     second = wait_for(lambda: manifest(run_dir).get("status") == "TIMEOUT" and manifest(run_dir), 180,
                       "the second timeout")
     stop2 = second["last_step"]
     attempt = second["attempts"][1]
-    assert attempt["end_state"] == "TIMEOUT" and attempt["resumed_from_step"] == stop1 and stop2 > stop1
+    assert attempt["end_state"] == "TIMEOUT" and attempt["resumed_from_step"] == stop1 and stop2 == 8
     assert attempt["slurm_restart_count"] == 1
     assert "not requeued" in second["error"] and "rlvr-vocab resume" in second["error"]
     assert (run_dir / second["last_checkpoint"] / COMPLETE_MARKER).exists(), "the checkpoint is kept"
@@ -184,15 +185,15 @@ def test_timeout_requeues_resumes_then_stops_when_its_budget_is_used_up(demo_cac
     out, err = changed.communicate(timeout=300)
     assert changed.returncode == 2, out + err
     assert err.strip().splitlines() == [err.strip()] and "Traceback" not in err
-    assert "model.embedded" in err and f"checkpoint-{stop2}" in err
+    assert "model.embedded.hidden_size: 64 -> 32" in err and "force_resume=true" in err
     (run_dir / "checkpoints").rename(run_dir / "moved-away")
     code, _, err = train(*command(target, [], force=False, launcher=None)[3:])
     assert code == 2 and "does not exist" in err and "force_resume" in err, err  # not a silent restart at step 0
     (run_dir / "moved-away").rename(run_dir / "checkpoints")
     assert len(submissions(run_dir)) == 1, "none of them submitted anything"
 
-    resumed = subprocess.run([sys.executable, "-m", "rlvr_vocab", "resume", "timed"], capture_output=True, text=True,
-                             cwd=REPO)
+    resumed = subprocess.run([sys.executable, "-m", "rlvr_vocab", "resume", "timed", *SECRET_OVERRIDES],
+                             capture_output=True, text=True, cwd=REPO)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     jobs.append(submissions(run_dir)[-1]["job_id"])
     final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
@@ -204,12 +205,13 @@ def test_timeout_requeues_resumes_then_stops_when_its_budget_is_used_up(demo_cac
     assert_no_secrets(experiments_root)
 
 
-def test_preemption_by_a_higher_priority_partition(demo_cache, experiments_root, jobs):
+def test_preemption_by_a_higher_priority_partition(demo_cache, experiments_root, jobs, step_gate):
     """Scenario 2: a job on partition `high` needs the whole node; ours is preempted (USR2, then SIGTERM)."""
     run_dir = experiments_root / "demo" / "bumped"
-    job = submit(run_dir, jobs, "run_name=bumped", "training.max_steps=40", "training.save_steps=5",
-                 "logging=wandb", "logging.mode=offline", *FAST)
-    wait_for(lambda: manifest(run_dir).get("checkpoints"), 600, "a first checkpoint")
+    step_gate.hold_at(6)  # checkpoint-5 written; the preemption cannot race the end of the run
+    job = submit(run_dir, jobs, "run_name=bumped", "training.max_steps=8", "training.save_steps=5",
+                 "logging=wandb", "logging.mode=offline", *FAST, *SECRET_OVERRIDES)
+    step_gate.wait_held()
     blocker = subprocess.run(["sbatch", "--parsable", "-p", "high", "--exclusive", "--mem=100M", "-J", "rlvr-blocker",
                               "-o", "/dev/null", "--wrap", "sleep 2"], capture_output=True, text=True, check=True)
     jobs.append(blocker.stdout.strip())
@@ -220,19 +222,20 @@ def test_preemption_by_a_higher_priority_partition(demo_cache, experiments_root,
     newest = at_preemption["checkpoints"][-1]["step"]
     assert states_until("bumped", "REQUEUED", 60) <= {"PREEMPTED", "REQUEUED"}, "never FAILED"
 
+    step_gate.release()
     release(job)
     final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
                      "the requeued job to complete")
     first, second = final["attempts"]
     assert first["end_state"] == "PREEMPTED", first
-    assert second["resumed_from_step"] == newest and second["slurm_restart_count"] == 1
-    assert final["last_step"] == 40
+    assert second["resumed_from_step"] == newest == 5 and second["slurm_restart_count"] == 1
+    assert final["last_step"] == 8
     wait_for(lambda: slurm_runs(job) == ["PREEMPTED", "COMPLETED"], 60, "Slurm to record both runs of the job")
     assert wandb_ids(run_dir) == {final["wandb_id"]}, "one W&B run across the preemption"
     assert_no_secrets(experiments_root)
 
 
-def test_killed_mid_checkpoint_and_duplicate_submissions(demo_cache, experiments_root, jobs):
+def test_killed_mid_checkpoint_and_duplicate_submissions(demo_cache, experiments_root, jobs, step_gate):
     """Scenarios 3 and 8: SIGKILL while a checkpoint is written; a second job for a live run is refused."""
     run_dir = experiments_root / "demo" / "killed"
     args = ["run_name=killed", "training.max_steps=40", "training.save_steps=2", "training.save_total_limit=1", *FAST]
@@ -246,12 +249,14 @@ def test_killed_mid_checkpoint_and_duplicate_submissions(demo_cache, experiments
     assert code == 0 and f"already pending as SLURM job {job}" in out and "nothing to submit" in out
     assert len(submissions(run_dir)) == 1
 
+    step_gate.hold_at(29)  # checkpoint-28 written, checkpoint-30 not begun
     subprocess.run(["scontrol", "release", job.split("_")[0]], check=True)
-    wait_for(lambda: manifest(run_dir).get("checkpoints"), 600, "a first checkpoint", interval=0.2)
+    step_gate.wait_held()
     # checkpoint-30's last file is a FIFO nobody reads: the job blocks while saving it, deterministically.
     blocked = run_dir / "checkpoints" / "checkpoint-30"
     blocked.mkdir()
     os.mkfifo(blocked / "trainer_state.json")
+    step_gate.release()
     wait_for(lambda: (blocked / "optimizer.pt").exists(), 300, "the job to be writing checkpoint-30")
     complete = [p.name for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / COMPLETE_MARKER).exists()]
     assert complete == ["checkpoint-28"], "rotation (keep 1) kept the newest complete one while 30 is incomplete"
@@ -272,10 +277,13 @@ def test_killed_mid_checkpoint_and_duplicate_submissions(demo_cache, experiments
     wait_for(lambda: sacct_states(job) == ["FAILED"], 120, "Slurm to record the killed job")
     killed = row("killed")
     assert killed["state"] == "FAILED" and "before it could record" in killed["note"]
+    _, shown, _ = cli("show", "killed")  # one source of truth: the attempt ended as `status` says
+    attempt_line = next(line for line in shown.splitlines() if line.strip().startswith("#1 "))
+    assert "FAILED" in attempt_line and "running" not in attempt_line
     # The dead job's lease stays behind; make its holder look like another node's, where no pid can be
     # checked and its heartbeat is fresh: only Slurm can tell that it is dead.
-    lease = json.loads((run_dir / ".lease.json").read_text())
-    (run_dir / ".lease.json").write_text(json.dumps({**lease, "host": "another-node", "heartbeat": time.time()}))
+    [holder] = (run_dir / ".lease").glob("gen-*.json")
+    holder.write_text(json.dumps({**json.loads(holder.read_text()), "host": "another-node", "heartbeat": time.time()}))
 
     resumed = subprocess.run([sys.executable, "-m", "rlvr_vocab", "resume", "killed"], capture_output=True, text=True,
                              cwd=REPO)
@@ -298,11 +306,13 @@ def test_killed_mid_checkpoint_and_duplicate_submissions(demo_cache, experiments
     assert_no_secrets(experiments_root)
 
 
-def test_node_down_mid_run_is_node_fail_and_resumes_from_the_run_dir(demo_cache, experiments_root, jobs):
+def test_node_down_mid_run_is_node_fail_and_resumes_from_the_run_dir(demo_cache, experiments_root, jobs,
+                                                                         step_gate):
     """Scenario 4: the node set down under a running job, then back."""
     run_dir = experiments_root / "demo" / "downed"
-    job = submit(run_dir, jobs, "run_name=downed", "training.max_steps=40", "training.save_steps=5", *FAST)
-    wait_for(lambda: manifest(run_dir).get("checkpoints"), 600, "a first checkpoint")
+    step_gate.hold_at(6)  # checkpoint-5 written; the node goes down under a job that cannot have finished
+    job = submit(run_dir, jobs, "run_name=downed", "training.max_steps=8", "training.save_steps=5", *FAST)
+    step_gate.wait_held()
     node = subprocess.run(["sinfo", "-h", "-N", "-p", "debug", "-o", "%N"], capture_output=True, text=True,
                           check=True).stdout.split()[0]
     try:
@@ -323,13 +333,14 @@ def test_node_down_mid_run_is_node_fail_and_resumes_from_the_run_dir(demo_cache,
     # the returning node reports that step and Slurm kills the job's new run with it.
     wait_for(lambda: subprocess.run(["pgrep", "-f", f"slurmstepd: \\[{job}\\."]).returncode == 1, 60,
              "the old job step to exit")
+    step_gate.release()
     release(job)
     final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
                      "the requeued job to complete")
     first, second = final["attempts"]
     assert first["end_state"] == "NODE_FAIL" and "NODE_FAIL" in first["reason"], first
-    assert second["resumed_from_step"] == newest <= stale_step
-    assert final["last_step"] == 40
+    assert second["resumed_from_step"] == newest == 5 <= stale_step
+    assert final["last_step"] == 8
     wait_for(lambda: slurm_runs(job) == ["NODE_FAIL", "COMPLETED"], 60, "Slurm to record both runs of the job")
     assert_no_secrets(experiments_root)
 
@@ -378,18 +389,21 @@ def test_status_while_slurm_daemons_are_down(demo_cache, experiments_root, jobs)
 WRITER = """
 import os, signal, sys
 from pathlib import Path
-from rlvr_vocab.run.manifest import COMPLETED, Manifest
+from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.run.manifest import Manifest
+from rlvr_vocab.run.states import Event, RunState
 
 task = int(os.environ["SLURM_ARRAY_TASK_ID"])
 name = f"w{task:03d}"
-m = Manifest.load_or_create(Path(sys.argv[1]) / "writers" / name, "writers", name)
-m.run_dir.mkdir(parents=True, exist_ok=True)
+paths = RunPaths(Path(sys.argv[1]) / "writers" / name)
+paths.run_dir.mkdir(parents=True, exist_ok=True)
+m = Manifest.new(paths, "writers", name, "0" * 16)
 m.start_attempt(world_size=1)
 for step in range(1, 6):
     m.update(last_step=step, metrics={"blob": "x" * 20000})
 if task % 10 == 9:  # killed mid-write: its new run.json is written but not yet in place
     os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
-m.end_attempt(COMPLETED)
+m.end_attempt(Event.FINISH, RunState.COMPLETED)
 """
 
 

@@ -3,19 +3,22 @@
 import json
 import os
 import subprocess
-import time
 
 import pytest
 from conftest import DEMO, DEMO_MODEL, REPO, manifest, release, run_module, sacct_states, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
+
 def test_sweep_is_one_array_and_resubmission_submits_nothing(demo_cache, experiments_root):
     args = ["--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true", "training.learning_rate=1e-4,2e-4",
             "seed=0,1", "training.max_steps=4", *DEMO]
+    dry = run_module(*args, "dry_run=true")
     first = run_module(*args, timeout=900)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
     assert "4 runs as slurm job array" in first.stdout
+    sweep = first.stdout.split("submitted sweep ")[1].split(":")[0]
+    assert f"sweep {sweep}:" in dry.stdout, "a dry run names the sweep as the submission does"
     runs = sorted((experiments_root / "demo").iterdir())
     assert [r.name for r in runs] == ["lr=0.0001,seed=0", "lr=0.0001,seed=1", "lr=0.0002,seed=0", "lr=0.0002,seed=1"]
     job_ids = {json.loads((r / "submissions.json").read_text())[-1]["job_id"] for r in runs}
@@ -23,7 +26,7 @@ def test_sweep_is_one_array_and_resubmission_submits_nothing(demo_cache, experim
     assert sacct_states(next(iter(job_ids))) == ["COMPLETED"] * 4
     for run in runs:
         m = manifest(run)
-        assert m["status"] == "COMPLETED" and m["last_step"] == 4 and (run / "final").is_dir()
+        assert m["status"] == "COMPLETED" and m["last_step"] == 4 and (run / "final" / "rlvr_complete.json").exists()
         assert m["attempts"][-1]["slurm_array_id"] in job_ids
 
     again = run_module(*args, timeout=300)
@@ -32,34 +35,35 @@ def test_sweep_is_one_array_and_resubmission_submits_nothing(demo_cache, experim
     assert again.stdout.count("completed at step 4") == 4
 
 
-def test_preemption_signal_requeues_and_resumes(demo_cache, experiments_root):
+def test_preemption_signal_requeues_and_resumes(demo_cache, experiments_root, step_gate):
     run_dir = experiments_root / "demo" / "preempted"
-    submit = run_module("--multirun", "hydra/launcher=slurm_cpu", "run_name=preempted", "training.max_steps=30",
+    step_gate.hold_at(5)
+    submit = run_module("--multirun", "hydra/launcher=slurm_cpu", "run_name=preempted", "training.max_steps=8",
                         "training.save_steps=5", "logging=wandb", "logging.mode=offline", *DEMO)
     assert submit.returncode == 0, submit.stderr[-2000:]
     job = json.loads((run_dir / "submissions.json").read_text())[-1]["job_id"]
-    wait_for(lambda: manifest(run_dir).get("checkpoints"), 300, "a first checkpoint")
+    assert step_gate.wait_held() == "5"
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    step_gate.release()  # the job stops at the end of step 5, with a checkpoint
     wait_for(lambda: manifest(run_dir).get("status") == "REQUEUED", 120, "the job to checkpoint and requeue")
     release(job)
     final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
                      "the resumed job to complete")
-    assert final["last_step"] == 30
+    assert final["last_step"] == 8
     assert [a["end_state"] for a in final["attempts"]] == ["PREEMPTED", "COMPLETED"]
-    assert final["attempts"][1]["resumed_from_step"] >= 5
+    assert final["attempts"][1]["resumed_from_step"] == 5
     assert final["attempts"][1]["slurm_restart_count"] == 1
-    assert "resumed from checkpoint-" in (run_dir / "train.log").read_text()
+    assert "resumed from checkpoint-5" in (run_dir / "train.log").read_text()
     wandb_runs = {p.name.rsplit("-", 1)[-1] for p in (run_dir / "wandb").glob("offline-run-*")}
     assert wandb_runs == {final["wandb_id"]}, "one W&B run across both attempts"
 
 
 def test_sbatch_wrapper_runs_the_job(demo_cache, experiments_root, job_env):
-    experiments_root.mkdir(parents=True, exist_ok=True)  # Slurm does not create the output file's directory
+    experiments_root.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         ["sbatch", "--wait", "--gpus-per-node=0", "--mem=4G", "--cpus-per-task=1", "--time=30",
-         f"--output={experiments_root}/slurm-%j.out", "slurm/train_baseline.sh", "model=tiny",
-         "dataset=arithmetic", "training=grpo_local", "logging=none", "training.max_steps=3",
-         "eval.max_new_tokens=24", *DEMO],
+         "slurm/train_baseline.sh", "model=tiny", "dataset=arithmetic", "training=grpo_local", "logging=none",
+         "training.max_steps=3", "eval.max_new_tokens=24", *DEMO],
         cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, **job_env},
     )
     assert result.returncode == 0, result.stderr
@@ -67,7 +71,12 @@ def test_sbatch_wrapper_runs_the_job(demo_cache, experiments_root, job_env):
     run_dir = experiments_root / "baseline" / f"job{job}"
     m = manifest(run_dir)
     assert m["status"] == "COMPLETED" and m["last_step"] == 3 and (run_dir / "final").is_dir()
-    assert m["attempts"][0]["slurm_job_id"] == job
+    attempt = m["attempts"][0]
+    assert attempt["slurm_job_id"] == job and attempt["sbatch"]["script"].endswith("slurm/train_baseline.sh")
+    # The job's output lands under the experiments root ($RLVR_EXPERIMENTS_ROOT), not in the checkout.
+    assert attempt["stdout"] == str(experiments_root / "_slurm" / f"rlvr-baseline-{job}.out")
+    assert "rlvr: job" in (experiments_root / "_slurm" / f"rlvr-baseline-{job}.out").read_text()
+    assert not (REPO / f"slurm-{job}.out").exists() and not list((REPO / "experiments").glob(f"*{job}*"))
     assert sacct_states(job) == ["COMPLETED"]
 
 
@@ -87,8 +96,7 @@ def test_data_removed_before_start_fails_without_requeue(demo_cache, experiments
     assert "dataset.path" in m["error"] and "does not exist" in m["error"]
     assert "does not exist" in (run_dir / "train.log").read_text()
     wait_for(lambda: sacct_states(job) == ["FAILED"], 60, "sacct to show FAILED")
-    time.sleep(5)
-    assert sacct_states(job) == ["FAILED"] and len(manifest(run_dir)["attempts"]) == 1, "not requeued"
+    assert len(manifest(run_dir)["attempts"]) == 1 and sacct_states(job) == ["FAILED"], "not requeued"
 
 
 def test_two_tasks_per_node_train_as_one_distributed_job(demo_cache, experiments_root):

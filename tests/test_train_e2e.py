@@ -126,3 +126,46 @@ def test_two_tasks_through_the_submitit_launch_path(experiments_root):
     assert manifest["status"] == "COMPLETED" and manifest["last_step"] == 2
     assert [a["world_size"] for a in manifest["attempts"]] == [2]
     assert "on 2 processes (distributed)" in (experiments_root / "demo" / "tasks" / "train.log").read_text()
+
+
+def test_a_finished_run_is_never_trained_again(experiments_root):
+    args = ["run_name=done", "training.max_steps=2", *QUICK[:5]]
+    first = run_module(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    run_dir = experiments_root / "demo" / "done"
+    files = {name: (run_dir / name).read_bytes() for name in ("run.json", "train.log", "metrics.jsonl")}
+    second = run_module(*args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "is already complete at step 2" in second.stderr and "step 3" not in second.stderr
+    assert {name: (run_dir / name).read_bytes() for name in files} == files, "nothing touched"
+    manifest = json.loads(files["run.json"])
+    assert manifest["status"] == "COMPLETED" and manifest["last_step"] == 2 and len(manifest["attempts"]) == 1
+    assert (run_dir / "final" / "rlvr_complete.json").exists()
+
+
+def test_resume_refuses_a_changed_experiment_and_force_is_for_one_attempt(experiments_root):
+    first = run_module("run_name=kept", "training.max_steps=2", *QUICK[:5])
+    assert first.returncode == 0, first.stderr[-3000:]
+    run_dir = experiments_root / "demo" / "kept"
+    config = (run_dir / "config.yaml").read_bytes()
+
+    changed = run_module("resume", "kept", "dataset.embedded.seed=1", "training.learning_rate=1e-5",
+                         module="rlvr_vocab")
+    lines = changed.stderr.strip().splitlines()
+    assert changed.returncode == 2 and len(lines) == 1, changed.stderr
+    assert "dataset.embedded.seed: 0 -> 1" in lines[0] and "training.learning_rate: 0.0003 -> 1e-05" in lines[0]
+    assert "force_resume=true" in lines[0] and "run_name" in lines[0]
+    assert (run_dir / "config.yaml").read_bytes() == config, "nothing written"
+
+    forced = run_module("resume", "kept", "training.learning_rate=1e-5", "training.max_steps=4", "--force",
+                        module="rlvr_vocab")
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    more = run_module("resume", "kept", "training.max_steps=6", module="rlvr_vocab")
+    assert more.returncode == 0, more.stderr[-3000:]
+    manifest = json.loads((run_dir / "run.json").read_text())
+    attempts = manifest["attempts"]
+    assert [a["forced"] for a in attempts] == [False, True, False], "force holds for one attempt"
+    assert "training.learning_rate: 0.0003 -> 1e-05" in attempts[1]["config_changes"]
+    assert attempts[2]["config_changes"] == ["training.max_steps: 4 -> 6"]
+    assert manifest["last_step"] == 6 and "force_resume=true" not in manifest["overrides"]
+    assert sorted(p.name for p in (run_dir / "configs").iterdir()) == [f"attempt-{n}.yaml" for n in (1, 2, 3)]

@@ -18,6 +18,7 @@ from rlvr_vocab.run.claims import record_submission, submit_lock
 from rlvr_vocab.run.lifecycle import override_key, run_overrides
 from rlvr_vocab.run.manifest import now_iso
 from rlvr_vocab.run.states import LIVE, UNFINISHED, RunState
+from rlvr_vocab.secrets import redact_override
 
 
 def add_parser(sub) -> None:
@@ -68,7 +69,8 @@ def _resume(view, args) -> int:
         return _resume_wrapper(view, wrapper, args.overrides, args.force)
     cmd = command(view, args.overrides, args.force, args.launcher, local=args.local)
     where = "here" if "--multirun" not in cmd else "through its launcher"
-    print(f"resume {view.exp_name}/{view.run_name} ({view.state}) {where}: {' '.join(cmd[3:])}", flush=True)
+    shown = " ".join(redact_override(a) for a in cmd[3:])
+    print(f"resume {view.exp_name}/{view.run_name} ({view.state}) {where}: {shown}", flush=True)
     return subprocess.run(cmd).returncode
 
 
@@ -126,7 +128,7 @@ def _resume_wrapper(view, wrapper: dict, extra: list[str], force: bool) -> int:
     if check.returncode:
         sys.stderr.write(check.stderr)
         return check.returncode
-    shown = " ".join(shlex.quote(a) for a in args)
+    shown = " ".join(shlex.quote(redact_override(a)) for a in args)
     with submit_lock(view.run_dir.parent.parent):
         job = view.job_id
         state = slurm_client.queue_states([job]).get(job) if job else None

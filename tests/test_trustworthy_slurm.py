@@ -1,0 +1,92 @@
+"""Trustworthy runs against the real local Slurm: array logs, sbatch-wrapper resumes, a refused requeue."""
+
+import json
+import os
+import subprocess
+
+import pytest
+from conftest import DEMO, REPO, manifest, run_module, sacct_states, wait_for
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+LITERAL_SECRET = "hf_wrapperLiteralSecret0123456789"
+WRAPPER_JOB = ["--gpus-per-node=0", "--mem=4G", "--cpus-per-task=1", "--time=30"]
+TINY = ["model=tiny", "dataset=arithmetic", "training=grpo_local", "logging=none", "eval.enabled=false", *DEMO]
+
+
+def cli(*args: str):
+    return run_module(*args, module="rlvr_vocab")
+
+
+def row(name: str) -> dict:
+    out = cli("status", "--json")
+    assert out.returncode == 0, out.stderr
+    return next((r for r in json.loads(out.stdout) if r["run_name"] == name), {"state": "ABSENT"})
+
+
+def sbatch(*args: str, env: dict) -> str:
+    out = subprocess.run(["sbatch", "--parsable", *WRAPPER_JOB, *args], cwd=REPO, capture_output=True, text=True,
+                         env={**os.environ, **env}, check=True)
+    return out.stdout.strip()
+
+
+def test_each_array_task_shows_its_own_logs(demo_cache, experiments_root):
+    """The task whose job id equals the array's id is not the array: `logs` shows that task's own output."""
+    result = run_module("--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true", "seed=0,1,2",
+                        "training.max_steps=1", "eval.enabled=false", *DEMO, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    runs = {p.name: manifest(p) for p in (experiments_root / "demo").iterdir()}
+    array = {m["attempts"][0]["slurm_array_id"].split("_")[0] for m in runs.values()}.pop()
+    assert any(m["attempts"][0]["slurm_job_id"] == array for m in runs.values()), "a task has the array's job id"
+    for name, m in runs.items():
+        logs = cli("logs", name, "--err")
+        assert logs.returncode == 0, logs.stderr
+        assert f"run demo/{name}, attempt 1" in logs.stdout, (name, m["attempts"][0])
+        assert all(f"run demo/{other}," not in logs.stdout for other in runs if other != name)
+
+
+def test_a_wrapper_run_resumes_through_sbatch(demo_cache, experiments_root, job_env, step_gate):
+    step_gate.hold_at(3)  # checkpoint-2 written; cancelled there, it cannot have finished
+    job = sbatch("slurm/train_baseline.sh", *TINY, "training.max_steps=6", "training.save_steps=2",
+                 f"+training.hub_token={LITERAL_SECRET}", env=job_env)
+    run = f"job{job}"
+    run_dir = experiments_root / "baseline" / run
+    assert step_gate.wait_held() == "3"
+    subprocess.run(["scancel", job], check=True)
+    wait_for(lambda: row(run)["state"] == "CANCELLED", 120, "CANCELLED")
+    step_gate.release()
+
+    resumed = cli("resume", run, f"+training.hub_token={LITERAL_SECRET}")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "through sbatch" in resumed.stdout and "slurm/train_baseline.sh" in resumed.stdout
+    new_job = resumed.stdout.split("submitted as SLURM job ")[1].split()[0]
+    assert new_job != job and row(run)["state"] in ("PENDING", "RUNNING")
+    final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
+                     "the resumed wrapper run to complete")
+    first, second = final["attempts"]
+    assert first["end_state"] == "CANCELLED" and second["slurm_job_id"] == new_job
+    assert second["resumed_from_step"] == 2 and final["last_step"] == 6
+    assert second["sbatch"]["script"] == first["sbatch"]["script"]
+    assert second["sbatch"]["options"]["cpus-per-task"] == "1" and second["sbatch"]["options"]["gpus-per-node"] == "0"
+    assert sacct_states(new_job) == ["COMPLETED"]
+    for attempt, job_id in ((first, job), (second, new_job)):  # output under the root, none in the checkout
+        assert attempt["stdout"] == str(experiments_root / "_slurm" / f"rlvr-baseline-{job_id}.out")
+        assert not (REPO / f"slurm-{job_id}.out").exists()
+    leaks = [p for p in experiments_root.rglob("*") if p.is_file() and LITERAL_SECRET.encode() in p.read_bytes()]
+    assert not leaks, leaks
+
+
+def test_a_refused_requeue_does_not_leave_the_run_requeued(demo_cache, experiments_root, job_env, step_gate):
+    step_gate.hold_at(3)
+    job = sbatch("--no-requeue", "slurm/train_baseline.sh", *TINY, "training.max_steps=6", "training.save_steps=2",
+                 env=job_env)
+    run, run_dir = f"job{job}", experiments_root / "baseline" / f"job{job}"
+    assert step_gate.wait_held() == "3"
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    step_gate.release()
+    m = wait_for(lambda: manifest(run_dir).get("status") in ("PREEMPTED", "TIMEOUT") and manifest(run_dir), 300,
+                 "the stop to be recorded as not requeued")
+    assert "not requeued: scontrol requeue failed" in m["error"] and m["last_checkpoint"].endswith("checkpoint-3")
+    wait_for(lambda: sacct_states(job) == ["COMPLETED"], 120, "the job to end")
+    shown = row(run)
+    assert shown["state"] == m["status"] and "not requeued" in shown["note"]
