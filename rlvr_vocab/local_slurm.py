@@ -3,20 +3,9 @@
 import subprocess
 from pathlib import Path
 
+from rlvr_vocab.slurm_client import cluster_problem
+
 SCRIPT = Path(__file__).resolve().parent.parent / "slurm" / "local_cluster.sh"
-
-
-def cluster_problem() -> str | None:
-    """None if a Slurm controller answers with a usable node, else why not."""
-    try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%a %t"], capture_output=True, text=True, timeout=15)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"sinfo failed: {e}"
-    if out.returncode or "up" not in out.stdout:
-        return f"sinfo: {out.stderr.strip() or out.stdout.strip() or 'no partition up'}"
-    if not any(state in out.stdout for state in ("idle", "mix", "alloc")):
-        return f"no usable node: {out.stdout.strip()}"
-    return None
 
 
 def ensure_local_cluster(quiet: bool = True) -> str | None:
