@@ -15,8 +15,11 @@ from rlvr_vocab.reasoning_vocab import ReasoningVocabConfig
 
 @dataclass
 class EmbeddedModelConfig:
-    """The tiny locally built model of the offline demo (see rlvr_vocab.demo.tiny_model)."""
+    """A tiny model built locally (nothing downloaded): `tiny_qwen2`, the offline demo's character-level Qwen2
+    warm-started on its sums (rlvr_vocab.demo.tiny_model), or `tiny_qwen3`, a random Qwen3 with Qwen's real
+    vocabulary (rlvr_vocab.demo.tiny_qwen3; no warm start)."""
 
+    kind: str = "tiny_qwen2"
     hidden_size: int = 64
     num_layers: int = 2
     warm_start_steps: int = 275

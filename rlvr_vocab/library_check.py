@@ -99,6 +99,9 @@ class LibraryCheck:
         if problem := self._problem("lora", lora):
             raise _lora_refusal(problem)
 
+    def close(self) -> None:
+        """Nothing to stop in this process (the worker's stops its process)."""
+
 
 class LibraryCheckWorker(LibraryCheck):
     """In a worker process that starts importing at once. `close()` stops it."""
@@ -144,16 +147,22 @@ class LibraryCheckWorker(LibraryCheck):
 _early_worker: LibraryCheckWorker | None = None
 
 
+def _imported_here() -> bool:
+    return "trl" in sys.modules  # e.g. a program that runs several commands in one process
+
+
 def start_early(argv: list[str]) -> None:
     """At the command's start: a sweep (`--multirun`) will need the worker."""
     global _early_worker
-    if {"-m", "--multirun"} & set(argv):
+    if {"-m", "--multirun"} & set(argv) and not _imported_here():
         _early_worker = LibraryCheckWorker()
 
 
-def sweep_worker() -> LibraryCheckWorker:
-    """The worker `start_early` started, else a new one."""
+def sweep_worker() -> LibraryCheck:
+    """The worker `start_early` started, else a new one; this process itself once TRL is imported here."""
     global _early_worker
+    if _early_worker is None and _imported_here():
+        return LibraryCheck()
     worker, _early_worker = _early_worker or LibraryCheckWorker(), None
     return worker
 

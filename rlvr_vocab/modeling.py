@@ -9,7 +9,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rlvr_vocab.config import ArithmeticDataConfig, DatasetConfig
 from rlvr_vocab.data import cache_dir, embedded_data_dir
-from rlvr_vocab.run.checkpoints import commit_final
+from rlvr_vocab.run.checkpoints import commit_dir, commit_final, incompleteness, marker
 from rlvr_vocab.run.layout import RunPaths
 
 # Weights dtype per precision: fp16 trains with fp32 master weights (AMP), bf16 in bf16.
@@ -21,9 +21,13 @@ def model_path(cfg: DictConfig) -> str:
     match_threads_to_allocation()
     if cfg.model.embedded is None:
         return str(cfg.model.name_or_path)
+    e = cfg.model.embedded
+    if e.kind == "tiny_qwen3":
+        from rlvr_vocab.demo.tiny_qwen3 import ensure_tiny_qwen3
+
+        return str(ensure_tiny_qwen3(cache_dir(), e.hidden_size, e.num_layers, tie_embeddings=e.tie_embeddings))
     from rlvr_vocab.demo.tiny_model import ensure_tiny_model
 
-    e = cfg.model.embedded
     # The warm start teaches the demo's format on the synthetic sums, whatever data GRPO then uses.
     demo_data = cfg.dataset if cfg.dataset.embedded is not None else OmegaConf.structured(DatasetConfig(
         embedded=ArithmeticDataConfig()))
@@ -86,3 +90,26 @@ def save_final(trainer, tokenizer, paths: RunPaths, step: int) -> Path:
         tokenizer.save_pretrained(directory)
 
     return commit_final(paths, write, step)
+
+
+def extended_model(cfg: DictConfig, base_path: str, paths: RunPaths, precision: str) -> str:
+    """The base model with the run's reasoning vocabulary, written to the run dir once (reused on resume): every
+    consumer loads it from there (the policy, TRL's reference model, vLLM, evaluation) and so sees the same
+    vocabulary. vLLM in particular loads `model.name_or_path`: the base vocabulary if the extension lived only in
+    memory."""
+    from rlvr_vocab.reasoning_vocab import apply_reasoning_vocab
+
+    target = paths.extended_model
+    source = {"base": base_path, "reasoning_vocab": OmegaConf.to_container(cfg.model.reasoning_vocab, resolve=True)}
+    if incompleteness(target) is None and marker(target).get("source") == source:
+        return str(target)
+    model, tokenizer = load_model_and_tokenizer(cfg, base_path, precision)
+    apply_reasoning_vocab(model, tokenizer, cfg.model.reasoning_vocab)
+
+    def write(directory: Path) -> None:
+        model.save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+
+    commit_dir(target, write, source=source)
+    logger.info(f"extended model written to {target} (the policy loads it from there)")
+    return str(target)

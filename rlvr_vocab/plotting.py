@@ -6,9 +6,9 @@ matplotlib is imported only inside `plot_runs`, so the CLI can import this modul
 import json
 from pathlib import Path
 
-from rlvr_vocab.run.manifest import read_manifest
+from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.run.manifest import UnreadableManifest, read_manifest
 
-METRICS_NAME = "metrics.jsonl"  # written by callbacks.RunStateCallback (not imported: it pulls in transformers)
 # Overrides that differ between runs of a sweep without being settings of the experiment.
 IGNORED = {"run_name", "sweep_id", "hydra.launcher.wait"}
 
@@ -60,7 +60,7 @@ def _fallback_label(runs) -> str:
 
 def load_curves(run_dir: Path) -> dict[str, dict[int, float]]:
     """{"reward": {step: value}, "accuracy": {step: value}}, steps ascending; after a resume the last line wins."""
-    return {"reward": _reward_curve(Path(run_dir) / METRICS_NAME), "accuracy": _accuracy_curve(Path(run_dir))}
+    return {"reward": _reward_curve(RunPaths(run_dir).metrics), "accuracy": _accuracy_curve(Path(run_dir))}
 
 
 def _reward_curve(path: Path) -> dict[int, float]:
@@ -80,7 +80,10 @@ def _reward_curve(path: Path) -> dict[int, float]:
 
 
 def _accuracy_curve(run_dir: Path) -> dict[int, float]:
-    manifest = read_manifest(run_dir) or {}
+    try:
+        manifest = read_manifest(run_dir) or {}
+    except UnreadableManifest:  # listed as UNREADABLE by `status`; no curve to draw
+        manifest = {}
     ev = manifest.get("eval") or {}
     # Before training, any periodic evaluations, after training: later entries win for the same step.
     points = [(ev.get("initial"), 0), *((h, None) for h in ev.get("history") or []),

@@ -85,7 +85,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
 
     from rlvr_vocab.data import load_splits, to_prompts
     from rlvr_vocab.eval.heldout import held_out_eval, summary
-    from rlvr_vocab.modeling import load_model_and_tokenizer, lora_config, model_path, save_final
+    from rlvr_vocab.modeling import extended_model, load_model_and_tokenizer, lora_config, model_path, save_final
     from rlvr_vocab.private_api import load_checkpoint_weights
     from rlvr_vocab.reasoning_vocab import ReasoningVocabGRPOTrainer, apply_reasoning_vocab
     from rlvr_vocab.rewards import build_reward_funcs
@@ -111,9 +111,11 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
         resume_from = checkpoints.peek_latest_complete(paths)
     resume_step = checkpoints.checkpoint_step(resume_from) if resume_from is not None else 0
 
-    # Rank 0 builds the embedded model alone: under torch.distributed, save_pretrained writes nothing on other ranks.
+    # Rank 0 builds the embedded (and the extended) model alone: other ranks then find it complete.
     with PartialState().main_process_first():
         path = model_path(cfg)
+        if cfg.model.reasoning_vocab.size:
+            path = extended_model(cfg, path, paths, plan.precision)
     model, tokenizer = load_model_and_tokenizer(cfg, path, plan.precision)
     # Before data, evals, the trainer and any resume: they all see the extended vocabulary.
     rv = apply_reasoning_vocab(model, tokenizer, cfg.model.reasoning_vocab)

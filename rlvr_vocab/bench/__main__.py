@@ -13,12 +13,13 @@ from pathlib import Path
 
 from loguru import logger
 
-from rlvr_vocab.bench import cli_latency, imports, requeue, sweep, training
+from rlvr_vocab.bench import cli_latency, imports, requeue, sweep, training, vocab_cost
 from rlvr_vocab.bench.common import BenchError, Context, Report, base_env, figure_line, load_average
 
 # In the order they run: the Slurm jobs of sweep and requeue come after the timings they would disturb.
 BENCHMARKS = {
     "training": training.run,
+    "vocab": vocab_cost.run,
     "cli": cli_latency.run,
     "imports": imports.run,
     "sweep": sweep.run,

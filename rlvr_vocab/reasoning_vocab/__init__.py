@@ -82,12 +82,35 @@ class ReasoningVocab:
         return tokenizer.decode(self.to_base_ids(ids), skip_special_tokens=skip_special_tokens)
 
     def mark(self, ids: Iterable[int], tokenizer) -> str:
-        """Raw text with each run of reasoning tokens shown as ⟨its base text⟩, for logging completions."""
-        parts = []
-        for reasoning, run in itertools.groupby(_ids(ids), key=self.is_reasoning):
-            text = self.decode_to_base(list(run), tokenizer)
-            parts.append(f"⟨{text}⟩" if reasoning else text)
-        return "".join(parts)
+        """Raw text with each run of reasoning tokens shown as ⟨its base text⟩, for logging completions.
+
+        On a byte-level vocabulary (Qwen's) one character may span several tokens: a character with any byte from a
+        reasoning token is marked whole, so the text without the marks is exactly the decoded base text.
+        """
+        ids = _ids(ids)
+        pieces = _token_bytes(tokenizer.convert_ids_to_tokens(self.to_base_ids(ids)))
+        if pieces is None:  # not byte-level: each run decoded on its own
+            parts = []
+            for reasoning, run in itertools.groupby(ids, key=self.is_reasoning):
+                text = self.decode_to_base(list(run), tokenizer)
+                parts.append(f"⟨{text}⟩" if reasoning else text)
+            return "".join(parts)
+        data = b"".join(pieces)
+        flags = [self.is_reasoning(i) for i, piece in zip(ids, pieces, strict=True) for _ in piece]
+        out, inside, at = [], False, 0
+        while at < len(data):
+            n = _utf8_length(data[at])
+            try:
+                char = data[at:at + n].decode("utf-8")
+            except UnicodeDecodeError:
+                char, n = "\ufffd", 1
+            reasoning = any(flags[at:at + n])
+            if reasoning != inside:
+                out.append("⟨" if reasoning else "⟩")
+                inside = reasoning
+            out.append(char)
+            at += n
+        return "".join(out) + ("⟩" if inside else "")
 
     def token_counts(
         self,
@@ -135,6 +158,29 @@ def shares(counts: Sequence[int]) -> dict[str, float]:
     """`token_counts` (possibly summed over processes) as the three shares."""
     pairs = [(counts[2 * i], counts[2 * i + 1]) for i in range(len(SHARE_KEYS))]
     return {key: hits / n if n else float("nan") for key, (hits, n) in zip(SHARE_KEYS, pairs, strict=True)}
+
+
+@functools.cache
+def _byte_decoder() -> dict[str, int]:
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    return {char: byte for byte, char in bytes_to_unicode().items()}
+
+
+def _token_bytes(tokens: Sequence[str | None]) -> list[bytes] | None:
+    """Each token's bytes on a byte-level vocabulary (GPT-2's byte alphabet), or None if the vocabulary is not one."""
+    decoder = _byte_decoder()
+    pieces = []
+    for token in tokens:
+        if token is None or any(char not in decoder for char in token):
+            return None
+        pieces.append(bytes(decoder[char] for char in token))
+    return pieces
+
+
+def _utf8_length(lead: int) -> int:
+    """Bytes of the UTF-8 sequence that starts with `lead` (1 for a stray continuation byte)."""
+    return 4 if lead >= 0xF0 else 3 if lead >= 0xE0 else 2 if lead >= 0xC0 else 1
 
 
 def _ids(ids: Iterable[int]) -> list[int]:

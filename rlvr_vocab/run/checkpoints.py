@@ -117,18 +117,23 @@ def final_step(paths: RunPaths) -> int | None:
     return marker(paths.final).get("step") if incompleteness(paths.final) is None else None
 
 
-def commit_final(paths: RunPaths, write: Callable[[Path], None], step: int) -> Path:
-    """Write the final model with `write(dir)` into a temporary dir, mark it complete, and rename it to `final/`."""
-    for leftover in paths.run_dir.glob(".final.*"):  # from a job killed while committing
+def commit_dir(target: Path, write: Callable[[Path], None], **marker_fields) -> Path:
+    """Write a directory with `write(dir)` into a temporary dir beside `target`, mark it complete (with
+    `marker_fields`), and rename it into place: `target` is complete or absent, never half-written."""
+    for leftover in target.parent.glob(f".{target.name}.*"):  # from a job killed while committing
         shutil.rmtree(leftover, ignore_errors=True)
-    tmp = paths.run_dir / f".final.tmp-{os.getpid()}"
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     write(tmp)
-    mark_complete(tmp, step=step)
+    mark_complete(tmp, **marker_fields)
     old = None
-    if paths.final.exists():
-        old = paths.run_dir / f".final.old-{os.getpid()}"
-        paths.final.rename(old)
-    tmp.rename(paths.final)
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        target.rename(old)
+    tmp.rename(target)
     if old is not None:
         shutil.rmtree(old)
-    return paths.final
+    return target
+
+
+def commit_final(paths: RunPaths, write: Callable[[Path], None], step: int) -> Path:
+    return commit_dir(paths.final, write, step=step)

@@ -9,6 +9,7 @@
       train.log          the job's log; metrics.jsonl one line of trainer metrics per logging step
       checkpoints/checkpoint-N/   complete once it holds rlvr_complete.json; incomplete ones go to incomplete/
       final/             the final model and tokenizer, complete once it holds rlvr_complete.json
+      model/             with a reasoning vocabulary: the extended base model the policy loads (vLLM too)
       eval/              standalone evaluation results
       wandb/             W&B's files
       .lease/            the single-writer lease
@@ -90,6 +91,10 @@ class RunPaths:
     @property
     def final(self) -> Path:
         return self.run_dir / "final"
+
+    @property
+    def extended_model(self) -> Path:
+        return self.run_dir / "model"
 
     @property
     def eval(self) -> Path:

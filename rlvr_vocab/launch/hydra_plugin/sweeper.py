@@ -18,7 +18,7 @@ from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rlvr_vocab.launch.sweep import SweepPlan, decide, plan_sweep, slow_saves, undo_claims
-from rlvr_vocab.library_check import LibraryCheckWorker, sweep_worker
+from rlvr_vocab.library_check import LibraryCheck, sweep_worker
 from rlvr_vocab.run.claims import submit_lock
 from rlvr_vocab.secrets import redact_obj
 from rlvr_vocab.validate import validate
@@ -78,7 +78,7 @@ class RlvrSweeper(BasicSweeper):
             sys.exit(1)
         return [results]
 
-    def _plan(self, arguments: list[str], libraries: LibraryCheckWorker) -> SweepPlan:
+    def _plan(self, arguments: list[str], libraries: LibraryCheck) -> SweepPlan:
         loader = self.hydra_context.config_loader
         parsed = OverridesParser.create(config_loader=loader).parse_overrides([*self._parse_config(), *arguments])
         jobs = self.split_arguments(parsed, max_batch_size=None)[0]
