@@ -17,6 +17,8 @@ LIVE_STATES = frozenset({"PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "RESIZIN
 # squeue states of a job whose processes may still be writing files.
 HOLDING_STATES = frozenset({"RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT"})
 _TIMEOUT_S = 30
+# sbatch waits for the controller to accept or test a job: longer, and a timeout means "try again", never a hang.
+SUBMIT_TIMEOUT_S = 60
 
 
 class SlurmError(Exception):
@@ -42,7 +44,8 @@ def _said(out: subprocess.CompletedProcess) -> str:
 def _checked(args: list[str], timeout: float = _TIMEOUT_S) -> str:
     out = _run(args, timeout)
     if out.returncode:
-        raise SlurmError(f"{args[0]} failed: {_said(out)}")
+        command = " ".join(args[:2]) if args[0] == "scontrol" else args[0]  # `scontrol requeue`, not `scontrol`
+        raise SlurmError(f"{command} failed: {_said(out)}")
     return out.stdout
 
 
@@ -238,7 +241,7 @@ def cancel(job_ids: list[str]) -> None:
 
 def sbatch_test_only(script_path: str) -> None:
     """Ask Slurm whether it would accept this script; raises SlurmError in Slurm's own words if not."""
-    out = _run(["sbatch", "--test-only", script_path], timeout=60)
+    out = _run(["sbatch", "--test-only", script_path], timeout=SUBMIT_TIMEOUT_S)
     if out.returncode:
         raise SlurmError(f"Slurm refuses the job: {_said(out)}")
 
@@ -246,12 +249,13 @@ def sbatch_test_only(script_path: str) -> None:
 def sbatch(args: list[str], cwd: str | None = None, env: dict[str, str] | None = None) -> str:
     """Submit (`sbatch --parsable ARGS`); returns the job id."""
     try:
-        out = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True, timeout=60, cwd=cwd,
-                             env={**os.environ, **(env or {})})
+        out = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True,
+                             timeout=SUBMIT_TIMEOUT_S, cwd=cwd, env={**os.environ, **(env or {})})
     except FileNotFoundError:
         raise SlurmError("sbatch not found (no Slurm client on this machine)") from None
     except subprocess.TimeoutExpired:
-        raise SlurmError("sbatch did not answer within 60 s (the controller may be overloaded)") from None
+        raise SlurmError(f"sbatch did not answer within {SUBMIT_TIMEOUT_S} s (the controller may be overloaded)"
+                         ) from None
     if out.returncode:
         raise SlurmError(f"sbatch failed: {_said(out)}")
     return out.stdout.strip().split(";")[0]

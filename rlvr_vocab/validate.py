@@ -20,6 +20,7 @@ from rlvr_vocab.library_check import LibraryCheck
 from rlvr_vocab.rewards import check_reward_config
 from rlvr_vocab.run import checkpoints
 from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.secrets import is_secret_key
 
 # Run, experiment and sweep names become directory names and W&B names.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=,+@-]*$")
@@ -185,6 +186,9 @@ def check_training(training: Any, n_rewards: int, ws: int, fields: dict[str, Any
     for key in values:
         if key in FRAMEWORK_OWNED:
             raise ConfigError(f"training.{key}", "is set by the framework", FRAMEWORK_OWNED[key])
+        if is_secret_key(key):
+            raise ConfigError(f"training.{key}", "would be saved in every checkpoint (training_args.bin)",
+                              "set HF_TOKEN in the environment instead: the hub libraries read it there")
         if key in SAMPLING_KEYS:
             raise ConfigError(
                 f"training.{key}", "sampling lives with the model", f"use model.generation_kwargs.{key}"

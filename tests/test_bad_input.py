@@ -34,6 +34,8 @@ CASES = {
     "sampling in the wrong place": (["+training.temperature=0.7"], "training.temperature",
                                     "model.generation_kwargs.temperature"),
     "framework-owned GRPO key": (["+training.output_dir=/tmp/x"], "training.output_dir", "run dir"),
+    "a secret in the trainer's arguments": (["+training.hub_token=hf_abcdefghijklmnop"], "training.hub_token",
+                                            "HF_TOKEN"),
     "bf16 without a GPU": (["precision=bf16"], "precision", "GPU"),
     "missing DeepSpeed config": (["+training.deepspeed=./no/such/zero3.json"], "training.deepspeed", "does not exist"),
     "key below a null node": (["dataset.embedded=null", "dataset.embedded.n_test=5"], "overrides", "null"),

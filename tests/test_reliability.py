@@ -29,9 +29,10 @@ from rlvr_vocab.train import main as train_main
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 SECRETS = {"WANDB_API_KEY": "0123456789abcdef0123456789abcdef01234567", "HF_TOKEN": "hf_reliabilityTestTokenXyZ0987"}
-# Typed on the command line: a nested key that reads a secret from the environment, and a literal one.
+# Typed on the command line: a nested key that reads a secret from the environment, or a literal one.
 LITERAL_SECRET = "hf_literalOverrideToken0123456789"
-SECRET_OVERRIDES = ["+model.model_kwargs.token=${oc.env:HF_TOKEN}", f"+training.hub_token={LITERAL_SECRET}"]
+SECRET_FROM_ENV = ["+model.model_kwargs.token=${oc.env:HF_TOKEN}"]
+SECRET_LITERAL = [f"+model.model_kwargs.token={LITERAL_SECRET}"]
 # Tiny jobs: the demo, shortened, without the held-out evaluations.
 FAST = [*DEMO, "eval.enabled=false"]
 SLURM_CPU = ["--multirun", "hydra/launcher=slurm_cpu"]
@@ -140,7 +141,7 @@ def test_timeout_requeues_resumes_then_stops_when_its_budget_is_used_up(demo_cac
     # A limit <= 10 min makes submitit count the signal as a timeout; max_requeues=1: one requeue.
     job = submit(run_dir, jobs, "run_name=timed", "training.max_steps=40", "training.save_steps=5",
                  "hydra.launcher.timeout_min=10", "max_requeues=1", "logging=wandb", "logging.mode=offline", *FAST,
-                 *SECRET_OVERRIDES)
+                 *SECRET_FROM_ENV)
     assert step_gate.wait_held() == "5"
     subprocess.run(["scancel", "--signal=USR2", job], check=True)  # the lead signal, as Slurm sends it
     step_gate.hold_at(8)  # released from step 5 (where it stops); the next attempt holds at step 8
@@ -192,7 +193,7 @@ def test_timeout_requeues_resumes_then_stops_when_its_budget_is_used_up(demo_cac
     (run_dir / "moved-away").rename(run_dir / "checkpoints")
     assert len(submissions(run_dir)) == 1, "none of them submitted anything"
 
-    resumed = subprocess.run([sys.executable, "-m", "rlvr_vocab", "resume", "timed", *SECRET_OVERRIDES],
+    resumed = subprocess.run([sys.executable, "-m", "rlvr_vocab", "resume", "timed"],
                              capture_output=True, text=True, cwd=REPO)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     jobs.append(submissions(run_dir)[-1]["job_id"])
@@ -210,7 +211,7 @@ def test_preemption_by_a_higher_priority_partition(demo_cache, experiments_root,
     run_dir = experiments_root / "demo" / "bumped"
     step_gate.hold_at(6)  # checkpoint-5 written; the preemption cannot race the end of the run
     job = submit(run_dir, jobs, "run_name=bumped", "training.max_steps=8", "training.save_steps=5",
-                 "logging=wandb", "logging.mode=offline", *FAST, *SECRET_OVERRIDES)
+                 "logging=wandb", "logging.mode=offline", *FAST, *SECRET_LITERAL)
     step_gate.wait_held()
     blocker = subprocess.run(["sbatch", "--parsable", "-p", "high", "--exclusive", "--mem=100M", "-J", "rlvr-blocker",
                               "-o", "/dev/null", "--wrap", "sleep 2"], capture_output=True, text=True, check=True)

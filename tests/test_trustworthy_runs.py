@@ -259,3 +259,23 @@ def test_points_that_are_one_run_are_refused(experiments_root):
     assert twice.returncode == 2 and "are the same run" in twice.stderr
     named = run_module("--multirun", "hydra/launcher=local", "seed=1,2", "run_name=mine", "dry_run=true")
     assert named.returncode == 2 and "run_name: is fixed" in named.stderr
+
+
+def test_an_sbatch_that_does_not_answer_is_one_line(tmp_path, experiments_root, monkeypatch, capsys):
+    """`sbatch --test-only` against an overloaded controller: one line, exit 2, nothing submitted or written."""
+    from rlvr_vocab import slurm_client
+    from rlvr_vocab.train import main
+
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "sbatch").write_text("#!/bin/sh\nsleep 30\n")
+    (shims / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(slurm_client, "SUBMIT_TIMEOUT_S", 1)
+    monkeypatch.setattr("sys.argv", ["rlvr_vocab.train", "--multirun", "hydra/launcher=slurm_cpu", "run_name=slow"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1, err
+    assert "sbatch did not answer within 1 s" in err and "retry" in err
+    assert not (experiments_root / "demo" / "slow").exists()

@@ -48,7 +48,7 @@ def test_each_array_task_shows_its_own_logs(demo_cache, experiments_root):
 def test_a_wrapper_run_resumes_through_sbatch(demo_cache, experiments_root, job_env, step_gate):
     step_gate.hold_at(3)  # checkpoint-2 written; cancelled there, it cannot have finished
     job = sbatch("slurm/train_baseline.sh", *TINY, "training.max_steps=6", "training.save_steps=2",
-                 f"+training.hub_token={LITERAL_SECRET}", env=job_env)
+                 f"+model.model_kwargs.token={LITERAL_SECRET}", env=job_env)
     run = f"job{job}"
     run_dir = experiments_root / "baseline" / run
     assert step_gate.wait_held() == "3"
@@ -56,7 +56,7 @@ def test_a_wrapper_run_resumes_through_sbatch(demo_cache, experiments_root, job_
     wait_for(lambda: row(run)["state"] == "CANCELLED", 120, "CANCELLED")
     step_gate.release()
 
-    resumed = cli("resume", run, f"+training.hub_token={LITERAL_SECRET}")
+    resumed = cli("resume", run, f"+model.model_kwargs.token={LITERAL_SECRET}")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "through sbatch" in resumed.stdout and "slurm/train_baseline.sh" in resumed.stdout
     new_job = resumed.stdout.split("submitted as SLURM job ")[1].split()[0]
@@ -68,7 +68,7 @@ def test_a_wrapper_run_resumes_through_sbatch(demo_cache, experiments_root, job_
     assert second["resumed_from_step"] == 2 and final["last_step"] == 6
     assert second["sbatch"]["script"] == first["sbatch"]["script"]
     assert second["sbatch"]["options"]["cpus-per-task"] == "1" and second["sbatch"]["options"]["gpus-per-node"] == "0"
-    assert sacct_states(new_job) == ["COMPLETED"]
+    wait_for(lambda: sacct_states(new_job) == ["COMPLETED"], 120, "sacct to record the resumed job")
     for attempt, job_id in ((first, job), (second, new_job)):  # output under the root, none in the checkout
         assert attempt["stdout"] == str(experiments_root / "_slurm" / f"rlvr-baseline-{job_id}.out")
         assert not (REPO / f"slurm-{job_id}.out").exists()

@@ -101,7 +101,8 @@ def command(view, extra: list[str], force: bool, launcher: str | None, local: bo
     submission = view.submissions[-1] if view.submissions else {}
     overrides = _merged(view, extra, force)
     # The original launcher settings (partition, account, time...), but not one-off submission states.
-    hydra = [o for o in submission.get("hydra_overrides", []) if not o.startswith("hydra.mode") and ".hold=" not in o]
+    one_off = ("hydra.mode", "hydra.launcher.wait=", "+hydra.launcher.additional_parameters.hold=")
+    hydra = [o for o in submission.get("hydra_overrides", []) if not o.startswith(one_off)]
     if launcher:
         hydra = [o for o in hydra if not o.startswith("hydra/launcher=")] + [f"hydra/launcher={launcher}"]
     if local:

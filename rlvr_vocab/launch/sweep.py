@@ -186,8 +186,9 @@ def _single_name(cfg: DictConfig) -> str:
     return cfg.run_name or default_run_name()
 
 
-def decide(plan: SweepPlan, refuse_live: bool) -> None:
-    """Under the submit lock: which points are done or live (skipped), which are submitted (their identity claimed).
+def decide(plan: SweepPlan, refuse_live: bool, claim: bool = True) -> None:
+    """Under the submit lock: which points are done or live (skipped), which are submitted (their identity claimed;
+    `claim=False` for a dry run, which writes nothing).
 
     `refuse_live`: a single named run (e.g. `rlvr-vocab resume RUN`) that is pending or running is an error, not a
     skip, whether the other submission came first by a minute or by a millisecond.
@@ -209,8 +210,9 @@ def decide(plan: SweepPlan, refuse_live: bool) -> None:
         elif live:
             point.action, point.note = "skip", f"already {live}"
         else:
-            point.claimed = claims.claim(point.paths, point.identity, force=bool(point.cfg.force_resume)) == \
-                claims.CREATED
+            if claim:
+                point.claimed = claims.claim(point.paths, point.identity, force=bool(point.cfg.force_resume)) == \
+                    claims.CREATED
             if point.resume_from is not None:
                 point.note = f"resumes from {point.resume_from.name}"
 

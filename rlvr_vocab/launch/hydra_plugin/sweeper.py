@@ -42,7 +42,9 @@ class RlvrSweeper(BasicSweeper):
             self.config.sweep_id = plan.sweep_id
         if hasattr(self.launcher, "prepare"):
             self.launcher.prepare(plan)
+        single_named = len(plan.points) == 1 and any(o.split("=", 1)[0] == "run_name" for o in arguments)
         if self.config.dry_run:
+            decide(plan, refuse_live=single_named, claim=False)
             print(plan.summary())  # noqa: T201
             for warning in slow_saves(plan, self.config.hydra.launcher.get("signal_delay_s")):
                 print(warning)  # noqa: T201
@@ -54,7 +56,6 @@ class RlvrSweeper(BasicSweeper):
             return []
         if hasattr(self.launcher, "preflight"):
             self.launcher.preflight(len(plan.points))
-        single_named = len(plan.points) == 1 and any(o.split("=", 1)[0] == "run_name" for o in arguments)
         # Deciding what is live and submitting is one step for every submitter on this root.
         with submit_lock(self.config.experiments_root):
             decide(plan, refuse_live=single_named)
