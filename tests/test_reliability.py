@@ -246,8 +246,8 @@ def test_killed_mid_checkpoint_and_duplicate_submissions(demo_cache, experiments
     assert state_of("killed") == "PENDING"
     code, _, err = cli("resume", "killed")
     assert code == 2 and "is PENDING" in err and "two jobs" in err
-    code, out, _ = train(*SLURM_CPU, *args)
-    assert code == 0 and f"already pending as SLURM job {job}" in out and "nothing to submit" in out
+    code, _, err = train(*SLURM_CPU, *args)  # the same named run submitted again: refused as a resume is
+    assert code == 2 and f"is pending as SLURM job {job}" in err and len(err.strip().splitlines()) == 1, err
     assert len(submissions(run_dir)) == 1
 
     step_gate.hold_at(29)  # checkpoint-28 written, checkpoint-30 not begun
@@ -267,8 +267,8 @@ def test_killed_mid_checkpoint_and_duplicate_submissions(demo_cache, experiments
     assert running["state"] == "RUNNING" and running["last_checkpoint"] == "checkpoint-28", "not the one in writing"
     code, _, err = cli("resume", "killed")
     assert code == 2 and "is RUNNING" in err
-    code, out, _ = train(*SLURM_CPU, *args)
-    assert code == 0 and f"already running as SLURM job {job}" in out and "nothing to submit" in out
+    code, _, err = train(*SLURM_CPU, *args)
+    assert code == 2 and f"is running as SLURM job {job}" in err, err
     before = (run_dir / "run.json").read_bytes()
     code, _, err = train(*args)
     assert code == 2 and "in use by pid" in err and f"SLURM job {job}" in err, err
