@@ -104,6 +104,20 @@ class EvalConfig:
     # (null: k), drawn with model.generation_kwargs.
     k: int = 1
     num_samples: int | None = None
+    # Benchmarks (conf/benchmark/) evaluated on milestone checkpoints and the final model (rlvr_vocab.eval.chain).
+    benchmarks: list[str] = field(default_factory=list)
+    # Submit those evaluations from the training job as jobs of their own (training never waits for them).
+    chain: bool = False
+    # Every N-th checkpoint is a milestone: evaluated, and kept from rotation until its evaluation ends.
+    every_checkpoints: int = 1
+    # The evaluation jobs' resources: a conf/hydra/launcher/ profile (a GPU one on clusters).
+    launcher: str = "slurm_cpu"
+    # transformers | vllm (GPU clusters)
+    backend: str = "transformers"
+    # Local copies of benchmarks, name -> file or directory (compute nodes without the hub, tests).
+    benchmark_paths: dict[str, str] = field(default_factory=dict)
+    # At most this many rows of every benchmark (null: each benchmark's own max_samples).
+    benchmark_max_samples: int | None = None
 
 
 @dataclass

@@ -46,21 +46,37 @@ def load_splits(ds: DictConfig, seed: int) -> tuple[Dataset, Dataset]:
         test = _load_split(ds, path, ds.test_split)
         held_out = f"split '{ds.test_split}'"
     for name, split in (("train", train), ("test", test)):
-        missing = {ds.question_column, ds.answer_column} - set(split.column_names)
-        if missing:
-            from rlvr_vocab.errors import ConfigError
-
-            raise ConfigError(
-                f"dataset.{'question' if ds.question_column in missing else 'answer'}_column",
-                f"column {sorted(missing)[0]!r} not in the {name} split of {path} (columns: {split.column_names})",
-                "set dataset.question_column / dataset.answer_column",
-            )
+        _check_columns(ds, split, name, path)
     if ds.max_train_samples:
         train = train.select(range(min(ds.max_train_samples, len(train))))
     if ds.max_test_samples:
         test = test.select(range(min(ds.max_test_samples, len(test))))
     logger.info(f"data: {path}: {len(train)} train rows, {len(test)} held-out rows ({held_out})")
     return train, test
+
+
+def _check_columns(ds: DictConfig, split: Dataset, name: str, path: str) -> None:
+    missing = {ds.question_column, ds.answer_column} - set(split.column_names)
+    if missing:
+        from rlvr_vocab.errors import ConfigError
+
+        raise ConfigError(
+            f"dataset.{'question' if ds.question_column in missing else 'answer'}_column",
+            f"column {sorted(missing)[0]!r} not in the {name} split of {path} (columns: {split.column_names})",
+            "set dataset.question_column / dataset.answer_column",
+        )
+
+
+def load_held_out(ds: DictConfig) -> Dataset:
+    """A data set other than the run's own, for evaluation only: its held-out split (or its only split) whole."""
+    path = str(embedded_data_dir(ds)) if ds.embedded is not None else ds.path
+    split_name = ds.test_split or ds.train_split
+    split = _load_split(ds, path, split_name)
+    _check_columns(ds, split, split_name, path)
+    if ds.max_test_samples:
+        split = split.select(range(min(ds.max_test_samples, len(split))))
+    logger.info(f"data: {path}: {len(split)} rows of split '{split_name}' to evaluate on")
+    return split
 
 
 def gold_answer(raw: object, answer_format: str) -> str:

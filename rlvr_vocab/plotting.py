@@ -1,16 +1,23 @@
-"""Learning curves from run dirs: training reward and held-out accuracy against step, averaged over seeds.
+"""Learning curves from run dirs: training reward, held-out accuracy and benchmark accuracy against step, averaged
+over seeds.
 
-matplotlib is imported only inside `plot_runs`, so the CLI can import this module and stay fast.
+matplotlib is imported only inside `render_png`, so the CLI can import this module and stay fast.
 """
 
+import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
+from rlvr_vocab.eval import results
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.manifest import UnreadableManifest, read_manifest
 
 # Overrides that differ between runs of a sweep without being settings of the experiment.
 IGNORED = {"run_name", "sweep_id", "hydra.launcher.wait"}
+# Panels `render_png` can draw: training reward, held-out accuracy, and one panel per benchmark.
+PANELS = ("reward", "accuracy", "benchmarks")
+BAND = "lines: mean over seeds; bands: min-max over seeds"
 
 
 def run_overrides(view) -> dict[str, str]:
@@ -47,6 +54,17 @@ def group_by_setting(runs) -> dict[str, list]:
     return groups
 
 
+def group_by_arm(arms: dict[str, list]) -> dict[str, list]:
+    """Runs of several arms (sweep id -> runs): one group per arm, or per arm and setting when an arm has several
+    settings ("S: learning_rate=1e-05")."""
+    groups: dict[str, list] = {}
+    for arm, runs in arms.items():
+        settings = group_by_setting(runs)
+        for label, group in settings.items():
+            groups[arm if len(settings) == 1 else f"{arm}: {label}"] = group
+    return groups
+
+
 def _short_names(keys: list[str]) -> dict[str, str]:
     # "training.learning_rate" reads as "learning_rate" unless another swept key ends the same way.
     last = [k.rsplit(".", 1)[-1] for k in keys]
@@ -58,9 +76,17 @@ def _fallback_label(runs) -> str:
     return runs[0].run_name if len(runs) == 1 else ", ".join(sorted({r.exp_name for r in runs}))
 
 
-def load_curves(run_dir: Path) -> dict[str, dict[int, float]]:
-    """{"reward": {step: value}, "accuracy": {step: value}}, steps ascending; after a resume the last line wins."""
-    return {"reward": _reward_curve(RunPaths(run_dir).metrics), "accuracy": _accuracy_curve(Path(run_dir))}
+def load_curves(run_dir: Path) -> dict:
+    """{"reward": {step: value}, "accuracy": {step: value}, "benchmarks": {name: {step: accuracy}}}, steps
+    ascending; after a resume the last line wins."""
+    paths = RunPaths(run_dir)
+    try:
+        manifest = read_manifest(paths.run_dir) or {}
+    except UnreadableManifest:  # listed as UNREADABLE by `status`; no curve to draw
+        manifest = {}
+    summary = results.benchmarks_of(paths, manifest)
+    benchmarks = {name: _benchmark_curve(steps) for name, steps in sorted(summary.items())}
+    return {"reward": _reward_curve(paths.metrics), "accuracy": _accuracy_curve(manifest), "benchmarks": benchmarks}
 
 
 def _reward_curve(path: Path) -> dict[int, float]:
@@ -79,11 +105,7 @@ def _reward_curve(path: Path) -> dict[int, float]:
     return dict(sorted(curve.items()))
 
 
-def _accuracy_curve(run_dir: Path) -> dict[int, float]:
-    try:
-        manifest = read_manifest(run_dir) or {}
-    except UnreadableManifest:  # listed as UNREADABLE by `status`; no curve to draw
-        manifest = {}
+def _accuracy_curve(manifest: dict) -> dict[int, float]:
     ev = manifest.get("eval") or {}
     # Before training, any periodic evaluations, after training: later entries win for the same step.
     points = [(ev.get("initial"), 0), *((h, None) for h in ev.get("history") or []),
@@ -98,6 +120,11 @@ def _accuracy_curve(run_dir: Path) -> dict[int, float]:
     return dict(sorted(curve.items()))
 
 
+def _benchmark_curve(steps: dict) -> dict[int, float]:
+    points = ((v.get("step"), v.get("accuracy")) for v in steps.values() if isinstance(v, dict))
+    return dict(sorted((int(s), float(a)) for s, a in points if _is_number(s) and _is_number(a)))
+
+
 def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
@@ -109,38 +136,74 @@ def _spread(curves: list[dict[int, float]]) -> tuple[list[int], list[float], lis
     return steps, [sum(v) / len(v) for v in at], [min(v) for v in at], [max(v) for v in at]
 
 
-def plot_runs(groups: dict[str, list[Path]], out: Path, title: str) -> Path:
-    """Two panels (training reward, held-out accuracy vs step): per group the mean over its runs and a
-    min-max band over them. Writes a PNG to `out` and returns its path."""
+def plot_runs(groups: dict[str, list[Path]], out: Path, title: str, panels: Sequence[str] = PANELS) -> Path:
+    """Writes `render_png` to `out` and returns its path."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(render_png(groups, title, panels))
+    return out
+
+
+def render_png(groups: dict[str, list[Path]], title: str, panels: Sequence[str] = PANELS) -> bytes:
+    """A PNG of the `panels` against training step (training reward, held-out accuracy, one panel per benchmark any
+    run has): per group the mean over its runs and a min-max band over them."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
+    curves = {label: [load_curves(d) for d in run_dirs] for label, run_dirs in groups.items()}
+    benchmarks = sorted({b for cs in curves.values() for c in cs for b in c["benchmarks"]})
+    layout = _layout(panels, benchmarks)
+    ncols = 2 if len(layout) <= 4 else 3
+    nrows = -(-len(layout) // ncols)
     # An Agg figure of its own: headless, and no pyplot state shared with a caller.
-    fig = Figure(figsize=(13, 5.2), layout="constrained")
+    fig = Figure(figsize=(6.5 * ncols, 4.2 * nrows + 1.0), layout="constrained")
     FigureCanvasAgg(fig)
-    ax_reward, ax_acc = fig.subplots(1, 2)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     colors = matplotlib.colormaps["tab10" if len(groups) <= 10 else "tab20"]
     handles = []
-    for i, (label, run_dirs) in enumerate(groups.items()):
+    for i, (label, runs) in enumerate(curves.items()):
         color = colors(i % colors.N)
-        curves = [load_curves(d) for d in run_dirs]
-        _draw(ax_reward, [c["reward"] for c in curves], color, marker=None)
-        _draw(ax_acc, [c["accuracy"] for c in curves], color, marker="o")
-        # One legend entry per group, even for a group with data in one panel only.
-        handles.append(Line2D([], [], color=color, linewidth=1.8, label=f"{label}  (n={len(run_dirs)})"))
-    _style(ax_reward, "training reward", "reward (mean of the logging step)")
-    _style(ax_acc, "held-out accuracy (greedy)", "accuracy")
-    band = "lines: mean over seeds; bands: min-max over seeds"
-    fig.suptitle(f"{title}\n{band}", fontsize=12)
+        for ax, panel in zip(axes, layout, strict=False):
+            _draw(ax, [_panel_curve(c, panel) for c in runs], color, marker=None if panel == "reward" else "o")
+        # One legend entry per group, even for a group with data in some panels only.
+        handles.append(Line2D([], [], color=color, linewidth=1.8, label=f"{label}  (n={len(runs)})"))
+    for ax, panel in zip(axes, layout, strict=False):
+        _style(ax, *_panel_titles(panel))
+    for ax in axes[len(layout):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{title}\n{BAND}", fontsize=12)
     if handles:
         fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=9,
                    frameon=False)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    return out
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()
+
+
+def _layout(panels: Sequence[str], benchmarks: list[str]) -> list[str]:
+    """The panels to draw: "benchmarks" stands for one panel per benchmark found (none when there are none, unless
+    nothing else is asked for: then one empty panel says so)."""
+    layout = [p for p in panels if p != "benchmarks"]
+    if "benchmarks" in panels:
+        layout += [f"benchmark:{b}" for b in benchmarks]
+    return layout or ["benchmark:"]
+
+
+def _panel_curve(curves: dict, panel: str) -> dict[int, float]:
+    if panel.startswith("benchmark:"):
+        return curves["benchmarks"].get(panel.removeprefix("benchmark:"), {})
+    return curves[panel]
+
+
+def _panel_titles(panel: str) -> tuple[str, str]:
+    if panel == "reward":
+        return "training reward", "reward (mean of the logging step)"
+    if panel == "accuracy":
+        return "held-out accuracy (greedy)", "accuracy"
+    name = panel.removeprefix("benchmark:")
+    return (f"{name}: accuracy (pass@1)" if name else "benchmarks"), "accuracy"
 
 
 def _draw(ax, curves: list[dict[int, float]], color, marker: str | None) -> None:

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from rlvr_vocab import slurm_client
 from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.eval.results import read_summary
 from rlvr_vocab.run.fsio import umask
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.manifest import UnreadableManifest, parse_iso, read_manifest
@@ -46,7 +47,7 @@ _RACY_NS = 2_000_000_000
 _BUSY_TIMEOUT_S = 10
 # What `status` reads of a manifest and of the submissions (the rest stays in the index, unparsed).
 _SUMMARY_KEYS = ("run_id", "exp_name", "run_name", "sweep_id", "created", "updated", "status", "error",
-                 "last_step", "max_steps", "wandb_id", "wandb_url", "skipped_checkpoints", "identity")
+                 "last_step", "max_steps", "wandb_id", "wandb_url", "skipped_checkpoints", "identity", "benchmarks")
 _ATTEMPT_KEYS = ("slurm_array_id", "slurm_job_id", "started", "end_state")
 _SUBMISSION_KEYS = ("job_id", "submitted", "sweep_id")
 # sacct's job states as run states (the rest have the same name).
@@ -125,6 +126,9 @@ def _read_run(run_dir: str) -> tuple[dict | None, list[dict]]:
         manifest = {"unreadable": str(e)}
     if manifest is None and not os.access(run_dir, os.R_OK | os.X_OK):
         manifest = {"unreadable": f"{run_dir}: permission denied"}
+    if manifest is not None and "unreadable" not in manifest:
+        # Evaluation jobs that ended after the training job's last manifest write are in evals.json only.
+        manifest["benchmarks"] = read_summary(RunPaths(run_dir)) or manifest.get("benchmarks") or {}
     return manifest, _read_submissions(run_dir)
 
 
@@ -430,7 +434,8 @@ class RunView:
             return
         if state == RunState.PENDING:
             state = RunState.REQUEUED  # it ran before: Slurm put it back in the queue
-        if state in (RunState.COMPLETED, RunState.FAILED) and recorded in FINAL:
+        task_failed = state == RunState.FAILED and recorded == RunState.CANCELLED
+        if state in (RunState.COMPLETED, RunState.FAILED) and recorded in FINAL and not task_failed:
             state = recorded  # the job's own account is more precise than its exit code
         self.state = state
         if self.m.get("error") and state == recorded:
@@ -439,6 +444,9 @@ class RunView:
             self.note = f"Slurm requeued the job after it recorded {recorded}"
         elif row.state == "SUSPENDED":
             self.note = f"job {self.job_id} is suspended"
+        elif task_failed:
+            self.note = (f"a task of job {self.job_id} failed (exit code {row.exit_code}) and Slurm ended the others; "
+                         "see `rlvr-vocab logs`")
         elif state == RunState.FAILED:
             self.note = f"job ended FAILED (exit code {row.exit_code}) before it could record why"
         elif state in FINAL and recorded == RunState.RUNNING:

@@ -8,6 +8,8 @@ overloaded controller.
 import os
 import re
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import NamedTuple
 
@@ -294,6 +296,23 @@ def cluster_problem() -> str | None:
 
 
 # ------------------------------------------------------------------------------------------------ this job
+
+
+@contextmanager
+def outside_job() -> Iterator[None]:
+    """Submit from inside a job as from a login node: without the job's SLURM_* (sbatch would pass a training
+    array task's SLURM_ARRAY_TASK_ID on to a job that is no array task) and torch.distributed variables."""
+    inherited = {k: v for k, v in os.environ.items()
+                 if (k.startswith("SLURM_") and k != "SLURM_CONF") or k in _DISTRIBUTED}
+    for key in inherited:
+        del os.environ[key]
+    try:
+        yield
+    finally:
+        os.environ.update(inherited)
+
+
+_DISTRIBUTED = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
 def current_job() -> str | None:

@@ -17,6 +17,7 @@ from rlvr_vocab import CONF_DIR, library_check
 from rlvr_vocab.config import register_configs
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.launch import register_hydra_plugins
+from rlvr_vocab.launch.distributed import export_from_slurm
 from rlvr_vocab.logs import setup_logging
 from rlvr_vocab.run import checkpoints
 from rlvr_vocab.run.lifecycle import JobLifecycle, is_main_process
@@ -84,6 +85,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
     from trl import GRPOConfig, GRPOTrainer
 
     from rlvr_vocab.data import load_splits, to_prompts
+    from rlvr_vocab.eval.chain import EvalChain
     from rlvr_vocab.eval.heldout import held_out_eval, summary
     from rlvr_vocab.modeling import extended_model, load_model_and_tokenizer, lora_config, model_path, save_final
     from rlvr_vocab.private_api import load_checkpoint_weights
@@ -133,6 +135,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
     periodic = ([PeriodicEvalCallback(job, evaluate, cfg.eval.eval_steps, summary)]
                 if cfg.eval.enabled and cfg.eval.eval_steps else [])
 
+    chain = EvalChain(cfg, paths, manifest, plan.grpo_kwargs["save_steps"]) if is_main_process() else None
     trainer_class, extra = (GRPOTrainer, {}) if rv is None else (ReasoningVocabGRPOTrainer, {"reasoning_vocab": rv})
     trainer = trainer_class(
         **extra,
@@ -142,7 +145,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
         train_dataset=train_ds,
         processing_class=tokenizer,
         peft_config=lora_config(cfg),
-        callbacks=[RunStateCallback(job, plan.keep_checkpoints), JobControlCallback(job), *periodic,
+        callbacks=[RunStateCallback(job, plan.keep_checkpoints, chain), JobControlCallback(job), *periodic,
                    SaveTimerCallback()],
     )
     # Metrics are logged as compact lines by RunStateCallback; the raw dict printer only adds noise.
@@ -168,6 +171,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
     wait_at_step_gate(None)
     save_final(trainer, tokenizer, paths, step)
     manifest.data.update(final_model=paths.relative(paths.final), last_step=step)
+    chain.on_final()
     manifest.data["metrics"].update(train_runtime=runtime)
     if cfg.eval.enabled:
         after = record_eval(manifest, "final", evaluate(trainer.model), step)
@@ -191,6 +195,9 @@ def main() -> None:
     # (Hydra's, submitit's) ever holds them.
     sys.argv[1:], secret_env = move_secrets_to_env(sys.argv[1:])
     os.environ.update(secret_env)
+    # An sbatch wrapper's `srun` over several tasks (nodes): one torch.distributed job, set up before anything
+    # (validation included) touches accelerate's state.
+    export_from_slurm()
     library_check.start_early(sys.argv[1:])
     register_configs()
     register_hydra_plugins()

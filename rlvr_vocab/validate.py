@@ -57,6 +57,8 @@ class Plan:
     world_size: int
     precision: str
     keep_checkpoints: int | None
+    # What the chained evaluation jobs will run (None: no chained evaluation).
+    evaluation: str | None = None
 
     def describe(self) -> str:
         args = self.grpo_kwargs
@@ -74,6 +76,8 @@ class Plan:
             f"checkpoint every {args.get('save_steps')}",
             f"resume from:     {self.resume_from or 'nothing (fresh start)'}",
         ]
+        if self.evaluation:
+            lines.append(f"evaluation:      {self.evaluation}")
         return "\n".join(lines)
 
 
@@ -145,7 +149,8 @@ def _check_source(where: str, name: str, probe_file: str | None) -> None:
             )
 
 
-def check_dataset(ds: DictConfig) -> str:
+def check_dataset(ds: DictConfig, held_out_only: bool = False) -> str:
+    """`held_out_only`: a data set only evaluated on (nothing trains on it, so no split can overlap training)."""
     if ds.path is None and ds.embedded is None:
         raise ConfigError("dataset.path", "is not set", "give a hub name (openai/gsm8k) or a local .jsonl/.parquet")
     if ds.answer_format not in ("plain", "gsm8k"):
@@ -156,10 +161,11 @@ def check_dataset(ds: DictConfig) -> str:
     if ds.test_split is None and ds.test_size <= 0:
         raise ConfigError("dataset.test_size", "must be positive when test_split is null")
     carve = f"set dataset.test_split=null to carve dataset.test_size ({ds.test_size}) held-out rows out of it"
-    if ds.test_split is not None and ds.test_split == ds.train_split:
+    if not held_out_only and ds.test_split is not None and ds.test_split == ds.train_split:
         raise ConfigError("dataset.test_split", f"is the training split '{ds.train_split}': the held-out rows would "
                           "be training rows", carve)
-    if ds.test_split is not None and ds.path is not None and Path(str(ds.path)).expanduser().is_file():
+    if not held_out_only and ds.test_split is not None and ds.path is not None and \
+            Path(str(ds.path)).expanduser().is_file():
         raise ConfigError("dataset.test_split", f"'{ds.test_split}' would read the same file as training "
                           f"({ds.path} is one file, it has no splits)",
                           carve + ", or point dataset.path at a directory with train and test files")
@@ -327,7 +333,7 @@ def validate(
         libraries.check_grpo({**grpo_kwargs, "bf16": False, "fp16": False, "deepspeed": None})
     effective = values["per_device_train_batch_size"] * ws * values.get("gradient_accumulation_steps", 1)
     return Plan(run_dir, cfg.run_name, model_desc, data_desc, rewards, weights, grpo_kwargs, effective,
-                resume_from, ws, precision, keep)
+                resume_from, ws, precision, keep, describe_evaluation(cfg, run_dir))
 
 
 def check_identity(paths: RunPaths, cfg: DictConfig) -> None:
@@ -449,7 +455,20 @@ def build_grpo_kwargs(
     }
 
 
+def describe_evaluation(cfg: DictConfig, run_dir: Path) -> str | None:
+    """The chained evaluation jobs, with the exact command each runs."""
+    ev = cfg.eval
+    if not (ev.chain and ev.benchmarks):
+        return None
+    every = "every checkpoint" if ev.every_checkpoints == 1 else f"every {ev.every_checkpoints}th checkpoint"
+    names = ",".join(ev.benchmarks)
+    return (f"{', '.join(ev.benchmarks)} on {every} and final/, as jobs of hydra/launcher={ev.launcher}, backend "
+            f"{ev.backend}: python -m rlvr_vocab.eval.job {run_dir} --benchmarks {names} --checkpoints <step|final> "
+            f"--backend {ev.backend}")
+
+
 def check_eval(ev) -> None:
+    _check_benchmark_eval(ev)
     for key in ("max_new_tokens", "batch_size", "k", "eval_steps", "num_samples", "max_samples"):
         value = ev[key]
         if value is not None and value <= 0:
@@ -458,3 +477,28 @@ def check_eval(ev) -> None:
     if ev.num_samples is not None and ev.num_samples < ev.k:
         raise ConfigError("eval.num_samples", f"is {ev.num_samples}, fewer than eval.k={ev.k}",
                           "pass@k needs at least k samples per prompt")
+
+
+def _check_benchmark_eval(ev) -> None:
+    from rlvr_vocab.eval.benchmark_eval import benchmark_configs, check_backend
+    from rlvr_vocab.eval.job import check_launcher
+
+    check_backend(ev.backend)
+    if ev.every_checkpoints < 1:
+        raise ConfigError("eval.every_checkpoints", f"must be >= 1, got {ev.every_checkpoints}")
+    if ev.benchmark_max_samples is not None and ev.benchmark_max_samples < 1:
+        raise ConfigError("eval.benchmark_max_samples", f"must be >= 1, got {ev.benchmark_max_samples}",
+                          "or null for each benchmark's own")
+    unknown = sorted(set(ev.benchmark_paths) - set(ev.benchmarks))
+    if unknown:
+        raise ConfigError(f"eval.benchmark_paths.{unknown[0]}", "is not one of eval.benchmarks",
+                          "add it to eval.benchmarks or drop its path")
+    for name, path in ev.benchmark_paths.items():
+        if not Path(str(path)).expanduser().exists():
+            raise ConfigError(f"eval.benchmark_paths.{name}", f"{path} does not exist", "fix the path")
+    try:
+        benchmark_configs(list(ev.benchmarks))
+    except ConfigError as e:
+        raise ConfigError(f"eval.benchmarks ({e.where})", e.problem, e.fix) from None
+    if ev.chain:
+        check_launcher("eval.launcher", ev.launcher)

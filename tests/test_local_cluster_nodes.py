@@ -6,14 +6,16 @@ node failure ending or requeueing a two-node job. The module starts the two node
 one node at the end.
 """
 
+import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, wait_for
+from conftest import DEMO, REPO, manifest, release, run_module, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -189,3 +191,139 @@ def test_node_failure_ends_or_requeues_a_two_node_job(nodes, submit):
     finally:
         if not node2_usable():
             subprocess.run(["scontrol", "update", f"nodename={NODE2}", "state=resume"], capture_output=True)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The framework's multi-node job path on the two nodes: the demo as one data-parallel (gloo) job, and its faults.
+
+MULTI = ["--multirun", "hydra/launcher=slurm_cpu_multinode"]
+# Two ranks, same global batch either way; a checkpoint every step.
+TWO_RANKS = ["training.save_steps=1", "eval.enabled=false", *DEMO]
+
+
+def hostnames(nodelist: str) -> set[str]:
+    return set(subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
+                              check=True).stdout.split())
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def submitted(run_dir: Path) -> str:
+    return json.loads((run_dir / "submissions.json").read_text())[-1]["job_id"]
+
+
+def test_demo_trains_across_two_nodes_as_two_ranks_on_one(nodes, demo_cache, experiments_root):
+    one = run_module("--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.tasks_per_node=2",
+                     "hydra.launcher.wait=true", "run_name=one-node", "training.max_steps=3", *TWO_RANKS, timeout=900)
+    assert one.returncode == 0, one.stdout[-2000:] + one.stderr[-2000:]
+    two = run_module(*MULTI, "hydra.launcher.wait=true", "run_name=two-nodes", "training.max_steps=3", *TWO_RANKS,
+                     timeout=900)
+    assert two.returncode == 0, two.stdout[-2000:] + two.stderr[-2000:]
+    single, spread = experiments_root / "demo" / "one-node", experiments_root / "demo" / "two-nodes"
+    attempt = manifest(spread)["attempts"][0]
+    assert manifest(spread)["status"] == "COMPLETED" and attempt["world_size"] == 2
+    assert hostnames(attempt["nodes"]) == set(nodes), "one rank on each node"
+    assert len(hostnames(manifest(single)["attempts"][0]["nodes"])) == 1
+    shown = run_module("show", "two-nodes", module="rlvr_vocab")
+    assert all(node in shown.stdout for node in nodes)  # `show` lists the attempt's nodes
+    for a, b in zip(metrics(single), metrics(spread), strict=True):
+        assert a["step"] == b["step"]
+        for key in ("reward", "loss", "completions/mean_length"):
+            if key in a:
+                assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (a["step"], key)
+
+
+def test_an_sbatch_wrapper_job_spans_both_nodes(nodes, demo_cache, experiments_root, job_env):
+    experiments_root.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        ["sbatch", "--wait", "--parsable", "-N2", "--ntasks-per-node=1", "--cpus-per-task=1", "--gpus-per-node=0",
+         "--mem=2G", "--time=30", "slurm/train_baseline.sh", "model=tiny", "dataset=arithmetic",
+         "training=grpo_local", "logging=none", "training.max_steps=2", *TWO_RANKS],
+        cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, **job_env})
+    assert result.returncode == 0, result.stderr
+    m = manifest(experiments_root / "baseline" / f"job{result.stdout.strip()}")
+    assert m["status"] == "COMPLETED" and m["last_step"] == 2
+    assert m["attempts"][0]["world_size"] == 2 and hostnames(m["attempts"][0]["nodes"]) == set(nodes)
+
+
+def test_the_stop_signal_stops_both_nodes_at_one_step(nodes, demo_cache, experiments_root, step_gate):
+    run_dir = experiments_root / "demo" / "stopped"
+    step_gate.hold_at(2)
+    submit = run_module(*MULTI, "run_name=stopped", "training.max_steps=4", *TWO_RANKS)
+    assert submit.returncode == 0, submit.stderr[-2000:]
+    job = submitted(run_dir)
+    assert step_gate.wait_held() == "2"
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)  # to every rank, as Slurm's lead signal
+    step_gate.release()
+    stopped = wait_for(lambda: manifest(run_dir).get("status") == "REQUEUED" and manifest(run_dir), 300,
+                       "both ranks to checkpoint and the job to requeue")
+    assert stopped["last_checkpoint"] == "checkpoints/checkpoint-2" and stopped["attempts"][0]["end_state"] in (
+        "PREEMPTED", "TIMEOUT")
+    rank1_log = Path(json.loads((run_dir / "submissions.json").read_text())[-1]["stderr"].replace("_0_log", "_1_log"))
+    assert "received SIGUSR2" in rank1_log.read_text(), "rank 1 got the signal and stopped with rank 0"
+    release(job)
+    final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
+                     "the requeued two-node job to complete")
+    assert final["attempts"][1]["resumed_from_step"] == 2 and final["last_step"] == 4
+
+
+def test_a_node_down_mid_job_requeues_and_resumes_on_both(nodes, demo_cache, experiments_root, step_gate):
+    run_dir = experiments_root / "demo" / "downed"
+    step_gate.hold_at(2)  # checkpoint-1 complete on every rank, checkpoint-2 not begun
+    submit = run_module(*MULTI, "run_name=downed", "training.max_steps=3", *TWO_RANKS)
+    assert submit.returncode == 0, submit.stderr[-2000:]
+    job = submitted(run_dir)
+    step_gate.wait_held()
+    batch_host = job_fields(job.split("_")[0]).get("BatchHost")
+    other = next(n for n in nodes if n != batch_host)  # the node of rank 1
+    try:
+        subprocess.run(["scontrol", "update", f"nodename={other}", "state=down", "reason=rlvr-multinode-test"],
+                       check=True)
+        wait_for(lambda: any(state == "NODE_FAIL" for state, _ in sacct_rows(job)), 120, "NODE_FAIL in accounting")
+    finally:
+        subprocess.run(["scontrol", "update", f"nodename={other}", "state=resume"], capture_output=True)
+        wait_for(lambda: node_states().get(other) in USABLE, 120, f"{other} back")
+    step_gate.release()
+    release(job)
+    final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
+                     "the requeued job to complete")
+    first, second = final["attempts"]
+    assert first["end_state"] == "NODE_FAIL" and second["resumed_from_step"] == 1
+    assert hostnames(second["nodes"]) == set(nodes)
+
+
+def _rank_pid(job: str, rank: int) -> int | None:
+    """The pid of a rank's Python process of this job (any node: the namespaces share this machine's pids)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        env = dict(e.decode(errors="replace").split("=", 1) for e in environ if b"=" in e)
+        job_of = f"{env.get('SLURM_ARRAY_JOB_ID')}_{env.get('SLURM_ARRAY_TASK_ID')}"
+        if comm.startswith("python") and job_of == job and env.get("SLURM_PROCID") == str(rank):
+            return int(pid)
+    return None
+
+
+def test_one_rank_killed_fails_the_whole_job(nodes, demo_cache, experiments_root, step_gate):
+    run_dir = experiments_root / "demo" / "half-dead"
+    step_gate.hold_at(2)
+    submit = run_module(*MULTI, "run_name=half-dead", "training.max_steps=4", *TWO_RANKS)
+    assert submit.returncode == 0, submit.stderr[-2000:]
+    job = submitted(run_dir)
+    step_gate.wait_held()
+    pid = wait_for(lambda: _rank_pid(job, 1), 60, "rank 1's process")
+    os.kill(pid, signal.SIGKILL)
+    # srun --kill-on-bad-exit: rank 0 (held at the gate, in nothing Slurm waits for) goes with it.
+    wait_for(lambda: is_done(job.split("_")[0]), 120, "the whole job to end, no rank left behind")
+    step_gate.release()
+    row = wait_for(lambda: next((r for r in json.loads(run_module("status", "--json", module="rlvr_vocab").stdout)
+                                 if r["run_name"] == "half-dead" and r["state"] == "FAILED"), None), 120, "FAILED")
+    assert "failed" in row["note"]
+    complete = sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*")
+                      if (p / "rlvr_complete.json").exists())
+    assert complete == ["checkpoint-1"], "nothing half-saved is marked complete"

@@ -7,10 +7,10 @@ subprocess or import lazily.
 import argparse
 import sys
 
-from rlvr_vocab.cli import cancel, compare, eval_cmd, logs, plot, registry_cmd, resume, show, status
+from rlvr_vocab.cli import cancel, compare, eval_cmd, logs, plot, registry_cmd, report, resume, show, status
 from rlvr_vocab.errors import ConfigError
 
-COMMANDS = (status, show, logs, resume, cancel, eval_cmd, compare, plot, registry_cmd)
+COMMANDS = (status, show, logs, resume, cancel, eval_cmd, compare, plot, report, registry_cmd)
 
 
 ROOT_HELP = "experiments root (default: $RLVR_EXPERIMENTS_ROOT or ./experiments)"

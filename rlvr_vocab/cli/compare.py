@@ -1,15 +1,20 @@
-"""`rlvr-vocab compare --sweep S`: the sweep's settings side by side, swept values and final metrics as columns.
+"""`rlvr-vocab compare --sweep S [--vs S2]`: the sweep's settings side by side, swept values and final metrics as
+columns, and each benchmark's accuracy at the final model and at the best checkpoint.
 
 When the runs vary `seed`, each row is a setting (its swept values but seed) with the mean over its seeds and the
-standard deviation of reward and final accuracy; `--runs` shows one row per run instead.
+standard deviation of reward and final accuracy, and for each benchmark column its mean, std, n and 95% bootstrap
+interval; `--runs` shows one row per run instead. `--vs S2` compares two arms per benchmark: each arm's mean over
+seeds and the difference S2 - S paired by seed, with its interval (rlvr_vocab.report).
 """
 
 import csv
 import json
 import sys
 
+from rlvr_vocab import report
 from rlvr_vocab.cli.common import console as make_console
 from rlvr_vocab.cli.common import fmt_number, registry, select
+from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.plotting import run_overrides, sort_key, swept_keys
 
 # eval.final metrics shown besides accuracy (pass@k keys are found by their prefix).
@@ -18,12 +23,15 @@ EVAL_COLUMNS = ("format_rate", "mean_length")
 RUN_COLUMNS = ("run", "state", "step")
 # Metrics whose spread over seeds gets a column of its own.
 WITH_STD = ("reward", "acc_final")
+# What a benchmark column's summary over seeds adds besides its mean.
+SUMMARY_FIELDS = ("std", "n", "ci_low", "ci_high")
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("compare", help="compare the runs of a sweep (mean over seeds per setting)")
+    p = sub.add_parser("compare", help="compare the runs of a sweep (mean over seeds per setting), or two sweeps")
     p.add_argument("--sweep", required=True)
     p.add_argument("--runs", action="store_true", help="one row per run, even when the sweep varies seed")
+    p.add_argument("--vs", metavar="S2", help="compare with this sweep per benchmark: S2 - S paired by seed")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true")
     fmt.add_argument("--json", action="store_true")
@@ -35,6 +43,7 @@ def rows(runs) -> tuple[list[str], list[dict]]:
     values = [run_overrides(r) for r in runs]
     keys = swept_keys(values)
     extra = _eval_columns(runs)
+    benchmarks = report.benchmark_names(runs)
     table = []
     for view, ov in zip(runs, values, strict=True):
         m, ev = view.m, view.m.get("eval") or {}
@@ -45,6 +54,7 @@ def rows(runs) -> tuple[list[str], list[dict]]:
             "acc_initial": initial, "acc_final": final.get("accuracy"),
             "acc_gain": _gain(initial, final.get("accuracy")),
             **{c: final.get(c) for c in extra},
+            **report.benchmark_values(view, benchmarks),
         })
     table.sort(key=lambda row: [sort_key(row[k]) for k in keys] + [row["run"]])
     return keys, table
@@ -62,11 +72,15 @@ def _gain(initial, final) -> float | None:
 
 
 def aggregate(keys: list[str], table: list[dict]) -> list[dict]:
-    """One row per setting (swept values but seed): `n` runs, each metric's mean, and the std of WITH_STD."""
+    """One row per setting (swept values but seed): `n` runs, each metric's mean, the std of WITH_STD, each
+    benchmark column's summary over seeds (`<column>_std`, `_n`, `_ci_low`, `_ci_high`), and a `note` when n < 3."""
     import statistics  # here: the CLI's other commands never need it
 
+    from rlvr_vocab.eval.stats import SMALL_N_NOTE
+
     setting = [k for k in keys if k != "seed"]
-    metrics = [c for c in (table[0] if table else {}) if c not in keys and c not in RUN_COLUMNS]
+    metrics = [c for c in (table[0] if table else {}) if c not in keys and c not in RUN_COLUMNS
+               and not c.endswith(report.BEST_STEP)]  # a best step is each run's own: not averaged
     groups: dict[tuple, list[dict]] = {}
     for row in table:
         groups.setdefault(tuple(row[k] for k in setting), []).append(row)
@@ -74,18 +88,35 @@ def aggregate(keys: list[str], table: list[dict]) -> list[dict]:
     for values in sorted(groups, key=lambda v: [sort_key(x) for x in v]):
         group = groups[values]
         row = {**dict(zip(setting, values, strict=True)), "n": len(group)}
+        smallest = len(group)
         for metric in metrics:
             numbers = [r[metric] for r in group if r[metric] is not None]
+            if _is_benchmark(metric):
+                summary = report.summary(numbers) or {"mean": None, "n": 0}
+                row[metric] = summary["mean"]
+                row.update({f"{metric}_{f}": summary.get(f) for f in SUMMARY_FIELDS})
+                smallest = min(smallest, summary["n"] or smallest)
+                continue
             row[metric] = statistics.fmean(numbers) if numbers else None
             if metric in WITH_STD:
                 # Sample std over seeds; undefined for a single run.
                 row[f"{metric}_std"] = statistics.stdev(numbers) if len(numbers) > 1 else None
+        row["note"] = SMALL_N_NOTE if smallest < report.SMALL_N else None
         out.append(row)
     return out
 
 
+def _is_benchmark(column: str) -> bool:
+    return column.endswith((report.FINAL, report.BEST))
+
+
 def run(args) -> int:
-    runs = select(registry(args).runs(), sweep=args.sweep)
+    runs = registry(args).runs()
+    if args.vs:
+        if args.runs:
+            raise ConfigError("compare", "--runs and --vs do not go together", "compare runs of one sweep with --runs")
+        return _run_vs(args, runs)
+    runs = select(runs, sweep=args.sweep)
     keys, table = rows(runs)
     by_setting = "seed" in keys and not args.runs
     if by_setting:
@@ -93,19 +124,114 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(table, indent=1))
     elif args.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(table[0]) if table else ["run"])
-        writer.writeheader()
-        writer.writerows(table)
+        _write_csv(table)
     else:
-        from rich.table import Table
-
-        title = f"sweep {args.sweep}"
-        if by_setting:
-            title += ": mean over seeds per setting (--runs: one row per run)"
-        out = Table(box=None, header_style="bold", title=title)
-        for column in table[0] if table else ["run"]:
-            out.add_column(column)
-        for row in table:
-            out.add_row(*[fmt_number(v) for v in row.values()])
-        make_console().print(out)
+        _print_table(args.sweep, table, by_setting)
     return 0
+
+
+def _write_csv(table: list[dict]) -> None:
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(table[0]) if table else ["run"])
+    writer.writeheader()
+    writer.writerows(table)
+
+
+def _print_table(sweep: str, table: list[dict], by_setting: bool) -> None:
+    from rich.table import Table
+
+    title = f"sweep {sweep}"
+    if by_setting:
+        title += ": mean over seeds per setting (--runs: one row per run)"
+    columns = _shown_columns(table)
+    out = Table(box=None, header_style="bold", title=title)
+    for column in columns or ["run"]:
+        out.add_column(column)
+    for row in table:
+        out.add_row(*[_cell(row, c) if by_setting and _is_benchmark(c) else fmt_number(row[c]) for c in columns])
+    console = make_console()
+    console.print(out)
+    if by_setting and any(_is_benchmark(c) for c in columns):
+        console.print("benchmark columns: mean ± std over seeds [95% bootstrap interval of the mean] (n when it "
+                      "differs from the setting's)")
+    if any(row.get("note") for row in table):
+        console.print(f"note: some settings have n < {report.SMALL_N} seeds: their intervals are not meaningful")
+
+
+def _shown_columns(table: list[dict]) -> list[str]:
+    """The table's columns but a benchmark summary's parts (shown in its cell) and the note (said below it)."""
+    parts = {f"{c}_{f}" for c in (table[0] if table else {}) if _is_benchmark(c) for f in SUMMARY_FIELDS}
+    return [c for c in (table[0] if table else {}) if c not in parts and c != "note"]
+
+
+def _cell(row: dict, column: str) -> str:
+    """A benchmark column of a setting: "mean ± std [low, high]" and its n when not every run of the setting has it."""
+    if row[column] is None:
+        return "-"
+    text = f"{row[column]:.3f}"
+    if row[f"{column}_std"] is not None:
+        text += f" ± {row[f'{column}_std']:.3f}"
+    text += f" [{row[f'{column}_ci_low']:.3f}, {row[f'{column}_ci_high']:.3f}]"
+    return text + (f" (n={row[f'{column}_n']})" if row[f"{column}_n"] != row["n"] else "")
+
+
+def _run_vs(args, runs: list) -> int:
+    arms = report.load_arms(runs, args.sweep, args.vs)
+    result = report.comparison_json(arms)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    elif args.csv:
+        _write_csv([_flat(row) for row in result["rows"]])
+    else:
+        _print_vs(result, *arms)
+    return 0
+
+
+def _flat(row: dict) -> dict:
+    """A comparison row as one CSV line: each arm's summary and the difference as columns of their own."""
+    flat = {"setting": row["label"], "metric": row["metric"]}
+    for arm in ("a", "b"):
+        flat.update({f"{arm}_{f}": (row[arm] or {}).get(f) for f in ("mean", *SUMMARY_FIELDS)})
+    diff = row["diff"] or {}
+    flat.update({f"diff_{f}": diff.get(f) for f in ("mean_diff", *SUMMARY_FIELDS)})
+    flat.update({f: " ".join(diff.get(f) or []) for f in ("seeds", "a_only", "b_only")})
+    return {**flat, "verdict": row["verdict"], "note": row["note"]}
+
+
+def _print_vs(result: dict, a, b) -> None:
+    from rich.table import Table
+
+    rows = result["rows"]
+    several = len({r["label"] for r in rows}) > 1
+    out = Table(box=None, header_style="bold", title=f"A = {a.sweep} vs B = {b.sweep}: per benchmark, mean ± std "
+                f"(n) [95% CI] over seeds; B - A paired by seed")
+    for column in ["setting"] * several + ["metric", f"A {a.sweep}", f"B {b.sweep}", "B - A [95% CI]",
+                                           "paired seeds", "unpaired", "verdict"]:
+        out.add_column(column)
+    for r in rows:
+        diff = r["diff"]
+        out.add_row(*[r["label"]] * several, r["metric"], _summary_text(r["a"]), _summary_text(r["b"]),
+                    _diff_text(diff), " ".join(diff["seeds"]) if diff else "-", _unpaired(diff, a.name, b.name),
+                    r["verdict"] + (" *" if r["note"] else ""))
+    console = make_console()
+    console.print(out)
+    if result["note"]:
+        console.print(f"note: * n < {report.SMALL_N} seeds: interval not meaningful")
+
+
+def _summary_text(s: dict | None) -> str:
+    if s is None:
+        return "-"
+    std = f" ± {s['std']:.3f}" if s["std"] is not None else ""
+    return f"{s['mean']:.3f}{std} (n={s['n']}) [{s['ci_low']:.3f}, {s['ci_high']:.3f}]"
+
+
+def _diff_text(diff: dict | None) -> str:
+    return "-" if diff is None else f"{diff['mean_diff']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}]"
+
+
+def _unpaired(diff: dict | None, a: str, b: str) -> str:
+    if diff is None:
+        return "-"
+    said = [f"only {a}: {' '.join(diff['a_only'])}"] * bool(diff["a_only"]) + \
+           [f"only {b}: {' '.join(diff['b_only'])}"] * bool(diff["b_only"])
+    return "; ".join(said) or "-"

@@ -1,4 +1,5 @@
-"""`rlvr-vocab eval RUN [--checkpoint N|final] [--dataset X] [--k K] [--launcher PROFILE]`: held-out evaluation.
+"""`rlvr-vocab eval RUN --benchmarks a,b [--checkpoints all|last|N,M]` (benchmarks) or `[--checkpoint N|final]
+[--dataset X] [--k K]` (a held-out split), here or as a SLURM job with `--launcher PROFILE`.
 
 Runs `python -m rlvr_vocab.eval.job` (which checks its inputs, then evaluates here or submits a SLURM job with a
 launcher profile); this command never imports torch itself.
@@ -12,8 +13,13 @@ from rlvr_vocab.cli.common import find_run, fmt_number, registry
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a run's checkpoint or final model on a held-out split")
+    p = sub.add_parser("eval", help="evaluate a run's checkpoints or final model on benchmarks or a held-out split")
     p.add_argument("run")
+    p.add_argument("--benchmarks", help="comma-separated conf/benchmark/ names (math500,gsm8k,...)")
+    p.add_argument("--checkpoints", help="with --benchmarks: all, last (default), final or steps N,M")
+    p.add_argument("--backend", help="with --benchmarks: transformers (default) or vllm")
+    p.add_argument("--benchmark-path", action="append", metavar="NAME=PATH",
+                   help="with --benchmarks: a local copy of a benchmark (repeatable)")
     p.add_argument("--checkpoint", help="a checkpoint step or 'final' (default: final, else the newest checkpoint)")
     p.add_argument("--dataset", help="a conf/dataset/ name or a local file (default: the run's own held-out split)")
     p.add_argument("--k", type=int, help="pass@k from k samples besides greedy accuracy (default: the run's eval.k)")
@@ -27,10 +33,12 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     view = find_run(registry(args).runs(ask_slurm=False), args.run)
     cmd = [sys.executable, "-m", "rlvr_vocab.eval.job", str(view.run_dir)]
-    for flag in ("checkpoint", "dataset", "k", "max_samples", "launcher"):
+    for flag in ("benchmarks", "checkpoints", "backend", "checkpoint", "dataset", "k", "max_samples", "launcher"):
         value = getattr(args, flag)
         if value is not None:
             cmd += [f"--{flag.replace('_', '-')}", str(value)]
+    for item in args.benchmark_path or []:
+        cmd += ["--benchmark-path", item]
     if args.wait:
         cmd.append("--wait")
     # The job's logs stream to stderr; its stdout is the submission note or the result as JSON.
@@ -39,20 +47,29 @@ def run(args) -> int:
     result = _result(lines[-1]) if lines else None
     for line in lines if result is None else lines[:-1]:
         print(line)
-    if result is not None:
-        print(json.dumps(result) if args.json else _describe(view.run_name, result))
+    if result is None:
+        return done.returncode
+    if args.json:
+        print(json.dumps(result))
+    elif isinstance(result, list):  # benchmark results, one per (weights, benchmark) evaluated
+        for record in result:
+            print(_describe(view.run_name, record, record["benchmark"]))
+        if not result:
+            print(f"{view.run_name}: nothing to evaluate, all of it is evaluated with these settings already")
+    else:
+        print(_describe(view.run_name, result, result.get("dataset")))
     return done.returncode
 
 
-def _result(line: str) -> dict | None:
+def _result(line: str) -> dict | list | None:
     try:
         value = json.loads(line)
     except ValueError:
         return None
-    return value if isinstance(value, dict) else None
+    return value if isinstance(value, dict | list) else None
 
 
-def _describe(run_name: str, result: dict) -> str:
-    shown = {k: v for k, v in result.items() if k not in ("weights", "dataset", "time")}
-    return f"{run_name} {result.get('weights')} on {result.get('dataset')}: " + ", ".join(
-        f"{k} {fmt_number(v)}" for k, v in shown.items())
+def _describe(run_name: str, result: dict, on: str | None) -> str:
+    hidden = ("weights", "dataset", "time", "benchmark", "settings", "settings_key", "step", "seconds")
+    shown = {k: v for k, v in result.items() if k not in hidden}
+    return f"{run_name} {result.get('weights')} on {on}: " + ", ".join(f"{k} {fmt_number(v)}" for k, v in shown.items())

@@ -7,6 +7,7 @@ manifest's `eval.standalone`. torch and transformers are imported only by the ev
 """
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -78,14 +79,14 @@ def eval_config(run_dir: Path, dataset: str | None, k: int | None, max_samples: 
     if max_samples is not None:
         cfg.eval.max_samples = max_samples
     check_eval(cfg.eval)
-    check_dataset(cfg.dataset)
+    check_dataset(cfg.dataset, held_out_only=dataset is not None)
     return cfg, name
 
 
 def evaluate_run(run_dir: str, checkpoint: str | None = None, dataset: str | None = None, k: int | None = None,
                  max_samples: int | None = None) -> dict[str, Any]:
     """Evaluate and record; returns the record written to eval/<label>.json."""
-    from rlvr_vocab.data import load_splits, to_prompts
+    from rlvr_vocab.data import load_held_out, load_splits, to_prompts
     from rlvr_vocab.eval.heldout import held_out_eval, summary
     from rlvr_vocab.modeling import load_model_and_tokenizer, match_threads_to_allocation
     from rlvr_vocab.reasoning_vocab import load_reasoning_vocab
@@ -97,7 +98,8 @@ def evaluate_run(run_dir: str, checkpoint: str | None = None, dataset: str | Non
     match_threads_to_allocation()
     model, tokenizer = load_model_and_tokenizer(cfg, str(weights), choose_precision(cfg.precision))
     rv = load_reasoning_vocab(model, tokenizer)
-    _, test = load_splits(cfg.dataset, cfg.seed)
+    # The run's own held-out rows (carved as training carved them), or another data set's held-out split whole.
+    test = load_splits(cfg.dataset, cfg.seed)[1] if dataset is None else load_held_out(cfg.dataset)
     result = held_out_eval(model, tokenizer, to_prompts(test, tokenizer, cfg.dataset), cfg, rv)
     record = {"weights": label, "dataset": data_name, **result}
     logger.info(f"{run.name} {label} on {data_name}: {summary(result)}")
@@ -133,28 +135,37 @@ def _record(run: Path, key: str, record: dict[str, Any]) -> None:
         lease.release()
 
 
-def submit(launcher: str, run_dir: Path, **kwargs: Any):
-    """Submit `evaluate_run` as one job with the resources of conf/hydra/launcher/<launcher>.yaml."""
+def submit_job(launcher: str, run_dir: Path, fn, *args: Any, **kwargs: Any):
+    """Submit `fn(*args, **kwargs)` as one job with the resources of conf/hydra/launcher/<launcher>.yaml: its
+    values type-checked and Slurm asked (`sbatch --test-only`) first, like a training submission. From inside a
+    training job, the job's own Slurm and torch.distributed environment is not handed on."""
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
+    from rlvr_vocab import slurm_client
     from rlvr_vocab.config import register_configs
     from rlvr_vocab.launch import register_hydra_plugins
 
     register_configs()
     register_hydra_plugins()
-    known = sorted(p.stem for p in (CONF_DIR / "hydra" / "launcher").glob("*.yaml"))
-    if launcher not in known:
-        raise ConfigError("--launcher", f"unknown launcher profile '{launcher}'", f"use one of {', '.join(known)}")
+    check_launcher("--launcher", launcher)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         cfg = compose("config", overrides=[f"hydra/launcher={launcher}", "sweep_id=eval"], return_hydra_config=True)
     params = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     params.pop("_target_")
-    params["name"] = f"eval-{run_dir.name}"
-    params["submitit_folder"] = str(run_dir / "eval" / ".submitit" / "%j")
+    params.update(name=f"eval-{run_dir.name}", submitit_folder=str(run_dir / "eval" / ".submitit" / "%j"),
+                  nodes=1, tasks_per_node=1)
     target = instantiate({"_target_": cfg.hydra.launcher._target_, **params})
-    executor = target._executor()
-    return executor.submit(evaluate_run, str(run_dir), **kwargs)
+    with slurm_client.outside_job():
+        target.check_settings()
+        target.preflight(1)
+        return target._executor().submit(fn, *args, **kwargs)
+
+
+def check_launcher(where: str, launcher: str) -> None:
+    known = sorted(p.stem for p in (CONF_DIR / "hydra" / "launcher").glob("*.yaml"))
+    if launcher not in known:
+        raise ConfigError(where, f"unknown launcher profile '{launcher}'", f"use one of {', '.join(known)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,28 +174,58 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m rlvr_vocab.eval.job", description=__doc__.splitlines()[0])
     p.add_argument("run_dir", type=Path)
+    p.add_argument("--benchmarks", help="comma-separated conf/benchmark/ names: evaluate on these benchmarks")
+    p.add_argument("--checkpoints", default="last", help="with --benchmarks: all, last (default), final or steps N,M")
+    p.add_argument("--backend", default="transformers", help="with --benchmarks: transformers or vllm")
+    p.add_argument("--benchmark-path", action="append", default=[], metavar="NAME=PATH",
+                   help="with --benchmarks: a local copy of a benchmark (repeatable)")
     p.add_argument("--checkpoint", help="a checkpoint step or 'final' (default: final, else the newest checkpoint)")
     p.add_argument("--dataset", help="a conf/dataset/ name or a local file (default: the run's own held-out split)")
     p.add_argument("--k", type=int, help="pass@k from k samples besides greedy accuracy (default: the run's eval.k)")
-    p.add_argument("--max-samples", type=int, help="evaluate at most this many held-out rows")
+    p.add_argument("--max-samples", type=int, help="evaluate at most this many rows (of each benchmark)")
     p.add_argument("--launcher", help="submit as a SLURM job with this conf/hydra/launcher/ profile")
     p.add_argument("--wait", action="store_true", help="with --launcher: wait for the job and print its result")
     args = p.parse_args(argv)
     setup_logging()
     with exit_on_user_error():
         run_dir = args.run_dir.resolve()
-        kwargs = {"checkpoint": args.checkpoint, "dataset": args.dataset, "k": args.k, "max_samples": args.max_samples}
-        # Everything a job could trip over is checked here, before anything is queued.
-        model_dir(run_dir, args.checkpoint)
-        eval_config(run_dir, args.dataset, args.k, args.max_samples)
+        if args.benchmarks:
+            fn, fn_args = _benchmark_job(run_dir, args)
+        else:
+            kwargs = {"checkpoint": args.checkpoint, "dataset": args.dataset, "k": args.k,
+                      "max_samples": args.max_samples}
+            # Everything a job could trip over is checked here, before anything is queued.
+            model_dir(run_dir, args.checkpoint)
+            eval_config(run_dir, args.dataset, args.k, args.max_samples)
+            fn, fn_args = functools.partial(evaluate_run, **kwargs), (str(run_dir),)
         if args.launcher in (None, "none"):
-            print(json.dumps(evaluate_run(str(run_dir), **kwargs)))  # noqa: T201
+            print(json.dumps(fn(*fn_args)))  # noqa: T201
             return 0
-        job = submit(args.launcher, run_dir, **kwargs)
+        job = submit_job(args.launcher, run_dir, fn, *fn_args)
         print(f"submitted eval of {run_dir.name} as job {job.job_id}; results: {run_dir / 'eval'}")  # noqa: T201
         if args.wait:
             print(json.dumps(job.result()))  # noqa: T201
     return 0
+
+
+def _benchmark_job(run_dir: Path, args) -> tuple:
+    """`evaluate_benchmarks` and its arguments, everything it could trip over checked first."""
+    from rlvr_vocab.eval.benchmark_eval import benchmark_configs, check_backend, evaluate_benchmarks, select_weights
+    from rlvr_vocab.run.layout import RunPaths
+
+    names = [n.strip() for n in args.benchmarks.split(",") if n.strip()]
+    local = {}
+    for item in args.benchmark_path:
+        name, sep, path = item.partition("=")
+        if not sep or not Path(path).expanduser().exists():
+            raise ConfigError("--benchmark-path", f"'{item}' is not NAME=PATH of an existing file or directory",
+                              "e.g. --benchmark-path math500=/data/math500")
+        local[name] = str(Path(path).expanduser().resolve())
+    check_backend(args.backend)
+    benchmark_configs(names, local, args.max_samples)
+    select_weights(RunPaths(run_dir), args.checkpoints)
+    seed = int(OmegaConf.load(RunPaths(run_dir).config).get("seed", 0)) if RunPaths(run_dir).config.exists() else 0
+    return evaluate_benchmarks, (str(run_dir), args.checkpoints, names, args.backend, local, args.max_samples, seed)
 
 
 if __name__ == "__main__":

@@ -34,9 +34,11 @@ STEP_GATE_ENV = "RLVR_STEP_GATE"
 class RunStateCallback(TrainerCallback):
     """Records progress in run.json and metrics.jsonl; marks checkpoints complete and rotates old ones (rank 0)."""
 
-    def __init__(self, job: JobLifecycle, keep_checkpoints: int | None):
+    def __init__(self, job: JobLifecycle, keep_checkpoints: int | None, chain=None):
         self.job = job
         self.keep = keep_checkpoints
+        # rlvr_vocab.eval.chain.EvalChain: evaluation jobs for milestone checkpoints (None: none).
+        self.chain = chain
         self._last_write = 0.0
 
     @property
@@ -74,7 +76,13 @@ class RunStateCallback(TrainerCallback):
         path = checkpoint_dir / f"checkpoint-{state.global_step}"
         save_s = time.monotonic() - (getattr(state, "rlvr_save_started", None) or time.monotonic())
         checkpoints.mark_complete(path, save_s=round(save_s, 2))
-        checkpoints.rotate(checkpoint_dir, self.keep)
+        protected = None
+        if self.chain is not None and self.chain.enabled:
+            from rlvr_vocab.eval.chain import needed_by_evaluation
+
+            self.chain.on_checkpoint(path, state.global_step, state.max_steps)
+            protected = needed_by_evaluation
+        checkpoints.rotate(checkpoint_dir, self.keep, protected)
         # Only complete ones: a directory another rank or a killed save left behind cannot be resumed from.
         kept = [{"step": checkpoints.checkpoint_step(p), "path": self.job.paths.relative(p),
                  "save_s": checkpoints.marker(p).get("save_s")}

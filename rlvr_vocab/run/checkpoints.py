@@ -101,13 +101,18 @@ def peek_latest_complete(paths: RunPaths) -> Path | None:
     return complete[-1] if complete else None
 
 
-def rotate(checkpoint_dir: Path, keep: int | None) -> list[Path]:
-    """Delete the oldest complete checkpoints beyond `keep`; incomplete ones are never counted."""
+def rotate(checkpoint_dir: Path, keep: int | None, protected: Callable[[Path], bool] | None = None) -> list[Path]:
+    """Delete the oldest complete checkpoints beyond `keep`; incomplete ones are never counted, and `protected`
+    ones (e.g. still needed by an evaluation job) are kept until a later rotation finds them free."""
     if not keep:
         return []
-    removed = complete_checkpoints(checkpoint_dir)[:-keep]
-    for path in removed:
+    removed = []
+    for path in complete_checkpoints(checkpoint_dir)[:-keep]:
+        if protected is not None and protected(path):
+            logger.info(f"keeping {path.name} for its evaluation")
+            continue
         shutil.rmtree(path)
+        removed.append(path)
         logger.info(f"rotated out {path.name} (keeping {keep})")
     return removed
 

@@ -233,8 +233,17 @@ class JobLifecycle:
         return self.stop.requested and not self.training_finished
 
     def record_checkpoint(self, path: Path, save_s: float, kept: list[dict]) -> None:
+        self._copy_benchmarks()
         self.manifest.update(checkpoints=kept, last_step=checkpoints.checkpoint_step(path),
                              last_checkpoint=self.paths.relative(path), last_save_s=round(save_s, 2))
+
+    def _copy_benchmarks(self) -> None:
+        """run.json summarises the benchmark results evaluation jobs wrote (evals.json) so far."""
+        from rlvr_vocab.eval.results import read_summary
+
+        summary = read_summary(self.paths)
+        if summary:
+            self.manifest.data["benchmarks"] = summary
 
     # ------------------------------------------------------------------ exit
 
@@ -264,6 +273,7 @@ class JobLifecycle:
         from rlvr_vocab.user_errors import mark_logged
 
         manifest, step = self.manifest, self.manifest.data.get("last_step")
+        self._copy_benchmarks()
         if isinstance(exc, LeaseLost):
             logger.error(str(exc))
             mark_logged(exc)

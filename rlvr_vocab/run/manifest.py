@@ -154,6 +154,8 @@ def slurm_end(attempt: dict[str, Any]) -> tuple[RunState, str] | None:
     state, exit_code = (mine[-1].state, mine[-1].exit_code) if mine else (None, None)
     if state in _SLURM_END and _SLURM_END[state] != recorded:
         end = _SLURM_END[state]
+    elif state == "FAILED" and recorded == RunState.CANCELLED:
+        end = RunState.FAILED  # another task failed and Slurm ended the job: the SIGTERM was not a cancel
     elif recorded is None:
         end = _SLURM_OTHER.get(state or "", RunState.LOST)
     else:

@@ -84,7 +84,7 @@ TRANSITIONS: dict[tuple[RunState | None, Event], frozenset[RunState]] = {
     (S.REQUEUED, Event.CANCEL): frozenset({S.CANCELLED}),
     (S.REQUEUED, Event.SLURM_END): _SLURM_ENDS,
     # What the job saw (a SIGTERM, an exception of a killed helper) was the consequence of Slurm's decision.
-    (S.CANCELLED, Event.SLURM_END): frozenset({S.PREEMPTED, S.NODE_FAIL, S.OUT_OF_MEMORY, S.TIMEOUT}),
+    (S.CANCELLED, Event.SLURM_END): frozenset({S.PREEMPTED, S.NODE_FAIL, S.OUT_OF_MEMORY, S.TIMEOUT, S.FAILED}),
     (S.FAILED, Event.SLURM_END): frozenset({S.PREEMPTED, S.NODE_FAIL, S.OUT_OF_MEMORY, S.TIMEOUT}),
     (S.CANCELLED, Event.SLURM_REQUEUE): frozenset({S.REQUEUED}),
     (S.FAILED, Event.SLURM_REQUEUE): frozenset({S.REQUEUED}),

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 
 from rlvr_vocab import slurm_client
 from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.launch.distributed import export_from_slurm
 from rlvr_vocab.launch.sweep import SweepPlan
 from rlvr_vocab.private_api import sbatch_script
 from rlvr_vocab.run.claims import record_submission
@@ -145,12 +146,8 @@ class _SubmitAndReturn:
         return _wait_with_progress(jobs, job_overrides)
 
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
-        # In the job: several tasks (GPUs) per node form one torch.distributed job.
-        import submitit
-
-        env = submitit.JobEnvironment()
-        if env.num_tasks > 1:
-            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        # In the job: several tasks (GPUs, nodes) form one torch.distributed job.
+        export_from_slurm()
         return super().__call__(*args, **kwargs)
 
 

@@ -1,0 +1,31 @@
+"""`rlvr-vocab report --sweep S [--vs S2]`: one self-contained file that answers whether arm B beats arm A.
+
+HTML by default (plots embedded, inline CSS, nothing fetched: it can be mailed), or Markdown with its PNGs beside it
+(`--format md`, or an --out ending in .md). The document is built by rlvr_vocab.report.
+"""
+
+from pathlib import Path
+
+from rlvr_vocab import report
+from rlvr_vocab.cli.common import registry, relative
+
+FORMATS = ("html", "md")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("report", help="write a self-contained HTML (or Markdown) report of a sweep, or of two arms")
+    p.add_argument("--sweep", required=True, help="arm A (the baseline)")
+    p.add_argument("--vs", metavar="S2", help="arm B (e.g. the reasoning-vocabulary sweep): B - A paired by seed")
+    p.add_argument("--out", type=Path,
+                   help="file to write (default: <root>/_reports/<sweep>[-vs-<S2>].<format>)")
+    p.add_argument("--format", choices=FORMATS, help="html (default) or md (default from --out's suffix)")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    fmt = args.format or ("md" if args.out is not None and args.out.suffix == ".md" else "html")
+    reg = registry(args)
+    blocks = report.build(reg.runs(), args.sweep, args.vs)
+    out = report.write(blocks, args.out or report.default_out(reg.root, args.sweep, args.vs, fmt), fmt)
+    print(f"report written to {relative(out)}")
+    return 0

@@ -1,0 +1,185 @@
+"""Evaluate a run's checkpoints and final model on benchmarks (conf/benchmark/), here or as a SLURM job.
+
+For each weights (a complete `checkpoint-N` or `final/`) the model is loaded once and every benchmark not yet
+evaluated with the same settings is: greedy accuracy (pass@1), pass@k from sampled completions, format rate and
+mean length, scored by the benchmark's verifier (the rewards' own) on base text (a reasoning vocabulary's tokens
+mapped back). Results go to the run's `eval/<benchmark>/` and its `evals.json` summary (rlvr_vocab.eval.results);
+nothing else of the run is touched, so an evaluation that fails leaves the training run as it was.
+"""
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.eval import results
+from rlvr_vocab.eval.benchmarks import BenchmarkConfig, load_benchmark_config, load_rows, settings_key
+from rlvr_vocab.run import checkpoints
+from rlvr_vocab.run.layout import RunPaths
+
+BACKENDS = ("transformers", "vllm")
+# Beside a checkpoint while an evaluation job still needs it: rotation leaves the checkpoint alone meanwhile.
+PENDING_MARK = "rlvr_eval_pending.json"
+
+
+def select_weights(paths: RunPaths, which: str) -> list[tuple[str, Path, int]]:
+    """(label, directory, step) of the weights to evaluate: `all` (every complete checkpoint and final/), `last`
+    (final/, else the newest complete checkpoint), `final`, or steps `N,M`."""
+    complete = checkpoints.complete_checkpoints(paths.checkpoints)
+    final_step = checkpoints.final_step(paths)
+    final = [("final", paths.final, final_step)] if final_step is not None else []
+    kept = [(p.name, p, checkpoints.checkpoint_step(p)) for p in complete]
+    if which == "all":
+        chosen = kept + final
+    elif which == "last":
+        chosen = final or kept[-1:]
+    elif which == "final":
+        if not final:
+            raise ConfigError("--checkpoints final", f"{paths.final} is not complete (the run has not finished)",
+                              "give checkpoint steps, or `last`")
+        chosen = final
+    else:
+        try:
+            steps = [int(s) for s in which.split(",")]
+        except ValueError:
+            raise ConfigError("--checkpoints", f"'{which}' is not all, last, final or steps like 20,40",
+                              "e.g. --checkpoints all") from None
+        by_step = {step: (label, path, step) for label, path, step in kept}
+        missing = [s for s in steps if s not in by_step]
+        if missing:
+            raise ConfigError("--checkpoints", f"no complete checkpoint at step {missing[0]}",
+                              f"complete checkpoints: {sorted(by_step) or 'none'}")
+        chosen = [by_step[s] for s in steps]
+    if not chosen:
+        raise ConfigError(str(paths.run_dir), "has neither final/ nor a complete checkpoint", "train it first")
+    return chosen
+
+
+def benchmark_configs(names: list[str], local_paths: dict[str, str] | None = None,
+                      max_samples: int | None = None) -> list[BenchmarkConfig]:
+    """The benchmarks' configs (checked), with a local copy's path and a row limit where given."""
+    configs = []
+    for name in names:
+        overrides = {"max_samples": max_samples} if max_samples is not None else {}
+        if (local_paths or {}).get(name):
+            overrides["path"] = str(local_paths[name])
+        configs.append(load_benchmark_config(name, overrides))
+    return configs
+
+
+def check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ConfigError("eval.backend", f"unknown backend '{backend}'", f"use one of {', '.join(BACKENDS)}")
+
+
+def _settings(cfg: BenchmarkConfig, backend: str) -> dict[str, Any]:
+    return {**dataclasses.asdict(cfg), "backend": backend}
+
+
+def _scorer(verifier: str):
+    from rlvr_vocab.rewards import REWARDS
+
+    def score(completions: list[str], answers: list[str]) -> list[float]:
+        # Partial credit (numeric's "close") is not a correct answer.
+        return [1.0 if (s or 0.0) >= 1.0 else 0.0 for s in REWARDS[verifier](completions, answer=answers)]
+
+    return score
+
+
+def _prompts(tokenizer, cfg: BenchmarkConfig, rows: list[dict[str, str]]) -> list[str]:
+    system = [{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else []
+    return [tokenizer.apply_chat_template([*system, {"role": "user", "content": r["question"]}], tokenize=False,
+                                          add_generation_prompt=True) for r in rows]
+
+
+def _evaluate_transformers(model, tokenizer, rv, cfg: BenchmarkConfig, rows, seed: int) -> dict[str, Any]:
+    from rlvr_vocab.eval.generation import evaluate
+    from rlvr_vocab.reasoning_vocab import generation_logits_processors
+
+    return evaluate(
+        model, tokenizer, _prompts(tokenizer, cfg, rows), [r["answer"] for r in rows], _scorer(cfg.verifier),
+        _scorer("format"), max_new_tokens=cfg.max_new_tokens, k=cfg.k, num_samples=cfg.num_samples,
+        sampling={"temperature": cfg.temperature, "top_p": cfg.top_p, "top_k": cfg.top_k}, seed=seed,
+        logits_processor=generation_logits_processors(rv, tokenizer),
+        decode=(lambda ids: rv.decode_to_base(ids, tokenizer)) if rv is not None else None,
+    )
+
+
+def _evaluate_vllm(weights: Path, tokenizer, rv, cfg: BenchmarkConfig, rows, seed: int) -> dict[str, Any]:
+    """The same measures with vLLM's generation (GPU clusters; built for, not yet run here)."""
+    from vllm import LLM, SamplingParams
+
+    from rlvr_vocab.eval.passk import mean_pass_at_k
+
+    llm = LLM(model=str(weights), seed=seed)
+    prompts, answers = _prompts(tokenizer, cfg, rows), [r["answer"] for r in rows]
+
+    def texts(outputs) -> list[list[str]]:
+        decode = (lambda o: rv.decode_to_base(o.token_ids, tokenizer)) if rv is not None else (lambda o: o.text)
+        return [[decode(o) for o in out.outputs] for out in outputs]
+
+    greedy = texts(llm.generate(prompts, SamplingParams(temperature=0, max_tokens=cfg.max_new_tokens)))
+    first = [c[0] for c in greedy]
+    score, n = _scorer(cfg.verifier), len(rows)
+    result = {"accuracy": sum(score(first, answers)) / n, "format_rate": sum(_scorer("format")(first, answers)) / n,
+              "mean_length": sum(len(tokenizer(t)["input_ids"]) for t in first) / n, "n": n}
+    if cfg.k > 1:
+        samples = cfg.num_samples or cfg.k
+        params = SamplingParams(n=samples, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k or -1,
+                                max_tokens=cfg.max_new_tokens, seed=seed)
+        sampled = texts(llm.generate(prompts, params))
+        counts = [(samples, int(sum(score(c, [a] * samples)))) for c, a in zip(sampled, answers, strict=True)]
+        result[f"pass@{cfg.k}"] = mean_pass_at_k(counts, cfg.k)
+    return result
+
+
+def evaluate_benchmarks(run_dir: str, which: str, benchmarks: list[str], backend: str = "transformers",
+                        local_paths: dict[str, str] | None = None, max_samples: int | None = None,
+                        seed: int = 0) -> list[dict[str, Any]]:
+    """Evaluate the chosen weights of a run on the benchmarks; returns the results written (skips what is there)."""
+    from rlvr_vocab.modeling import load_model_and_tokenizer, match_threads_to_allocation
+    from rlvr_vocab.reasoning_vocab import load_reasoning_vocab
+    from rlvr_vocab.run.identity import flatten
+    from rlvr_vocab.validate import choose_precision
+
+    check_backend(backend)
+    paths = RunPaths(run_dir)
+    configs = benchmark_configs(benchmarks, local_paths, max_samples)
+    written = []
+    match_threads_to_allocation()
+    for label, weights, step in select_weights(paths, which):
+        todo = [c for c in configs if not results.has_result(paths, c.name, label, settings_key(c))]
+        for done in (c for c in configs if c not in todo):
+            logger.info(f"{paths.run_dir.name} {label} on {done.name}: already evaluated with these settings")
+        if todo:
+            cfg = _run_config(paths)
+            model, tokenizer = load_model_and_tokenizer(cfg, str(weights), choose_precision(cfg.precision))
+            rv = load_reasoning_vocab(model, tokenizer)
+            for bench in todo:
+                start = time.time()
+                rows = load_rows(bench, local_paths.get(bench.name) if local_paths else None)
+                measured = (_evaluate_vllm(weights, tokenizer, rv, bench, rows, seed) if backend == "vllm"
+                            else _evaluate_transformers(model, tokenizer, rv, bench, rows, seed))
+                record = {"benchmark": bench.name, "weights": label, "step": step,
+                          "settings_key": settings_key(bench), "settings": _settings(bench, backend), **measured,
+                          "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(time.time() - start, 1)}
+                results.write_result(paths, record)
+                written.append(record)
+                shown = ", ".join(f"{k} {v:.3g}" for k, v in flatten(measured).items() if isinstance(v, float))
+                logger.info(f"{paths.run_dir.name} {label} on {bench.name}: {shown} (n={measured['n']})")
+        (weights / PENDING_MARK).unlink(missing_ok=True)  # evaluated: rotation may take it now
+    return written
+
+
+def _run_config(paths: RunPaths):
+    """The run's resolved config (its latest attempt's), for how to load its weights."""
+    from omegaconf import OmegaConf
+
+    from rlvr_vocab.config import RootConfig
+
+    if not paths.config.is_file():
+        raise ConfigError(str(paths.config), "does not exist", "is this a run dir? see `rlvr-vocab status`")
+    return OmegaConf.merge(OmegaConf.structured(RootConfig), OmegaConf.load(paths.config))

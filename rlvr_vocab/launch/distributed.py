@@ -1,0 +1,19 @@
+"""torch.distributed's environment for a job of several Slurm tasks (processes), one per GPU or CPU rank.
+
+Both launch paths call `export_from_slurm`: submitit's launcher in the job, and `python -m rlvr_vocab.train` itself
+when an sbatch wrapper starts it with `srun` on several tasks. The rendezvous address is the job's first node
+(submitit's `TorchDistributedEnvironment`: the first host of SLURM_JOB_NODELIST, a port from the job id).
+"""
+
+import os
+
+
+def export_from_slurm() -> bool:
+    """Export MASTER_ADDR/PORT, RANK, WORLD_SIZE, LOCAL_RANK for this Slurm task; False when there is one task or
+    the environment is set already (torchrun, accelerate launch)."""
+    if "RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) <= 1 or "SLURM_PROCID" not in os.environ:
+        return False
+    import submitit
+
+    submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    return True

@@ -1,0 +1,342 @@
+"""compare's benchmark columns and `--vs`, plot's benchmark panels, and the report (HTML, Markdown, rendered by
+Chromium as a person would see it) on synthetic run dirs with benchmark results."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rlvr_vocab import report
+from rlvr_vocab.cli import main
+from rlvr_vocab.eval import stats
+from rlvr_vocab.eval.results import write_result
+from rlvr_vocab.registry import Registry
+from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.run.manifest import Manifest
+from rlvr_vocab.run.states import Event, RunState
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+STEPS = 100
+# Accuracy at the final model per seed; the checkpoint at step 50 scores 0.05 less, except where said.
+BASE = {"0": 0.50, "1": 0.52, "2": 0.48, "3": 0.51}  # seed 3: the baseline only (unpaired)
+RV = {"0": 0.55, "1": 0.56, "2": 0.54}
+AIME_SEEDS = ("0", "1")  # aime24 only for two seeds: n < 3
+
+
+def make_run(root: Path, sweep: str, exp: str, seed: str, acc: float, size: int = 0, lr: str = "3e-6",
+             requeued: bool = False, benchmarks: bool = True) -> Manifest:
+    """A finished sweep run with its run.json, config.yaml, submissions.json, metrics.jsonl and benchmark results."""
+    name = f"lr={lr},seed={seed}"
+    paths = RunPaths(root / exp / name)
+    paths.run_dir.mkdir(parents=True)
+    overrides = [f"experiment={exp}", f"training.learning_rate={lr}", f"seed={seed}"]
+    m = Manifest.new(paths, exp, name, "f" * 16)
+    m.data.update(sweep_id=sweep, overrides=overrides, last_step=STEPS, max_steps=STEPS,
+                  metrics={"reward": acc + 0.1}, wandb_id=f"w{exp}{seed}",
+                  wandb_url=f"https://wandb.ai/lab/rlvr/runs/w{exp}{seed}",
+                  eval={"initial": {"accuracy": 0.2, "step": 0}, "final": {"accuracy": acc - 0.1, "step": STEPS}})
+    job = f"{len(exp)}{seed}"
+    if requeued:  # a timeout: checkpoint, requeue, the same SLURM job resumes
+        m.start_attempt(world_size=1, slurm_job_id=job)
+        m.end_attempt(Event.STOP_REQUEUE, RunState.REQUEUED, "time limit", attempt_state=RunState.TIMEOUT)
+    m.start_attempt(world_size=1, slurm_job_id=job)
+    m.end_attempt(Event.FINISH, RunState.COMPLETED)
+    paths.submissions.write_text(json.dumps([{
+        "job_id": job, "submitted": "2026-01-01T00:00:00+00:00", "sweep_id": sweep, "launcher": "slurm",
+        "overrides": [f"run_name='{name}'", *overrides, f"sweep_id={sweep}"],
+        "hydra_overrides": ["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.mode=MULTIRUN"]}]))
+    config = {"seed": int(seed), "exp_name": exp, "run_name": name, "sweep_id": sweep,
+              "model": {"name_or_path": "Qwen/Qwen3-0.6B", "reasoning_vocab": {"size": size, "mode": "free"}},
+              "training": {"learning_rate": float(lr), "max_steps": STEPS}}
+    paths.config.write_text(yaml.safe_dump(config))
+    paths.metrics.write_text("".join(json.dumps({"step": s, "reward": acc * s / STEPS}) + "\n" for s in (10, 50, 100)))
+    if benchmarks:
+        _results(paths, "math500", {50: acc - 0.05, STEPS: acc})
+        if seed in AIME_SEEDS:
+            _results(paths, "aime24", {50: acc / 4, STEPS: acc / 5})  # the best is the checkpoint here
+    return m
+
+
+def _results(paths: RunPaths, benchmark: str, curve: dict[int, float]) -> None:
+    for step, acc in curve.items():
+        write_result(paths, {"benchmark": benchmark, "weights": "final" if step == STEPS else f"checkpoint-{step}",
+                             "step": step, "settings_key": "0123456789ab", "settings": {}, "accuracy": acc,
+                             "pass@8": min(1.0, acc + 0.2), "n": 500, "time": f"2026-01-01T00:{step // 10:02d}:00"})
+
+
+@pytest.fixture
+def no_slurm(monkeypatch, tmp_path):
+    """A PATH without sacct: every run here is settled anyway."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+@pytest.fixture
+def arms(experiments_root):
+    """Sweep `base` (seeds 0-3, seed 1 requeued once) and sweep `rv` (seeds 0-2, a reasoning vocabulary)."""
+    for seed, acc in BASE.items():
+        make_run(experiments_root, "base", "baseline", seed, acc, requeued=seed == "1")
+    for seed, acc in RV.items():
+        make_run(experiments_root, "rv", "reasoning_vocab", seed, acc, size=64)
+    return experiments_root
+
+
+def cli(capsys, *args):
+    code = main(list(args))
+    return code, capsys.readouterr()
+
+
+# ---------------------------------------------------------------------------------------------- compare
+
+
+def test_compare_adds_benchmark_columns_with_summaries_over_seeds(arms, capsys, no_slurm):
+    code, out = cli(capsys, "compare", "--sweep", "base", "--json")
+    assert code == 0
+    (row,) = json.loads(out.out)  # only seed is swept: one setting
+    expected = stats.summarize(list(BASE.values()))
+    assert row["n"] == 4 and row["math500 final"] == pytest.approx(expected["mean"])
+    for field in ("std", "n", "ci_low", "ci_high"):
+        assert row[f"math500 final_{field}"] == pytest.approx(expected[field])
+    best = stats.summarize([BASE[s] / 4 for s in AIME_SEEDS])
+    assert row["aime24 best"] == pytest.approx(best["mean"]) and row["aime24 best_n"] == 2
+    assert row["aime24 best_ci_low"] == pytest.approx(best["ci_low"])
+    assert row["note"] == stats.SMALL_N_NOTE  # aime24 has 2 seeds
+    assert "aime24 best_step" not in row and row["acc_final"] == pytest.approx(sum(BASE.values()) / 4 - 0.1)
+
+    code, out = cli(capsys, "compare", "--sweep", "base", "--runs", "--json")
+    runs = {r["seed"]: r for r in json.loads(out.out)}
+    assert runs["0"]["math500 final"] == pytest.approx(0.50) and runs["0"]["math500 best_step"] == STEPS
+    assert runs["0"]["aime24 best_step"] == 50 and runs["3"]["aime24 final"] is None
+
+    code, out = cli(capsys, "compare", "--sweep", "base")
+    header = out.out
+    assert code == 0 and "math500 final" in header and "math500 best" in header
+    assert f"{expected['mean']:.3f} ± {expected['std']:.3f} [{expected['ci_low']:.3f}, " in header
+    assert "(n=2)" in header and "note: some settings have n < 3 seeds" in header
+
+
+def test_compare_without_benchmarks_keeps_todays_columns(experiments_root, capsys, no_slurm):
+    for seed in "012":
+        make_run(experiments_root, "plain", "baseline", seed, 0.5, benchmarks=False)
+    code, out = cli(capsys, "compare", "--sweep", "plain", "--json")
+    (row,) = json.loads(out.out)
+    assert code == 0 and row["note"] is None and not any(" " in k for k in row)
+    assert {"n", "reward", "reward_std", "acc_final", "acc_final_std", "acc_gain"} <= set(row)
+
+
+def test_compare_vs_pairs_runs_by_seed(arms, capsys, no_slurm):
+    code, out = cli(capsys, "compare", "--sweep", "base", "--vs", "rv", "--json")
+    assert code == 0
+    result = json.loads(out.out)
+    assert result["a"]["sweep"] == "base" and result["b"]["seeds"] == ["0", "1", "2"]
+    rows = {r["metric"]: r for r in result["rows"]}
+    assert list(rows)[:4] == ["aime24 final", "aime24 best", "math500 final", "math500 best"]
+    math = rows["math500 final"]
+    assert math["a"] == pytest.approx(stats.summarize(list(BASE.values())))
+    assert math["b"] == pytest.approx(stats.summarize(list(RV.values())))
+    expected = stats.paired_difference(BASE, RV)
+    assert math["diff"]["mean_diff"] == pytest.approx(expected["mean_diff"])
+    assert math["diff"]["ci_low"] == pytest.approx(expected["ci_low"]) and math["diff"]["ci_low"] > 0
+    assert math["diff"]["seeds"] == ["0", "1", "2"] and math["diff"]["a_only"] == ["3"]
+    assert math["diff"]["b_only"] == [] and math["verdict"] == "B better" and math["note"] is None
+    aime = rows["aime24 final"]
+    assert aime["diff"]["n"] == 2 and aime["note"] == stats.SMALL_N_NOTE and result["note"] == stats.SMALL_N_NOTE
+    assert rows["acc_final"]["diff"]["mean_diff"] == pytest.approx(expected["mean_diff"])
+
+    code, out = cli(capsys, "compare", "--sweep", "base", "--vs", "rv")
+    table = out.out
+    assert code == 0 and "A = base vs B = rv" in table and "only A: 3" in table and "B better" in table
+    assert f"{expected['mean_diff']:+.3f} [{expected['ci_low']:+.3f}, {expected['ci_high']:+.3f}]" in table
+    assert "note: * n < 3 seeds" in table and not out.err  # unpaired seeds are said in the table, not warned
+
+    code, out = cli(capsys, "compare", "--sweep", "base", "--vs", "rv", "--csv")
+    lines = out.out.splitlines()
+    assert lines[0].startswith("setting,metric,a_mean,a_std,a_n,") and "diff_mean_diff" in lines[0]
+    assert len(lines) == 1 + len(result["rows"]) and any(",0 1 2,3,,B better," in line for line in lines)
+
+
+def test_compare_vs_pairs_the_same_other_swept_values(experiments_root, capsys, no_slurm):
+    for lr, shift in (("1e-6", 0.0), ("3e-6", 0.1)):
+        for seed in "01":
+            make_run(experiments_root, "base", "baseline", seed, 0.4 + shift + int(seed) / 100, lr=lr)
+            make_run(experiments_root, "rv", "reasoning_vocab", seed, 0.45 + 2 * shift + int(seed) / 100, lr=lr,
+                     size=64)
+    code, out = cli(capsys, "compare", "--sweep", "base", "--vs", "rv", "--json")
+    rows = [r for r in json.loads(out.out)["rows"] if r["metric"] == "math500 final"]
+    assert [r["label"] for r in rows] == ["learning_rate=1e-6", "learning_rate=3e-6"]
+    assert [r["setting"]["both"] for r in rows] == [{"training.learning_rate": "1e-6"},
+                                                    {"training.learning_rate": "3e-6"}]
+    assert [r["diff"]["mean_diff"] for r in rows] == pytest.approx([0.05, 0.15])
+    assert all(r["diff"]["n"] == 2 and r["note"] == stats.SMALL_N_NOTE for r in rows)
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("--sweep", "nope"), "sweep 'nope': has no runs"),
+    (("--sweep", "base", "--vs", "nope"), "sweep 'nope': has no runs"),
+    (("--sweep", "base", "--vs", "far"), "--vs far: no seed in both arms (base has seeds [0, 1, 2, 3], far has [7])"),
+    (("--sweep", "base", "--vs", "base"), "--vs: compares sweep 'base' with itself"),
+    (("--sweep", "base", "--vs", "rv", "--runs"), "--runs and --vs do not go together"),
+])
+def test_compare_errors_are_one_line(arms, capsys, no_slurm, args, said):
+    make_run(arms, "far", "reasoning_vocab", "7", 0.5)
+    code, out = cli(capsys, "compare", *args)
+    assert code == 2 and out.out == "" and said in out.err and out.err.count("\n") == 1
+
+
+def test_report_errors_are_one_line(arms, capsys, no_slurm):
+    make_run(arms, "far", "reasoning_vocab", "7", 0.5)
+    code, out = cli(capsys, "report", "--sweep", "base", "--vs", "far")
+    assert code == 2 and "no seed in both arms" in out.err and out.err.count("\n") == 1
+    assert not (arms / "_reports").exists()
+
+
+# ---------------------------------------------------------------------------------------------- plot
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size
+
+
+def test_plot_vs_draws_one_panel_per_benchmark(arms, capsys, no_slurm, tmp_path):
+    code, out = cli(capsys, "plot", "--sweep", "base", "--vs", "rv")
+    default = arms / "_plots" / "base-vs-rv.png"
+    assert code == 0 and out.out.strip().endswith("base-vs-rv.png") and default.read_bytes()[:8] == PNG_MAGIC
+    for seed in "01":
+        make_run(arms, "plain", "plain", seed, 0.5, benchmarks=False)
+    assert cli(capsys, "plot", "--sweep", "plain", "--out", str(tmp_path / "plain.png"))[0] == 0
+    # reward, held-out, aime24, math500: two rows of panels; without benchmarks one row, as before
+    (width, height), (plain_width, plain_height) = _png_size(default), _png_size(tmp_path / "plain.png")
+    assert width == plain_width and height > 1.6 * plain_height
+    code, out = cli(capsys, "plot", "--vs", "rv")
+    assert code == 2 and "--vs needs --sweep" in out.err
+
+
+def test_benchmark_curves_come_from_the_results(arms):
+    from rlvr_vocab.plotting import group_by_arm, load_curves
+
+    curves = load_curves(arms / "baseline" / "lr=3e-6,seed=0")
+    assert curves["benchmarks"] == {"aime24": pytest.approx({50: 0.125, 100: 0.1}),
+                                    "math500": pytest.approx({50: 0.45, 100: 0.5})}
+    runs = Registry(arms).runs(ask_slurm=False)
+    groups = group_by_arm({s: [r for r in runs if r.sweep_id == s] for s in ("base", "rv")})
+    assert {k: len(v) for k, v in groups.items()} == {"base": 4, "rv": 3}
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def _html_report(root: Path, capsys) -> Path:
+    code, out = cli(capsys, "report", "--sweep", "base", "--vs", "rv")
+    path = root / "_reports" / "base-vs-rv.html"
+    assert code == 0 and out.out.strip().endswith("_reports/base-vs-rv.html"), out
+    return path
+
+
+def test_report_is_one_self_contained_html_file(arms, capsys, no_slurm):
+    path = _html_report(arms, capsys)
+    page = path.read_text()
+    assert os.listdir(path.parent) == ["base-vs-rv.html"]
+    assert report.QUESTION in page and page.count('src="data:image/png;base64,') == 2
+    assert 'src="http' not in page and "<link" not in page and "<script" not in page and "@import" not in page
+    assert "url(" not in page and "<iframe" not in page
+    # the config difference, A -> B
+    assert "<td>model.reasoning_vocab.size</td><td>0</td><td>64</td>" in page
+    assert "<td>exp_name</td><td>baseline</td><td>reasoning_vocab</td>" in page and "<td>seed</td>" in page
+    assert "<td>run_name</td>" not in page and "<td>training.learning_rate</td>" not in page
+    # tables: each arm's mean, the paired difference and the verdict; the caveat
+    expected = stats.paired_difference(BASE, RV)
+    assert "<h3>math500 (final model)</h3>" in page and "<h3>aime24 (best checkpoint)</h3>" in page
+    assert f"{expected['mean_diff']:+.3f}" in page and 'class="better">B better</td>' in page
+    assert "only A: 3" in page and "B (rv) is better" in page and "n &lt; 3: interval not meaningful" in page
+    # runs: states, attempts and requeues, W&B links
+    assert 'href="https://wandb.ai/lab/rlvr/runs/wbaseline1"' in page and page.count('href="https://wandb.ai') == 7
+    assert "TIMEOUT -&gt; COMPLETED" in page and "<td>COMPLETED</td>" in page
+    # the commands that reproduce each arm, with the launcher settings they ran with
+    base = ("python -m rlvr_vocab.train --multirun hydra/launcher=slurm hydra.launcher.partition=gpu "
+            "experiment=baseline training.learning_rate=3e-6 seed=0,1,2,3")
+    assert base in page and "experiment=reasoning_vocab training.learning_rate=3e-6 seed=0,1,2" in page
+    assert "hydra.mode" not in page and "run_name=" not in page and "rlvr-vocab resume` continues" in page.replace(
+        "<code>", "`").replace("</code>", "`")
+
+
+def test_report_markdown_has_its_pngs_beside_it(arms, capsys, no_slurm, tmp_path):
+    out = tmp_path / "notes" / "cmp.md"
+    code, said = cli(capsys, "report", "--sweep", "base", "--vs", "rv", "--out", str(out))
+    text = out.read_text()
+    assert code == 0 and sorted(os.listdir(out.parent)) == ["cmp-benchmarks.png", "cmp-training.png", "cmp.md"]
+    assert "](cmp-benchmarks.png)" in text and "](cmp-training.png)" in text
+    assert (out.parent / "cmp-benchmarks.png").read_bytes()[:8] == PNG_MAGIC
+    assert f"# {report.QUESTION}" in text and "| key | A | B |" in text
+    assert "| model.reasoning_vocab.size | 0 | 64 |" in text
+    assert "[W&B](https://wandb.ai/lab/rlvr/runs/wreasoning_vocab2)" in text
+    assert "```bash\npython -m rlvr_vocab.train" in text and "<table" not in text and "<img" not in text
+    code, said = cli(capsys, "report", "--sweep", "base", "--format", "md")
+    assert code == 0 and sorted(os.listdir(arms / "_reports")) == ["base-benchmarks.png", "base-training.png",
+                                                                   "base.md"]
+
+
+def test_report_of_one_arm_shows_its_settings_and_swept_keys(experiments_root, capsys, no_slurm):
+    for lr in ("1e-6", "3e-6"):
+        for seed in "012":
+            make_run(experiments_root, "grid", "baseline", seed, 0.5 + int(seed) / 100, lr=lr)
+    code, _ = cli(capsys, "report", "--sweep", "grid")
+    page = (experiments_root / "_reports" / "grid.html").read_text()
+    assert code == 0 and "<td>training.learning_rate</td><td>1e-06, 3e-06</td>" in page
+    assert "<td>learning_rate=1e-6</td>" in page and "paired seeds" not in page and "--vs &lt;sweep&gt;" in page
+    assert "seed=0,1,2 training.learning_rate=1e-6,3e-6" not in page  # keys keep the order they were typed in
+    assert "training.learning_rate=1e-6,3e-6 seed=0,1,2" in page
+
+
+# ---------------------------------------------------------------------------------------------- rendered
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium, installed when missing (root here); skipped with the reason when it cannot be, except
+    under CI=true, where that fails."""
+    if not Path(report.CHROMIUM).exists():
+        why = _install_chromium()
+        if why is not None:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"chromium could not be installed under CI=true: {why}")
+            pytest.skip(f"chromium could not be installed: {why}")
+    return report.CHROMIUM
+
+
+def _install_chromium() -> str | None:
+    if shutil.which("apt-get") is None:
+        return "no apt-get here"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=1200)
+    if done.returncode != 0:  # stale package lists: update them once and retry
+        subprocess.run(["apt-get", "update", "-q"], capture_output=True, text=True, env=env, timeout=600)
+        done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=1200)
+    if done.returncode != 0 or not Path(report.CHROMIUM).exists():
+        return (done.stderr.strip().splitlines() or [f"apt-get exited {done.returncode}"])[-1]
+    return None
+
+
+@pytest.mark.slow
+def test_report_renders_in_a_browser(arms, capsys, no_slurm, chromium, tmp_path):
+    page = _html_report(arms, capsys)
+    shot = tmp_path / "report.png"
+    errors = report.screenshot(page, shot)
+    assert errors == []
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        assert image.size == (1280, 2400)
+        colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
+    assert colours is not None and len(colours) > 500  # text, tables, verdict cells and plots: not a blank page
+    dom = subprocess.run([chromium, *report.CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                          "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert dom.count("<table") >= 6 and dom.count("<img") == 2 and "B better" in dom
