@@ -178,7 +178,7 @@ def render_png(groups: dict[str, list[Path]], title: str, panels: Sequence[str] 
         fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=9,
                    frameon=False)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    fig.savefig(buffer, format="png", dpi=120)
     return buffer.getvalue()
 
 

@@ -499,6 +499,7 @@ class RunView:
             "elapsed_s": self.elapsed_s(), "wandb_id": self.m.get("wandb_id"), "wandb_url": self.m.get("wandb_url"),
             "run_dir": str(self.run_dir), "created": self.created, "updated": self.m.get("updated"),
             "attempts": len(self.attempts), "error": self.m.get("error"), "identity": self.m.get("identity"),
+            "benchmarks": self.m.get("benchmarks") or {},
             "skipped_checkpoints": self.m.get("skipped_checkpoints") or [],
         }
 

@@ -18,7 +18,6 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +27,7 @@ from rlvr_vocab import CONF_DIR
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.eval import results
 from rlvr_vocab.plotting import group_by_arm, render_png, run_overrides, sort_key, swept_keys
-from rlvr_vocab.run.lifecycle import ONE_OFF_KEYS, override_key
+from rlvr_vocab.run.overrides import ONE_OFF_KEYS, launcher_overrides, override_key
 
 QUESTION = "Does the reasoning vocabulary help under GRPO?"
 SMALL_N = 3
@@ -37,8 +36,6 @@ FINAL, BEST, BEST_STEP = " final", " best", " best_step"
 # Metrics besides the benchmarks', named as `rlvr-vocab compare` names its columns.
 HELD_OUT, REWARD = "acc_final", "reward"
 METRIC_TITLES = {HELD_OUT: "held-out accuracy (final)", REWARD: "training reward (last logged)"}
-# Launcher overrides of a submission that are not a setting of the sweep (as `rlvr-vocab resume` drops them).
-ONE_OFF_HYDRA = ("hydra.mode", "hydra.launcher.wait=", "+hydra.launcher.additional_parameters.hold=")
 # Config keys that differ between any two runs without being part of the experiment.
 NOT_CONFIG = {"run_name", "sweep_id", "experiments_root"}
 CHROMIUM = "/usr/bin/chromium"
@@ -114,17 +111,6 @@ def summary(values: list[float]) -> dict[str, Any] | None:
 
 
 @contextmanager
-def _unpaired_said_here() -> Iterator[None]:
-    """stats warns of unpaired seeds once per call; the comparison lists them in its output instead."""
-    from loguru import logger
-
-    logger.disable("rlvr_vocab.eval.stats")
-    try:
-        yield
-    finally:
-        logger.enable("rlvr_vocab.eval.stats")
-
-
 def paired(a: dict[str, float | None], b: dict[str, float | None]) -> dict[str, Any] | None:
     """stats.paired_difference of b - a over the seeds both have values for (None when none)."""
     from rlvr_vocab.eval import stats
@@ -133,8 +119,7 @@ def paired(a: dict[str, float | None], b: dict[str, float | None]) -> dict[str, 
     b = {s: v for s, v in b.items() if v is not None}
     if not a.keys() & b.keys():
         return None
-    with _unpaired_said_here():
-        diff = stats.paired_difference(a, b)
+    diff = stats.paired_difference(a, b)
     return {**diff, **{k: sorted(diff[k], key=sort_key) for k in ("seeds", "a_only", "b_only")}}
 
 
@@ -342,7 +327,7 @@ def _raw_overrides(view) -> list[str]:
 
 def _hydra_overrides(view) -> list[str]:
     submission = view.submissions[-1] if view.submissions else {}
-    return [o for o in submission.get("hydra_overrides") or [] if not o.startswith(ONE_OFF_HYDRA)]
+    return launcher_overrides(submission.get("hydra_overrides") or [])
 
 
 def _grid(raws: list[list[str]]) -> list[str] | None:
@@ -712,21 +697,19 @@ def screenshot(html_file: Path, png: Path, width: int = 1280, height: int = 2400
                ) -> list[str]:
     """The page as a person sees it: headless Chromium (Debian's `chromium`) renders `html_file` to `png`, offline.
 
-    Returns the page's console errors (scripts, resources that failed to load); raises if no PNG was written.
+    Returns the page's console messages (Chromium logs errors and `console.*` alike as CONSOLE; the report has no
+    scripts, so any is a fault); raises if no PNG was written.
     """
     chromium = shutil.which("chromium") or CHROMIUM
+    png = Path(png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    png.unlink(missing_ok=True)  # a PNG left from before must not pass for this one
     with tempfile.TemporaryDirectory(prefix="rlvr-chromium-") as profile:
         done = subprocess.run(
             [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-             f"--screenshot={Path(png).resolve()}", f"--window-size={width},{height}",
+             f"--screenshot={png.resolve()}", f"--window-size={width},{height}",
              Path(html_file).resolve().as_uri()],
             capture_output=True, text=True, timeout=timeout_s)
-    if not Path(png).is_file():
+    if not png.is_file():
         raise RuntimeError(f"chromium wrote no screenshot (exit {done.returncode}): {done.stderr.strip()[-500:]}")
-    return console_errors(done.stderr)
-
-
-def console_errors(log: str) -> list[str]:
-    """Lines of a Chromium log that report the page's console errors."""
-    return [line for line in log.splitlines() if "Uncaught" in line or "ERROR:CONSOLE" in line or
-            (":CONSOLE" in line and "Failed to load" in line)]
+    return [line for line in done.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]

@@ -130,6 +130,8 @@ def test_compare_without_benchmarks_keeps_todays_columns(experiments_root, capsy
 
 
 def test_compare_vs_pairs_runs_by_seed(arms, capsys, no_slurm):
+    expected = stats.paired_difference(BASE, RV)
+    capsys.readouterr()  # its warning of the unpaired seed
     code, out = cli(capsys, "compare", "--sweep", "base", "--vs", "rv", "--json")
     assert code == 0
     result = json.loads(out.out)
@@ -139,7 +141,6 @@ def test_compare_vs_pairs_runs_by_seed(arms, capsys, no_slurm):
     math = rows["math500 final"]
     assert math["a"] == pytest.approx(stats.summarize(list(BASE.values())))
     assert math["b"] == pytest.approx(stats.summarize(list(RV.values())))
-    expected = stats.paired_difference(BASE, RV)
     assert math["diff"]["mean_diff"] == pytest.approx(expected["mean_diff"])
     assert math["diff"]["ci_low"] == pytest.approx(expected["ci_low"]) and math["diff"]["ci_low"] > 0
     assert math["diff"]["seeds"] == ["0", "1", "2"] and math["diff"]["a_only"] == ["3"]
@@ -152,7 +153,7 @@ def test_compare_vs_pairs_runs_by_seed(arms, capsys, no_slurm):
     table = out.out
     assert code == 0 and "A = base vs B = rv" in table and "only A: 3" in table and "B better" in table
     assert f"{expected['mean_diff']:+.3f} [{expected['ci_low']:+.3f}, {expected['ci_high']:+.3f}]" in table
-    assert "note: * n < 3 seeds" in table and not out.err  # unpaired seeds are said in the table, not warned
+    assert "note: * n < 3 seeds" in table and "unpaired" not in out.err  # said in the table, not warned
 
     code, out = cli(capsys, "compare", "--sweep", "base", "--vs", "rv", "--csv")
     lines = out.out.splitlines()
@@ -340,3 +341,25 @@ def test_report_renders_in_a_browser(arms, capsys, no_slurm, chromium, tmp_path)
     dom = subprocess.run([chromium, *report.CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
                           "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert dom.count("<table") >= 6 and dom.count("<img") == 2 and "B better" in dom
+
+
+def _set_overrides(root: Path, exp: str, name: str, overrides: list[str]) -> None:
+    Manifest.load(RunPaths(root / exp / name)).update(overrides=overrides)
+
+
+def test_reproduce_commands_a_grid_file_or_one_command_per_run(experiments_root, no_slurm):
+    for lr, seed in (("1e-6", "0"), ("3e-6", "0"), ("3e-6", "1")):  # not a full grid
+        make_run(experiments_root, "holes", "baseline", seed, 0.5, lr=lr, benchmarks=False)
+    for lr in ("1e-6", "3e-6"):  # `+sweep=lr_beta` brings its own grid
+        for seed in "01":
+            make_run(experiments_root, "file", "filed", seed, 0.5, lr=lr, benchmarks=False)
+            _set_overrides(experiments_root, "filed", f"lr={lr},seed={seed}", [
+                "+sweep=lr_beta", "experiment=baseline", f"training.learning_rate={lr}", "training.beta=0.0",
+                f"seed={seed}", "run_name='x'", "sweep_id=file"])
+    runs = Registry(experiments_root).runs(ask_slurm=False)
+    holes, filed = (report.Arm("A", s, [r for r in runs if r.sweep_id == s]) for s in ("holes", "file"))
+    prefix = "python -m rlvr_vocab.train --multirun hydra/launcher=slurm hydra.launcher.partition=gpu "
+    assert report.reproduce_commands(holes) == [
+        prefix + f"experiment=baseline training.learning_rate={lr} seed={seed}"
+        for lr, seed in (("1e-6", "0"), ("3e-6", "0"), ("3e-6", "1"))]
+    assert report.reproduce_commands(filed) == [prefix + "+sweep=lr_beta experiment=baseline"]

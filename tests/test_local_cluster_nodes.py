@@ -299,12 +299,14 @@ def _rank_pid(job: str, rank: int) -> int | None:
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
         env = dict(e.decode(errors="replace").split("=", 1) for e in environ if b"=" in e)
-        job_of = f"{env.get('SLURM_ARRAY_JOB_ID')}_{env.get('SLURM_ARRAY_TASK_ID')}"
-        if comm.startswith("python") and job_of == job and env.get("SLURM_PROCID") == str(rank):
+        jobs = {env.get("SLURM_JOB_ID"), f"{env.get('SLURM_ARRAY_JOB_ID')}_{env.get('SLURM_ARRAY_TASK_ID')}"}
+        # torch names its main thread pt_main_thread: /proc/PID/comm is no help, the command line is.
+        python = command.split(b"\0")[0].endswith((b"python", b"python3"))
+        if python and b"submitit.core._submit" in command and job in jobs and env.get("SLURM_PROCID") == str(rank):
             return int(pid)
     return None
 

@@ -15,8 +15,8 @@ from rlvr_vocab import slurm_client
 from rlvr_vocab.cli.common import find_run, registry, select
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.run.claims import record_submission, submit_lock
-from rlvr_vocab.run.lifecycle import override_key, run_overrides
 from rlvr_vocab.run.manifest import now_iso
+from rlvr_vocab.run.overrides import launcher_overrides, override_key, run_overrides
 from rlvr_vocab.run.states import LIVE, UNFINISHED, RunState
 from rlvr_vocab.secrets import redact_override
 
@@ -101,8 +101,7 @@ def command(view, extra: list[str], force: bool, launcher: str | None, local: bo
     submission = view.submissions[-1] if view.submissions else {}
     overrides = _merged(view, extra, force)
     # The original launcher settings (partition, account, time...), but not one-off submission states.
-    one_off = ("hydra.mode", "hydra.launcher.wait=", "+hydra.launcher.additional_parameters.hold=")
-    hydra = [o for o in submission.get("hydra_overrides", []) if not o.startswith(one_off)]
+    hydra = launcher_overrides(submission.get("hydra_overrides", []))
     if launcher:
         hydra = [o for o in hydra if not o.startswith("hydra/launcher=")] + [f"hydra/launcher={launcher}"]
     if local:

@@ -8,7 +8,6 @@ pass@k itself is estimated in rlvr_vocab.eval.passk.
 from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
-from loguru import logger
 
 CONFIDENCE = 0.95
 SMALL_N_NOTE = "n < 3: interval not meaningful"
@@ -45,8 +44,6 @@ def paired_difference(a: Mapping[Hashable, float], b: Mapping[Hashable, float], 
     a_only, b_only = sorted(a.keys() - b.keys()), sorted(b.keys() - a.keys())
     if not paired:
         raise ValueError(f"no seed in both arms (a has {sorted(a)}, b has {sorted(b)})")
-    if a_only or b_only:
-        logger.warning(f"paired difference leaves out unpaired seeds: only in a {a_only}, only in b {b_only}")
     summary = summarize([b[s] - a[s] for s in paired], n_boot=n_boot, seed=seed)
     return {"mean_diff": summary.pop("mean"), **summary, "seeds": paired, "a_only": a_only, "b_only": b_only}
 

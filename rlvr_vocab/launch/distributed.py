@@ -15,5 +15,12 @@ def export_from_slurm() -> bool:
         return False
     import submitit
 
-    submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    # Outside submitit's own sbatch script (an sbatch wrapper's srun) submitit must be told it runs under Slurm.
+    told = "SUBMITIT_EXECUTOR" not in os.environ
+    os.environ.setdefault("SUBMITIT_EXECUTOR", "slurm")
+    try:
+        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    finally:
+        if told:
+            del os.environ["SUBMITIT_EXECUTOR"]
     return True

@@ -23,8 +23,8 @@ from rlvr_vocab.run import checkpoints, claims
 from rlvr_vocab.run.identity import ALLOWED_TO_CHANGE, Identity
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.lease import lease_is_live
-from rlvr_vocab.run.lifecycle import ONE_OFF_KEYS, override_key
 from rlvr_vocab.run.manifest import UnreadableManifest, read_manifest
+from rlvr_vocab.run.overrides import ONE_OFF_KEYS, override_key
 from rlvr_vocab.run.states import RunState
 
 # Short names for common swept keys in run names (lr=3e-06,beta=0.04,seed=1).

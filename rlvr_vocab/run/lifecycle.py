@@ -30,14 +30,13 @@ from rlvr_vocab.run.identity import Identity, attempt_config_of, changes, finger
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.lease import LeaseLost, RunLease
 from rlvr_vocab.run.manifest import Manifest
+from rlvr_vocab.run.overrides import run_overrides
 from rlvr_vocab.run.states import Event, RunState
 from rlvr_vocab.secrets import redact_obj, redact_override
 
 STOP_SIGNAL = signal.SIGUSR2
 # A stop signal this close to the time limit means "timing out"; earlier means preemption.
 _TIMEOUT_WINDOW_S = 15 * 60
-# Overrides that belong to one submission, never to the run: they are not recorded for later resumes.
-ONE_OFF_KEYS = ("force_resume", "dry_run", "run_name", "sweep_id")
 
 
 class Terminated(Exception):
@@ -46,15 +45,6 @@ class Terminated(Exception):
 
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
-def run_overrides(overrides: list[str]) -> list[str]:
-    """The overrides that describe the run (what a resume repeats), redacted."""
-    return [redact_override(o) for o in overrides if override_key(o) not in ONE_OFF_KEYS]
 
 
 def _summary(e: BaseException) -> str:

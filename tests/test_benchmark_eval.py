@@ -1,0 +1,111 @@
+"""Benchmark evaluation of a run's checkpoints: by hand (`rlvr-vocab eval --benchmarks`) and chained to training."""
+
+import json
+
+import pytest
+from conftest import DEMO, FIXTURES, manifest, run_module, wait_for
+
+from rlvr_vocab.eval.benchmark_eval import PENDING_MARK
+from rlvr_vocab.eval.chain import needed_by_evaluation
+from rlvr_vocab.run import checkpoints
+
+pytestmark = pytest.mark.slow
+MATH500 = f"math500={FIXTURES / 'benchmarks' / 'math500'}"
+
+
+def cli(*args: str, root=None):
+    return run_module(*args, module="rlvr_vocab", env={"RLVR_EXPERIMENTS_ROOT": str(root)} if root else None)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("experiments")
+    done = run_module("run_name=bench", "training.max_steps=4", "training.save_steps=2", "eval.enabled=false", *DEMO,
+                      env={"RLVR_EXPERIMENTS_ROOT": str(root)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+def test_benchmarks_by_hand_are_recorded_once(trained):
+    run_dir = trained / "demo" / "bench"
+    args = ["eval", "bench", "--benchmarks", "arithmetic,math500", "--checkpoints", "all", "--benchmark-path", MATH500,
+            "--max-samples", "4", "--json"]
+    first = cli(*args, root=trained)
+    assert first.returncode == 0, first.stderr[-3000:]
+    records = json.loads(first.stdout.strip().splitlines()[-1])
+    assert sorted((r["weights"], r["benchmark"]) for r in records) == sorted(
+        (w, b) for w in ("checkpoint-2", "checkpoint-4", "final") for b in ("arithmetic", "math500"))
+    for r in records:
+        assert {"accuracy", "format_rate", "mean_length", "n", "settings_key", "step"} <= set(r) and r["n"] == 4
+    assert "pass@4" in next(r for r in records if r["benchmark"] == "arithmetic")  # the benchmark's k
+    summary = json.loads((run_dir / "evals.json").read_text())
+    assert sorted(summary) == ["arithmetic", "math500"] and sorted(summary["math500"], key=int) == ["2", "4"]
+    row = next(r for r in json.loads(cli("status", "--json", root=trained).stdout) if r["run_name"] == "bench")
+    assert row["benchmarks"] == summary, "the registry serves the results"
+
+    files = {p: p.read_bytes() for p in (run_dir / "eval").rglob("*.json")}
+    again = cli(*args, root=trained)
+    assert again.returncode == 0 and json.loads(again.stdout.strip().splitlines()[-1]) == []  # nothing redone
+    assert {p: p.read_bytes() for p in files} == files
+
+    redo = next(p for p in files if "final" in p.name and "arithmetic" in str(p))
+    redo.unlink()
+    [repeated] = json.loads(cli(*args, root=trained).stdout.strip().splitlines()[-1])
+    before = json.loads(files[redo])
+    assert {k: repeated[k] for k in ("accuracy", "pass@4", "format_rate", "mean_length")} == {
+        k: before[k] for k in ("accuracy", "pass@4", "format_rate", "mean_length")}, "same settings, same numbers"
+
+
+def test_bad_benchmark_requests_are_one_line(trained):
+    for args, words in ((["--benchmarks", "math501"], "did you mean 'math500'"),
+                        (["--benchmarks", "arithmetic", "--checkpoints", "3"], "no complete checkpoint at step 3"),
+                        (["--benchmarks", "arithmetic", "--backend", "tpu"], "unknown backend 'tpu'")):
+        out = cli("eval", "bench", *args, root=trained)
+        assert out.returncode == 2 and words in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_chained_evaluation_never_changes_training(experiments_root):
+    common = ["training.max_steps=4", "training.save_steps=2", "eval.enabled=false", *DEMO]
+    chain = ["eval.chain=true", "eval.launcher=local", "eval.benchmarks=[arithmetic]",
+             "eval.benchmark_max_samples=4", "eval.every_checkpoints=1"]
+    plain = run_module("run_name=plain", *common)
+    chained = run_module("run_name=chained", *common, *chain)
+    assert plain.returncode == 0 and chained.returncode == 0, chained.stderr[-3000:]
+    steps = [[json.loads(line) for line in (experiments_root / "demo" / name / "metrics.jsonl").read_text()
+              .splitlines()] for name in ("plain", "chained")]
+    keys = ("step", "reward", "loss", "completions/mean_length")
+    assert [{k: m.get(k) for k in keys} for m in steps[0]] == [{k: m.get(k) for k in keys} for m in steps[1]]
+    jobs = manifest(experiments_root / "demo" / "chained")["eval_jobs"]
+    assert [j["weights"] for j in jobs] == ["checkpoint-2", "final"] and all("job_id" in j for j in jobs)
+    summary = wait_for(lambda: _summary(experiments_root / "demo" / "chained"), 300, "the chained evaluations")
+    assert sorted(summary["arithmetic"], key=int) == ["2", "4"]
+
+
+def _summary(run_dir):
+    try:
+        summary = json.loads((run_dir / "evals.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if len(summary.get("arithmetic", {})) == 2 else None
+
+
+def test_a_milestone_is_kept_from_rotation_while_its_evaluation_runs(tmp_path):
+    import subprocess
+    import sys
+
+    for step in (2, 4, 6):
+        path = tmp_path / f"checkpoint-{step}"
+        path.mkdir()
+        (path / "model.safetensors").write_bytes(b"w")
+        checkpoints.mark_complete(path)
+    evaluation = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "checkpoint-2" / PENDING_MARK).write_text(json.dumps({"job_id": str(evaluation.pid),
+                                                                          "launcher": "local"}))
+        removed = checkpoints.rotate(tmp_path, keep=1, protected=needed_by_evaluation)
+        assert [p.name for p in removed] == ["checkpoint-4"] and (tmp_path / "checkpoint-2").exists()
+    finally:
+        evaluation.kill()
+        evaluation.wait()
+    removed = checkpoints.rotate(tmp_path, keep=1, protected=needed_by_evaluation)
+    assert [p.name for p in removed] == ["checkpoint-2"], "its evaluation ended: rotated as usual"
