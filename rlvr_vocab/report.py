@@ -18,7 +18,6 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -110,7 +109,6 @@ def summary(values: list[float]) -> dict[str, Any] | None:
     return stats.summarize(numbers) if numbers else None
 
 
-@contextmanager
 def paired(a: dict[str, float | None], b: dict[str, float | None]) -> dict[str, Any] | None:
     """stats.paired_difference of b - a over the seeds both have values for (None when none)."""
     from rlvr_vocab.eval import stats

@@ -161,3 +161,33 @@ def step_gate(tmp_path, monkeypatch) -> StepGate:
     monkeypatch.setenv(STEP_GATE_ENV, str(gate.path))
     yield gate
     gate.release()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium, installed when missing (root here); skipped with the reason when it cannot be, except
+    under CI=true, where that fails."""
+    if not Path(CHROMIUM).exists():
+        why = _install_chromium()
+        if why is not None:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"chromium could not be installed under CI=true: {why}")
+            pytest.skip(f"chromium could not be installed: {why}")
+    return CHROMIUM
+
+
+def _install_chromium() -> str | None:
+    if shutil.which("apt-get") is None:
+        return "no apt-get here"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=1200)
+    if done.returncode != 0:  # stale package lists: update them once and retry
+        subprocess.run(["apt-get", "update", "-q"], capture_output=True, text=True, env=env, timeout=600)
+        done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=1200)
+    if done.returncode != 0 or not Path(CHROMIUM).exists():
+        return (done.stderr.strip().splitlines() or [f"apt-get exited {done.returncode}"])[-1]
+    return None

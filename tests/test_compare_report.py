@@ -3,7 +3,6 @@ Chromium as a person would see it) on synthetic run dirs with benchmark results.
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -297,33 +296,6 @@ def test_report_of_one_arm_shows_its_settings_and_swept_keys(experiments_root, c
 
 
 # ---------------------------------------------------------------------------------------------- rendered
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Debian's chromium, installed when missing (root here); skipped with the reason when it cannot be, except
-    under CI=true, where that fails."""
-    if not Path(report.CHROMIUM).exists():
-        why = _install_chromium()
-        if why is not None:
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"chromium could not be installed under CI=true: {why}")
-            pytest.skip(f"chromium could not be installed: {why}")
-    return report.CHROMIUM
-
-
-def _install_chromium() -> str | None:
-    if shutil.which("apt-get") is None:
-        return "no apt-get here"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
-    done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=1200)
-    if done.returncode != 0:  # stale package lists: update them once and retry
-        subprocess.run(["apt-get", "update", "-q"], capture_output=True, text=True, env=env, timeout=600)
-        done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=1200)
-    if done.returncode != 0 or not Path(report.CHROMIUM).exists():
-        return (done.stderr.strip().splitlines() or [f"apt-get exited {done.returncode}"])[-1]
-    return None
 
 
 @pytest.mark.slow

@@ -61,6 +61,9 @@ def run(args) -> int:
         if a.get("config_changes"):
             forced = " (forced)" if a.get("forced") else ""
             print(f"     config changed{forced}: {'; '.join(a['config_changes'])}")
+    for job in m.get("eval_jobs") or []:
+        outcome = f"job {job['job_id']}" if job.get("job_id") else f"not submitted: {job.get('error')}"
+        print(f"  evaluation of {job['weights']} on {', '.join(job['benchmarks'])}: {outcome} ({job['submitted']})")
     for skipped in m.get("skipped_checkpoints") or []:
         print(f"  skipped {skipped['checkpoint']}: {skipped['reason']} (moved to {skipped['moved_to']})")
     print(f"overrides: {' '.join(info['overrides']) or '-'}")
@@ -72,6 +75,10 @@ def run(args) -> int:
     for name, ev in info["eval"].items():
         if isinstance(ev, dict) and "accuracy" in ev:
             print(f"eval {name}: accuracy {ev['accuracy']:.1%} at step {ev.get('step')}")
+    for benchmark, steps in sorted((m.get("benchmarks") or {}).items()):
+        shown = ", ".join(f"{v['weights']} {v['accuracy']:.1%}" for _, v in sorted(steps.items(), key=lambda kv:
+                                                                                     int(kv[0])))
+        print(f"benchmark {benchmark}: {shown}")
     return 0
 
 

@@ -140,6 +140,7 @@ def submit_job(launcher: str, run_dir: Path, fn, *args: Any, **kwargs: Any):
     values type-checked and Slurm asked (`sbatch --test-only`) first, like a training submission. From inside a
     training job, the job's own Slurm and torch.distributed environment is not handed on."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.utils import instantiate
 
     from rlvr_vocab import slurm_client
@@ -149,8 +150,12 @@ def submit_job(launcher: str, run_dir: Path, fn, *args: Any, **kwargs: Any):
     register_configs()
     register_hydra_plugins()
     check_launcher("--launcher", launcher)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        cfg = compose("config", overrides=[f"hydra/launcher={launcher}", "sweep_id=eval"], return_hydra_config=True)
+    overrides = [f"hydra/launcher={launcher}", "sweep_id=eval"]
+    if GlobalHydra.instance().is_initialized():  # inside a training job: Hydra is set up with these configs
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    else:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            cfg = compose("config", overrides=overrides, return_hydra_config=True)
     params = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     params.pop("_target_")
     params.update(name=f"eval-{run_dir.name}", submitit_folder=str(run_dir / "eval" / ".submitit" / "%j"),
