@@ -76,7 +76,7 @@ def dry_run(*args: str) -> tuple[int, str, str]:
 
 
 # Each sweep file on the experiment it is written for (its first comment line).
-SWEEP_EXPERIMENT = {"demo": "demo", "lr_beta": "baseline", "reasoning_vocab_size": "reasoning_vocab"}
+SWEEP_EXPERIMENT = {"seeds": "demo_reasoning", "lr_beta": "baseline", "reasoning_vocab_size": "reasoning_vocab"}
 
 
 @pytest.mark.parametrize("launcher", _names("hydra/launcher"))
