@@ -10,6 +10,9 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from rlvr_vocab.ops.notify import NotifyConfig
+from rlvr_vocab.ops.retry import RetryConfig
+from rlvr_vocab.ops.watchdog import WatchdogConfig
 from rlvr_vocab.reasoning_vocab import ReasoningVocabConfig
 
 
@@ -144,6 +147,9 @@ class RootConfig:
     reward: dict[str, Any] = field(default_factory=dict)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
 
 def register_configs() -> None:

@@ -241,6 +241,11 @@ def cancel(job_ids: list[str]) -> None:
         _checked(["scancel", *job_ids])
 
 
+def signal_job(job_id: str, signal_name: str) -> None:
+    """Send a signal (e.g. USR1) to every task of a job's steps."""
+    _checked(["scancel", f"--signal={signal_name}", job_id])
+
+
 def sbatch_test_only(script_path: str) -> None:
     """Ask Slurm whether it would accept this script; raises SlurmError in Slurm's own words if not."""
     out = _run(["sbatch", "--test-only", script_path], timeout=SUBMIT_TIMEOUT_S)

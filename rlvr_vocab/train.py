@@ -92,6 +92,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
     from rlvr_vocab.reasoning_vocab import ReasoningVocabGRPOTrainer, apply_reasoning_vocab
     from rlvr_vocab.rewards import build_reward_funcs
     from rlvr_vocab.run.callbacks import (
+        HeartbeatReward,
         JobControlCallback,
         PeriodicEvalCallback,
         RunStateCallback,
@@ -123,7 +124,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
     rv = apply_reasoning_vocab(model, tokenizer, cfg.model.reasoning_vocab)
     train_raw, test_raw = load_splits(cfg.dataset, cfg.seed)
     train_ds, test_ds = to_prompts(train_raw, tokenizer, cfg.dataset), to_prompts(test_raw, tokenizer, cfg.dataset)
-    reward_funcs, _ = build_reward_funcs(cfg.reward)
+    reward_funcs = [HeartbeatReward(fn, job) for fn in build_reward_funcs(cfg.reward)[0]]
 
     def evaluate(m) -> dict:
         return held_out_eval(m, tokenizer, test_ds, cfg, rv)
@@ -168,6 +169,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
     job.finish_training(step)
     if job.stopped or not is_main_process():
         return  # checkpointed for the requeue; the final model and eval come with the last attempt
+    job.beat(step, "final")
     wait_at_step_gate(None)
     save_final(trainer, tokenizer, paths, step)
     manifest.data.update(final_model=paths.relative(paths.final), last_step=step)

@@ -17,6 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.library_check import LibraryCheck
+from rlvr_vocab.ops.notify import check_notify
+from rlvr_vocab.ops.retry import check_retry
+from rlvr_vocab.ops.watchdog import check_watchdog
 from rlvr_vocab.rewards import check_reward_config
 from rlvr_vocab.run import checkpoints
 from rlvr_vocab.run.layout import RunPaths
@@ -306,6 +309,9 @@ def validate(
     values = check_training(cfg.training, len(rewards), ws, libraries.grpo_fields())
     weights = values.get("reward_weights") or [float(cfg.reward[n].weight) for n in rewards]
     check_eval(cfg.eval)
+    check_watchdog(cfg.watchdog)
+    check_retry(cfg.retry)
+    check_notify(cfg.notify)
 
     paths = RunPaths.of(cfg.experiments_root, cfg.exp_name, cfg.run_name)
     run_dir = paths.run_dir

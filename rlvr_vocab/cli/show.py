@@ -58,12 +58,19 @@ def run(args) -> int:
         reason = f": {a['reason']}" if a.get("reason") else ""
         print(f"  #{a['n']} {a['started']} -> {a.get('ended') or '...'} on {nodes} ({where}){resumed}: "
               f"{a.get('end_state') or 'running'}{reason}")
+        if a.get("retry"):
+            print(f"     {a.get('failure_class', '').replace('_', ' ')}: {a['retry']}")
         if a.get("config_changes"):
             forced = " (forced)" if a.get("forced") else ""
             print(f"     config changed{forced}: {'; '.join(a['config_changes'])}")
     for job in m.get("eval_jobs") or []:
         outcome = f"job {job['job_id']}" if job.get("job_id") else f"not submitted: {job.get('error')}"
         print(f"  evaluation of {job['weights']} on {', '.join(job['benchmarks'])}: {outcome} ({job['submitted']})")
+    from rlvr_vocab.ops.notify import sent_notifications
+
+    for sent in sent_notifications(view.run_dir):
+        outcome = "delivered" if sent.get("delivered") else f"not delivered: {sent.get('error', 'no answer')}"
+        print(f"  notified {sent['event']} of attempt {sent['attempt']} at {sent['time']}: {outcome}")
     for skipped in m.get("skipped_checkpoints") or []:
         print(f"  skipped {skipped['checkpoint']}: {skipped['reason']} (moved to {skipped['moved_to']})")
     print(f"overrides: {' '.join(info['overrides']) or '-'}")

@@ -92,11 +92,17 @@ class RunStateCallback(TrainerCallback):
 
 
 class JobControlCallback(TrainerCallback):
-    """At each step end: stop if the lease was lost; wait at the step gate; stop with a checkpoint when any rank got
-    the stop signal."""
+    """The job's progress for the watchdog; at each step end: stop if the lease was lost; wait at the step gate; stop
+    with a checkpoint when any rank got the stop signal."""
 
     def __init__(self, job: JobLifecycle):
         self.job = job
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.job.beat(state.global_step + 1, "generation")
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        self.job.beat(state.global_step + 1, "optimizer")
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
@@ -106,7 +112,27 @@ class JobControlCallback(TrainerCallback):
         if self.job.stop.agree(args.world_size):
             control.should_save = True
             control.should_training_stop = True
+        self.job.beat(state.global_step, "checkpoint" if control.should_save else "generation")
         return control
+
+
+class HeartbeatReward:
+    """A reward function that tells the watchdog the job is computing rewards (a stuck reward call, e.g. a remote
+    verifier, is the hang users see most), and where a test injects its fault (rlvr_vocab.ops.faults)."""
+
+    def __init__(self, fn: Callable, job: JobLifecycle):
+        from trl.trainer.utils import get_callable_name
+
+        self.fn, self.job = fn, job
+        self.__name__ = get_callable_name(fn)  # TRL names the reward's metrics by it
+
+    def __call__(self, *args, **kwargs):
+        from rlvr_vocab.ops.faults import maybe_inject
+
+        step = self.job.watchdog.step if self.job.watchdog is not None else 0
+        self.job.beat(step, "reward")
+        maybe_inject(step, self.job.manifest.last_attempt.get("n", 1) if self.job.main else 1)
+        return self.fn(*args, **kwargs)
 
 
 def wait_at_step_gate(step: int | None) -> None:
@@ -171,6 +197,7 @@ class PeriodicEvalCallback(TrainerCallback):
         if self.job.stop.agreed:
             logger.info(f"step {step}/{state.max_steps}: held-out evaluation skipped, the job is stopping")
             return
+        self.job.beat(step, "eval")
         result = self.evaluate(model)
         record_eval(self.job.manifest, "history", result, step)
         state.log_history.append({**{f"eval/{k}": v for k, v in result.items()}, "step": step})

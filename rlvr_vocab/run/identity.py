@@ -20,8 +20,8 @@ from rlvr_vocab.secrets import is_secret_key
 ALLOWED_TO_CHANGE = (
     # Bookkeeping: names, where the run dir lives, one-off switches of a submission.
     "run_name", "sweep_id", "experiments_root", "dry_run", "force_resume", "max_requeues",
-    # Tracking and held-out evaluation (evaluation has its own RNG: it never changes training).
-    "logging", "eval",
+    # Tracking, held-out evaluation (its own RNG: it never changes training) and operations.
+    "logging", "eval", "watchdog", "retry", "notify",
     # How long, and how often it checkpoints and logs.
     "training.max_steps", "training.save_steps", "training.save_strategy", "training.save_total_limit",
     "training.save_only_model", "training.logging_steps", "training.logging_first_step",

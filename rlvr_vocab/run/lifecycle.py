@@ -24,12 +24,14 @@ from omegaconf import DictConfig, OmegaConf
 from rlvr_vocab import slurm_client
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.logs import quiet_progress_bars_off_tty, setup_logging
+from rlvr_vocab.ops import retry
+from rlvr_vocab.ops.watchdog import Watchdog
 from rlvr_vocab.run import checkpoints, claims
 from rlvr_vocab.run.fsio import atomic_write_text
 from rlvr_vocab.run.identity import Identity, attempt_config_of, changes, fingerprint, flatten, resolved
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.lease import LeaseLost, RunLease
-from rlvr_vocab.run.manifest import Manifest
+from rlvr_vocab.run.manifest import Manifest, parse_iso
 from rlvr_vocab.run.overrides import run_overrides
 from rlvr_vocab.run.states import Event, RunState
 from rlvr_vocab.secrets import redact_obj, redact_override
@@ -41,6 +43,14 @@ _TIMEOUT_WINDOW_S = 15 * 60
 
 class Terminated(Exception):
     """SIGTERM (scancel, or the end of the time limit) reached the job."""
+
+
+class RetryBudgetUsedUp(Exception):
+    """Slurm requeued the job after a failure whose retry budget is used up: this attempt does not train."""
+
+
+# The exit code of a job the watchdog ended (it shows in sacct).
+STALLED_EXIT_CODE = 86
 
 
 def is_main_process() -> bool:
@@ -92,6 +102,7 @@ class JobLifecycle:
         self._terminated = False
         self._terminated_after_stop = False
         self._closers: list[Callable[[int], None]] = []
+        self.watchdog: Watchdog | None = None
         self._previous_handlers: dict[int, Any] = {}
 
     # ------------------------------------------------------------------ entry
@@ -103,6 +114,7 @@ class JobLifecycle:
             self.manifest = Manifest.load(self.paths, read_only=True) or Manifest.new(
                 self.paths, self.cfg.exp_name, self.cfg.run_name, "", read_only=True)
             self._install_signals()
+            self._start_watchdog()
             return self
         self.paths.run_dir.mkdir(parents=True, exist_ok=True)
         self.lease = RunLease(self.paths)
@@ -146,9 +158,96 @@ class JobLifecycle:
         manifest.data.update(sweep_id=self.cfg.sweep_id or manifest.data.get("sweep_id"),
                              overrides=run_overrides(self.overrides), max_steps=self.max_steps,
                              identity=identity.fingerprint)
+        refusal = self._retry_budget_refusal()
         manifest.start_attempt(world_size=self.world_size, config_fingerprint=fingerprint(config),
                                config_changes=changed, forced=claimed == claims.FORCED)
+        if refusal is not None:
+            manifest.end_attempt(Event.FAIL, RunState.FAILED, refusal)
+            raise RetryBudgetUsedUp(refusal)
         self._install_signals()
+        self._start_watchdog()
+        self._back_off()
+
+    def _retry_budget_refusal(self) -> str | None:
+        """Slurm requeues a preempted or node-failed job on its own: past the class's budget, this attempt must
+        not train (nothing is retried past its budget)."""
+        attempts = self.manifest.data["attempts"]
+        klass = retry.STATE_CLASS.get(attempts[-1].get("end_state") or "") if attempts else None
+        if klass not in (retry.PREEMPTION, retry.NODE_FAIL) or attempts[-1].get("retry"):
+            return None
+        attempts[-1]["failure_class"] = klass
+        ok, why = retry.decide(self.cfg.retry, klass, attempts)
+        attempts[-1]["retry"] = why
+        return None if ok else f"{why}; continue with `rlvr-vocab resume` (the retry.{klass}.budget)"
+
+    def _back_off(self) -> None:
+        """A retried failure's backoff, waited here: a requeued job's start time cannot be set from inside it."""
+        attempts = self.manifest.data["attempts"]
+        previous = attempts[-2] if len(attempts) > 1 else {}
+        klass = previous.get("failure_class")
+        ended = parse_iso(previous.get("ended"))
+        if not klass or not ended or not str(previous.get("retry", "")).startswith("requeued"):
+            return
+        wait = self.cfg.retry[klass].backoff_s - (time.time() - ended)
+        if wait > 0:
+            logger.info(f"backing off {wait:.0f} s after the {klass.replace('_', ' ')} of attempt {previous['n']}")
+            time.sleep(wait)
+
+    def _start_watchdog(self) -> None:
+        self.watchdog = Watchdog(self.cfg.watchdog, self.paths.run_dir, self.main, self._stalled)
+        self.watchdog.start()
+
+    def beat(self, step: int, phase: str) -> None:
+        """Progress for the watchdog and `status`: at `step`, now in `phase`."""
+        if self.watchdog is not None:
+            self.watchdog.beat(step, phase)
+
+    def _stalled(self, phase: str, idle: float, where: str) -> None:
+        """The watchdog saw no progress (its thread; the main thread is stuck): record it, let the retry policy
+        decide, and end this process (the other ranks go with the job)."""
+        if self.main and self.manifest is not None and not self.manifest.read_only:
+            step = self.watchdog.step
+            reason = f"no progress for {idle:.0f} s in phase {phase} (step {step}); stacks in {where}"
+            self.manifest.last_attempt["failure_class"] = retry.STALL
+            requeued = self._retry(retry.STALL, RunState.STALLED, reason)
+            logger.error(f"stalled: {reason}; {'requeued' if requeued else 'not requeued'}")
+            from rlvr_vocab.ops.notify import wait_for_pending
+
+            self._notify(RunState.STALLED, reason)
+            wait_for_pending(self.cfg.notify.timeout_s + 1)
+        logger.complete()
+        os._exit(STALLED_EXIT_CODE)
+
+    def _retry(self, klass: str, attempt_state: RunState, reason: str) -> bool:
+        """After a failure of this class: requeue the job if the retry policy allows (recorded as REQUEUED),
+        else record the run FAILED. Returns whether it was requeued."""
+        attempts = self.manifest.data["attempts"]
+        attempts[-1]["failure_class"] = klass
+        ok, why = retry.decide(self.cfg.retry, klass, attempts)
+        job = os.environ.get("SLURM_JOB_ID")
+        if ok and not job:
+            ok, why = False, f"not requeued: not running under SLURM ({why.removeprefix('requeued: ')})"
+        attempts[-1]["retry"] = why
+        if ok:
+            # Recorded before the requeue: once Slurm requeues the job it may kill it at any moment.
+            self.manifest.end_attempt(Event.RETRY, RunState.REQUEUED, reason, attempt_state=attempt_state)
+            try:
+                slurm_client.requeue(job)
+                return True
+            except slurm_client.SlurmError as e:
+                attempts[-1]["retry"] = f"not requeued: {e}"
+                self.manifest.set_state(Event.FAIL, RunState.FAILED, f"{reason}; not requeued: {e}")
+                self.manifest.save()
+                return False
+        self.manifest.end_attempt(Event.FAIL, RunState.FAILED, reason, attempt_state=attempt_state)
+        return False
+
+    def _notify(self, event: RunState, reason: str | None) -> None:
+        """Tell the user (notify.on, a webhook) once per event; never blocks or fails the job."""
+        from rlvr_vocab.ops.notify import notify
+
+        notify(self.cfg.notify, self.paths.run_dir, event.value.lower(), self.manifest.last_attempt.get("n", 1),
+               reason or "", {"step": self.manifest.data.get("last_step"), "job": os.environ.get("SLURM_JOB_ID")})
 
     def _complete_step(self, manifest: Manifest) -> int | None:
         """The step a COMPLETED run finished at when there is nothing more to train, else None."""
@@ -240,9 +339,14 @@ class JobLifecycle:
     def __exit__(self, exc_type, exc, tb) -> bool:
         exit_code = 0 if exc is None else 1
         stopped = False
+        if self.watchdog is not None:
+            self.watchdog.stop()
         try:
             if self.main and self.already_complete is None and self.manifest is not None:
                 stopped = self._record_end(exc)
+                if not isinstance(exc, LeaseLost):
+                    self._notify(self.manifest.state, self.manifest.data.get("error")
+                                 or self.manifest.last_attempt.get("reason"))
         finally:
             for close in self._closers:
                 try:
@@ -251,6 +355,10 @@ class JobLifecycle:
                     logger.warning(f"closing failed: {_summary(e)}")
             self._restore_signals()
             try:
+                if self.main:
+                    from rlvr_vocab.ops.notify import wait_for_pending
+
+                    wait_for_pending(self.cfg.notify.timeout_s + 1)
                 if stopped:
                     self._requeue()  # last: under submitit it exits the process once the job is requeued
             finally:
@@ -278,14 +386,26 @@ class JobLifecycle:
             elif self._terminated:
                 manifest.end_attempt(Event.TERMINATE, RunState.CANCELLED,
                                      "terminated by SIGTERM (scancel or the time limit)")
+            elif isinstance(exc, RetryBudgetUsedUp):
+                logger.error(str(exc))
             else:
                 logger.opt(exception=exc).error(f"run failed: {_summary(exc)}")
-                manifest.end_attempt(Event.FAIL, RunState.FAILED, _summary(exc))
+                klass = retry.classify_exception(self.cfg.retry, _summary(exc))
+                self._retry(klass, RunState.FAILED, _summary(exc))
             return False
         if self.stopped:
+            end = self._stop_reason()
+            attempt = manifest.last_attempt
+            attempt["failure_class"] = retry.STATE_CLASS[end.value]
+            ok, why = retry.decide(self.cfg.retry, attempt["failure_class"], manifest.data["attempts"])
+            attempt["retry"] = why
+            if not ok:
+                manifest.end_attempt(Event.STOP_END, end, f"{self._signal_name()} at step {step}")
+                manifest.update(error=f"{why}; continue with `rlvr-vocab resume`")
+                return False
             # Recorded before the requeue: once Slurm requeues the job it may kill it at any moment.
             manifest.end_attempt(Event.STOP_REQUEUE, RunState.REQUEUED, f"{self._signal_name()} at step {step}",
-                                 attempt_state=self._stop_reason())
+                                 attempt_state=end)
             return True
         why_not = checkpoints.incompleteness(self.paths.final)
         if why_not is not None:
@@ -305,11 +425,15 @@ class JobLifecycle:
 
     def _requeue(self) -> None:
         """Put this job back in the queue; if it cannot be, the run ends TIMEOUT/PREEMPTED saying why."""
-        why_not = requeue_job(self._previous_handlers.get(STOP_SIGNAL), self.stop.signum, self.cfg.max_requeues)
+        why_not = requeue_job(self._previous_handlers.get(STOP_SIGNAL), self.stop.signum)
         if why_not:
             self.manifest.set_state(Event.STOP_END, RunState(self.manifest.last_attempt["end_state"]))
             self.manifest.update(error=f"not requeued: {why_not}; continue with `rlvr-vocab resume`")
             logger.warning(f"not requeued: {why_not}; the latest checkpoint is kept")
+            from rlvr_vocab.ops.notify import wait_for_pending
+
+            self._notify(self.manifest.state, self.manifest.data["error"])
+            wait_for_pending(self.cfg.notify.timeout_s + 1)
 
     def result(self) -> dict[str, Any]:
         d = self.manifest.data if self.manifest is not None else {}
@@ -353,9 +477,10 @@ def _submitit_handler(previous_handler):
     return previous_handler if owner is not None and type(owner).__module__.startswith("submitit") else None
 
 
-def requeue_job(previous_handler, signum: int | None, max_requeues: int) -> str | None:
-    """Requeue this job: through submitit's own handler when submitit launched us (it keeps its timeout budget),
-    else with `scontrol requeue` (the sbatch wrappers). Returns why not, if it was not requeued.
+def requeue_job(previous_handler, signum: int | None) -> str | None:
+    """Requeue this job (the retry policy allowed it): through submitit's own handler when submitit launched us (it
+    keeps its timeout budget, max_requeues), else with `scontrol requeue` (the sbatch wrappers). Returns why not, if
+    it was not requeued.
 
     Under submitit this does not return: submitit requeues and exits the process.
     """
@@ -373,12 +498,9 @@ def requeue_job(previous_handler, signum: int | None, max_requeues: int) -> str 
     job = os.environ.get("SLURM_JOB_ID")
     if not job:
         return "not running under SLURM"
-    restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
-    if restarts >= max_requeues:
-        return f"requeue budget used up ({restarts} of max_requeues={max_requeues})"
     try:
         slurm_client.requeue(job)
     except slurm_client.SlurmError as e:
         return str(e)
-    logger.info(f"requeued SLURM job {job} (restart {restarts + 1} of at most {max_requeues})")
+    logger.info(f"requeued SLURM job {job} (restart {int(os.environ.get('SLURM_RESTART_COUNT', '0')) + 1})")
     return None

@@ -21,6 +21,9 @@ class RunState(str, Enum):
     NODE_FAIL = "NODE_FAIL"
     OUT_OF_MEMORY = "OUT_OF_MEMORY"
     LOST = "LOST"
+    # How an attempt ended when the watchdog saw no progress; the registry also shows a RUNNING run without
+    # progress as STALLED.
+    STALLED = "STALLED"
     # Views only the registry shows, never recorded.
     UNKNOWN = "UNKNOWN"
     UNREADABLE = "UNREADABLE"
@@ -54,6 +57,7 @@ class Event(str, Enum):
     ALREADY_COMPLETE = "already_complete"  # a start finds final/ complete at max_steps: nothing is touched
     FINISH = "finish"                # the last step is trained and final/ is complete
     FAIL = "fail"                    # a Python exception, or a config that no longer validates at start
+    RETRY = "retry"                  # a failure the retry policy retries (a transient error, a stall): requeued
     STOP_REQUEUE = "stop_requeue"    # the stop signal (time limit near, preemption): checkpoint, requeue
     STOP_END = "stop_end"            # the same, but not requeued (budget used up, requeue refused)
     TERMINATE = "terminate"          # SIGTERM without a stop signal first (scancel)
@@ -74,6 +78,7 @@ TRANSITIONS: dict[tuple[RunState | None, Event], frozenset[RunState]] = {
     (S.PENDING, Event.CANCEL): frozenset({S.CANCELLED}),
     (S.RUNNING, Event.FINISH): frozenset({S.COMPLETED}),
     (S.RUNNING, Event.FAIL): frozenset({S.FAILED}),
+    (S.RUNNING, Event.RETRY): frozenset({S.REQUEUED}),
     (S.RUNNING, Event.STOP_REQUEUE): frozenset({S.REQUEUED}),
     (S.RUNNING, Event.STOP_END): frozenset({S.TIMEOUT, S.PREEMPTED}),
     (S.RUNNING, Event.TERMINATE): frozenset({S.CANCELLED}),

@@ -21,6 +21,7 @@ from rlvr_vocab import slurm_client
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.launch.distributed import export_from_slurm
 from rlvr_vocab.launch.sweep import SweepPlan
+from rlvr_vocab.ops.notify import sbatch_mail_parameters
 from rlvr_vocab.private_api import sbatch_script
 from rlvr_vocab.run.claims import record_submission
 from rlvr_vocab.run.manifest import now_iso
@@ -60,8 +61,13 @@ class _SubmitAndReturn:
             **{f"{self._EXECUTOR}_{k}": v for k, v in self.params.items() if k == "max_num_timeout"},
         )
         base = set(OmegaConf.structured(BaseQueueConf).keys())
+        params = dict(self.params)
+        if self._EXECUTOR == "slurm" and self.config is not None and "notify" in self.config:
+            # Slurm's own mail (notify.mail_type) besides the profile's additional parameters.
+            params["additional_parameters"] = {**(params.get("additional_parameters") or {}),
+                                               **sbatch_mail_parameters(self.config.notify)}
         executor.update_parameters(**{
-            k if k in base else f"{self._EXECUTOR}_{k}": v for k, v in self.params.items() if k not in init_keys
+            k if k in base else f"{self._EXECUTOR}_{k}": v for k, v in params.items() if k not in init_keys
         })
         return executor
 
