@@ -119,18 +119,21 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
         path = model_path(cfg)
         if cfg.model.reasoning_vocab.size:
             path = extended_model(cfg, path, paths, plan.precision)
+    job.beat(resume_step, "startup")  # each part of the start-up is progress for the watchdog
     model, tokenizer = load_model_and_tokenizer(cfg, path, plan.precision)
     # Before data, evals, the trainer and any resume: they all see the extended vocabulary.
     rv = apply_reasoning_vocab(model, tokenizer, cfg.model.reasoning_vocab)
     train_raw, test_raw = load_splits(cfg.dataset, cfg.seed)
     train_ds, test_ds = to_prompts(train_raw, tokenizer, cfg.dataset), to_prompts(test_raw, tokenizer, cfg.dataset)
     reward_funcs = [HeartbeatReward(fn, job) for fn in build_reward_funcs(cfg.reward)[0]]
+    job.beat(resume_step, "startup")
 
     def evaluate(m) -> dict:
         return held_out_eval(m, tokenizer, test_ds, cfg, rv)
 
     evals = manifest.data["eval"]
     if cfg.eval.enabled and "initial" not in evals and is_main_process():
+        job.beat(resume_step, "eval")
         initial = record_eval(manifest, "initial", evaluate(model), step=0)
         logger.info(f"held-out greedy accuracy before GRPO: {initial['accuracy']:.1%} ({summary(initial)})")
     periodic = ([PeriodicEvalCallback(job, evaluate, cfg.eval.eval_steps, summary)]

@@ -73,12 +73,18 @@ DEMO = [*DEMO_MODEL, "dataset.embedded.n_test=20"]
 
 
 @pytest.fixture(scope="session")
-def demo_cache(shared_cache, slurm_cluster, tmp_path_factory):
-    """Build the demo's data and warm-started tiny model here (2 cores), before 1-CPU jobs need them."""
+def demo_model(shared_cache, tmp_path_factory):
+    """Build the demo's data and warm-started tiny model here (2 cores), before jobs need them."""
     scratch = {"RLVR_EXPERIMENTS_ROOT": str(tmp_path_factory.mktemp("warm-up"))}
     done = run_module("training.max_steps=1", "eval.enabled=false", "run_name=warm", *DEMO, env=scratch)
     assert done.returncode == 0, done.stderr[-2000:]
     return shared_cache
+
+
+@pytest.fixture(scope="session")
+def demo_cache(demo_model, slurm_cluster):
+    """The demo's model built, and the local Slurm up, for 1-CPU jobs."""
+    return demo_model
 
 
 @pytest.fixture

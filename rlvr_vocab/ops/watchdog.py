@@ -69,7 +69,7 @@ class Watchdog:
         self.on_stall = on_stall  # (phase, seconds without progress, where the stacks went)
         self.step, self.phase = 0, "startup"
         self.progress_at = time.monotonic()
-        self._written_at = 0.0
+        self._written_at, self._dirty = 0.0, False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -77,7 +77,7 @@ class Watchdog:
         # Every rank dumps its stacks on the signal (to its own stderr: the job's per-task log).
         faulthandler.register(DUMP_SIGNAL, file=sys.stderr, all_threads=True, chain=False)
         self.beat(0, "startup")
-        if self.cfg.enabled and self.cfg.kill_after_s:
+        if self.cfg.enabled:
             self._thread = threading.Thread(target=self._watch, name="rlvr-watchdog", daemon=True)
             self._thread.start()
 
@@ -90,12 +90,13 @@ class Watchdog:
     def beat(self, step: int, phase: str) -> None:
         """Progress: the job is at `step`, now in `phase`."""
         self.step, self.phase, self.progress_at = step, phase, time.monotonic()
+        self._dirty = True
         if self.main and time.monotonic() - self._written_at >= _WRITE_EVERY_S:
-            self._written_at = time.monotonic()
             self._write()
 
     def _write(self) -> None:
         # No fsync: a heartbeat lost in a crash is no loss, and this runs several times a step.
+        self._written_at, self._dirty = time.monotonic(), False
         path = self.run_dir / HEARTBEAT_NAME
         tmp = path.with_name(f".{HEARTBEAT_NAME}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"time": time.time(), "step": self.step, "phase": self.phase,
@@ -106,8 +107,10 @@ class Watchdog:
         # Ranks other than 0 wait longer: rank 0 records the stall and ends the job for all of them.
         limit = self.cfg.kill_after_s + (0 if self.main else 2 * self.cfg.check_every_s + 30)
         while not self._stop.wait(self.cfg.check_every_s):
+            if self.main and self._dirty:  # a phase change the throttled beat did not write yet
+                self._write()
             idle = time.monotonic() - self.progress_at
-            if idle < limit:
+            if not self.cfg.kill_after_s or idle < limit:
                 continue
             logger.error(f"no progress for {idle:.0f} s in phase {self.phase} (step {self.step}): dumping every "
                          "thread's stack and ending the job")

@@ -1,0 +1,85 @@
+"""Operations without a cluster: the retry policy's table, the watchdog's heartbeat and its end of a hung job."""
+
+import json
+
+import pytest
+from conftest import DEMO, manifest, run_module
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from rlvr_vocab import CONF_DIR
+from rlvr_vocab.config import register_configs
+from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.ops import retry
+from rlvr_vocab.ops.retry import RetryConfig, check_retry, classify_exception, decide
+from rlvr_vocab.ops.watchdog import WatchdogConfig, check_watchdog
+from rlvr_vocab.run.lifecycle import STALLED_EXIT_CODE
+
+
+def retry_cfg(**overrides):
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        cfg = compose("config", overrides=[f"{k}={v}" for k, v in overrides.items()])
+    return cfg.retry
+
+
+def test_each_class_has_its_budget_counted_over_the_run():
+    cfg = retry_cfg(max_requeues=2)
+    attempts = [{"failure_class": retry.TIMEOUT}, {"failure_class": retry.PREEMPTION}, {}]
+    assert decide(cfg, retry.TIMEOUT, attempts) == (True, "requeued: timeout 2 of 2")  # max_requeues is its budget
+    attempts = [{"failure_class": retry.TIMEOUT}] * 2 + [{}]
+    ok, why = decide(cfg, retry.TIMEOUT, attempts)
+    assert not ok and why == "not requeued: timeout budget used up (2 of retry.timeout.budget)"
+    assert decide(cfg, retry.PREEMPTION, [{"failure_class": retry.PREEMPTION}] * 50 + [{}])[0]  # no limit
+    ok, why = decide(cfg, retry.CODE_ERROR, [{}])
+    assert not ok and "never retried" in why
+    assert decide(cfg, retry.STALL, [{}])[0] and not decide(cfg, retry.STALL, [{"failure_class": "stall"}, {}])[0]
+
+
+def test_transient_errors_are_recognised_by_pattern():
+    cfg = OmegaConf.structured(RetryConfig)
+    assert classify_exception(cfg, "DistBackendError: NCCL error in: ProcessGroupNCCL.cpp, unhandled system error")\
+        == retry.TRANSIENT
+    assert classify_exception(cfg, "RuntimeError: CUDA error: uncorrectable ECC error encountered") == retry.TRANSIENT
+    assert classify_exception(cfg, "KeyError: 'answer'") == retry.CODE_ERROR
+
+
+@pytest.mark.parametrize("section, key, value, words", [
+    ("retry", "transient.budget", -1, "must be >= 0 or null"),
+    ("retry", "transient_patterns", ["(unclosed"], "is not a regular expression"),
+    ("watchdog", "kill_after_s", 10, "shorter than stall_after_s"),
+    ("watchdog", "stall_after_s", 0, "must be positive"),
+])
+def test_bad_operations_settings_are_one_line(section, key, value, words):
+    cfg = retry_cfg() if section == "retry" else OmegaConf.structured(WatchdogConfig)
+    OmegaConf.update(cfg, key, value, merge=False)
+    with pytest.raises(ConfigError, match=words):
+        (check_retry if section == "retry" else check_watchdog)(cfg)
+
+
+@pytest.mark.slow
+def test_a_hung_reward_is_dumped_recorded_stalled_and_ended(demo_model, experiments_root):
+    """A reward call that never returns: the watchdog dumps every thread's stack (naming the function), records
+    the attempt STALLED with its phase, and ends the job (not retried here: no Slurm to requeue it)."""
+    result = run_module("run_name=hung", "training.max_steps=4", "eval.enabled=false", *DEMO,
+                        "watchdog.stall_after_s=5", "watchdog.kill_after_s=15", "watchdog.check_every_s=0.5",
+                        env={"RLVR_INJECT_FAULT": "hang:2"})
+    assert result.returncode == STALLED_EXIT_CODE, result.stderr[-3000:]
+    run_dir = experiments_root / "demo" / "hung"
+    log = (run_dir / "train.log").read_text()
+    assert "injected_blocking_reward" in log and "stacks of every thread" in log
+    attempt = manifest(run_dir)["attempts"][-1]
+    assert attempt["end_state"] == "STALLED" and attempt["failure_class"] == "stall"
+    assert "in phase reward (step 2)" in attempt["reason"] and attempt["retry"].startswith("not requeued")
+    heartbeat = json.loads((run_dir / ".heartbeat.json").read_text())
+    assert heartbeat["phase"] == "reward" and heartbeat["step"] == 2
+
+
+@pytest.mark.slow
+def test_a_transient_error_is_classed_for_the_retry_policy(demo_model, experiments_root):
+    result = run_module("run_name=flaky", "training.max_steps=4", "eval.enabled=false", *DEMO,
+                        env={"RLVR_INJECT_FAULT": "transient:2"})
+    assert result.returncode != 0
+    attempt = manifest(experiments_root / "demo" / "flaky")["attempts"][-1]
+    assert attempt["failure_class"] == "transient" and "NCCL collective operation timeout" in attempt["reason"]
+    assert attempt["retry"] == "not requeued: not running under SLURM (transient 1 of 2)"
