@@ -124,6 +124,17 @@ class EvalConfig:
 
 
 @dataclass
+class RetentionConfig:
+    """`retention`: which checkpoints are kept besides the last `training.save_total_limit` complete ones."""
+
+    # Every this many steps a rotated checkpoint is kept as a weights-only milestone (milestones/), for evaluation
+    # later; null: none.
+    milestone_every_steps: int | None = None
+    # Incomplete checkpoints set aside (checkpoints/incomplete/) are deleted after this many hours.
+    incomplete_grace_h: float = 72.0
+
+
+@dataclass
 class RootConfig:
     seed: int = 0
     exp_name: str = "default"
@@ -150,6 +161,7 @@ class RootConfig:
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 def register_configs() -> None:

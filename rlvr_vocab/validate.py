@@ -312,6 +312,7 @@ def validate(
     check_watchdog(cfg.watchdog)
     check_retry(cfg.retry)
     check_notify(cfg.notify)
+    check_retention(cfg.retention)
 
     paths = RunPaths.of(cfg.experiments_root, cfg.exp_name, cfg.run_name)
     run_dir = paths.run_dir
@@ -508,3 +509,11 @@ def _check_benchmark_eval(ev) -> None:
         raise ConfigError(f"eval.benchmarks ({e.where})", e.problem, e.fix) from None
     if ev.chain:
         check_launcher("eval.launcher", ev.launcher)
+
+
+def check_retention(ret) -> None:
+    if ret.milestone_every_steps is not None and ret.milestone_every_steps < 1:
+        raise ConfigError("retention.milestone_every_steps", f"must be >= 1, got {ret.milestone_every_steps}",
+                          "or null for no milestones")
+    if ret.incomplete_grace_h < 0:
+        raise ConfigError("retention.incomplete_grace_h", f"must be >= 0, got {ret.incomplete_grace_h}")

@@ -268,3 +268,25 @@ def test_a_job_that_lost_its_lease_writes_nothing(tmp_path, monkeypatch):
     assert read_manifest(tmp_path)["last_step"] == 1
     second.release()
     first.release()
+
+
+def test_rotation_keeps_milestones_weights_only_and_prunes_old_set_asides(tmp_path):
+    paths = RunPaths(tmp_path)
+    for step in (10, 20, 30, 40):
+        path = make_checkpoint(paths.checkpoints, step)
+        (path / "optimizer.pt").write_bytes(os.urandom(256))
+        (path / "rng_state.pth").write_bytes(b"rng")
+        checkpoints.mark_complete(path)
+    removed = checkpoints.rotate(paths.checkpoints, keep=1, milestone_every=20)
+    assert [p.name for p in removed] == ["checkpoint-10", "checkpoint-20", "checkpoint-30"]
+    [milestone] = checkpoints.milestones(paths)
+    assert milestone.name == "checkpoint-20" and checkpoints.marker(milestone)["weights_only"]
+    assert (milestone / "model.safetensors").exists() and not (milestone / "optimizer.pt").exists()
+    assert [p.name for p in checkpoints.complete_checkpoints(paths.checkpoints)] == ["checkpoint-40"]
+    aside = paths.incomplete_checkpoints / "checkpoint-50-1"
+    aside.mkdir(parents=True)
+    os.utime(aside, (time.time() - 3 * 3600,) * 2)
+    assert checkpoints.prune_set_aside(paths, grace_h=4) == []
+    assert checkpoints.prune_set_aside(paths, grace_h=2) == [aside] and not aside.exists()
+    use = checkpoints.disk_use(paths)
+    assert use["total"] >= use["checkpoints"] + use["milestones"] > 0

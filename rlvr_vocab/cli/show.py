@@ -49,6 +49,10 @@ def run(args) -> int:
     print(f"  sweep        {view.sweep_id or '-'}")
     print(f"  git          {m.get('git_commit') or '-'}{' (dirty)' if m.get('git_dirty') else ''}")
     print(f"  identity     {m.get('identity') or '-'}")
+    disk = m.get("disk_bytes") or {}
+    if disk:
+        parts = ", ".join(f"{k} {_size(v)}" for k, v in disk.items() if k != "total" and v)
+        print(f"  disk         {_size(disk.get('total', 0))}" + (f" ({parts})" if parts else ""))
     print(f"  step         {m.get('last_step', 0)}/{m.get('max_steps') or '?'}")
     print("attempts:")
     for a in info["attempts"]:
@@ -119,3 +123,11 @@ def _flatten(node, prefix: str = "") -> dict:
             out.update(_flatten(v, f"{prefix}{k}."))
         return out
     return {prefix[:-1]: node}
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"

@@ -31,7 +31,8 @@ def select_weights(paths: RunPaths, which: str) -> list[tuple[str, Path, int]]:
     complete = checkpoints.complete_checkpoints(paths.checkpoints)
     final_step = checkpoints.final_step(paths)
     final = [("final", paths.final, final_step)] if final_step is not None else []
-    kept = [(p.name, p, checkpoints.checkpoint_step(p)) for p in complete]
+    kept = sorted([(p.name, p, checkpoints.checkpoint_step(p)) for p in checkpoints.milestones(paths) + complete],
+                  key=lambda entry: entry[2])
     if which == "all":
         chosen = kept + final
     elif which == "last":

@@ -82,7 +82,10 @@ class RunStateCallback(TrainerCallback):
 
             self.chain.on_checkpoint(path, state.global_step, state.max_steps)
             protected = needed_by_evaluation
-        checkpoints.rotate(checkpoint_dir, self.keep, protected)
+        retention = self.job.cfg.retention
+        checkpoints.rotate(checkpoint_dir, self.keep, protected, retention.milestone_every_steps)
+        checkpoints.prune_set_aside(self.job.paths, retention.incomplete_grace_h)
+        self.manifest.data["disk_bytes"] = checkpoints.disk_use(self.job.paths)
         # Only complete ones: a directory another rank or a killed save left behind cannot be resumed from.
         kept = [{"step": checkpoints.checkpoint_step(p), "path": self.job.paths.relative(p),
                  "save_s": checkpoints.marker(p).get("save_s")}

@@ -101,9 +101,11 @@ def peek_latest_complete(paths: RunPaths) -> Path | None:
     return complete[-1] if complete else None
 
 
-def rotate(checkpoint_dir: Path, keep: int | None, protected: Callable[[Path], bool] | None = None) -> list[Path]:
-    """Delete the oldest complete checkpoints beyond `keep`; incomplete ones are never counted, and `protected`
-    ones (e.g. still needed by an evaluation job) are kept until a later rotation finds them free."""
+def rotate(checkpoint_dir: Path, keep: int | None, protected: Callable[[Path], bool] | None = None,
+           milestone_every: int | None = None) -> list[Path]:
+    """Rotate out the oldest complete checkpoints beyond `keep` (only ever once a newer one is complete: incomplete
+    ones are never counted). `protected` ones (still needed by an evaluation job) stay until a later rotation finds
+    them free; those at a multiple of `milestone_every` steps are kept as weights-only milestones."""
     if not keep:
         return []
     removed = []
@@ -111,10 +113,64 @@ def rotate(checkpoint_dir: Path, keep: int | None, protected: Callable[[Path], b
         if protected is not None and protected(path):
             logger.info(f"keeping {path.name} for its evaluation")
             continue
-        shutil.rmtree(path)
+        step = checkpoint_step(path)
+        if milestone_every and step % milestone_every == 0:
+            keep_as_milestone(path, checkpoint_dir.parent / MILESTONES_DIR)
+        else:
+            shutil.rmtree(path)
+            logger.info(f"rotated out {path.name} (keeping {keep})")
         removed.append(path)
-        logger.info(f"rotated out {path.name} (keeping {keep})")
     return removed
+
+
+# Beside checkpoints/, in the run dir: the weights of every milestone step, for evaluation later.
+MILESTONES_DIR = "milestones"
+# What only resuming needs: a milestone drops it (optimizer state is 2-3x the weights).
+_RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "global_step*")
+
+
+def keep_as_milestone(path: Path, milestones: Path) -> Path:
+    """Move a complete checkpoint to milestones/ without what only resuming needs, marked complete again."""
+    milestones.mkdir(exist_ok=True)
+    target = milestones / path.name
+    if target.exists():
+        shutil.rmtree(target)
+    path.rename(target)
+    for pattern in _RESUME_ONLY:
+        for item in target.glob(pattern):
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+    mark_complete(target, step=checkpoint_step(target), weights_only=True)
+    logger.info(f"kept {path.name} as a weights-only milestone")
+    return target
+
+
+def milestones(paths: RunPaths) -> list[Path]:
+    """Complete weights-only milestones, oldest first."""
+    root = paths.run_dir / MILESTONES_DIR
+    return [p for p in list_checkpoints(root) if incompleteness(p) is None]
+
+
+def prune_set_aside(paths: RunPaths, grace_h: float) -> list[Path]:
+    """Delete incomplete checkpoints set aside more than `grace_h` hours ago (kept that long for a post-mortem)."""
+    root = paths.incomplete_checkpoints
+    if not root.is_dir():
+        return []
+    cutoff = time.time() - grace_h * 3600
+    pruned = [p for p in root.iterdir() if p.stat().st_mtime < cutoff]
+    for path in pruned:
+        shutil.rmtree(path, ignore_errors=True)
+        logger.info(f"pruned {path.name}, set aside over {grace_h:g} h ago")
+    return pruned
+
+
+def disk_use(paths: RunPaths) -> dict[str, int]:
+    """Bytes the run dir holds: in all, and in checkpoints, milestones, final/ and the extended model."""
+    def size(root: Path) -> int:
+        return sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.exists() else 0
+
+    parts = {"checkpoints": size(paths.checkpoints), "milestones": size(paths.run_dir / MILESTONES_DIR),
+             "final": size(paths.final), "model": size(paths.extended_model)}
+    return {"total": size(paths.run_dir), **parts}
 
 
 def final_step(paths: RunPaths) -> int | None:

@@ -21,7 +21,7 @@ ALLOWED_TO_CHANGE = (
     # Bookkeeping: names, where the run dir lives, one-off switches of a submission.
     "run_name", "sweep_id", "experiments_root", "dry_run", "force_resume", "max_requeues",
     # Tracking, held-out evaluation (its own RNG: it never changes training) and operations.
-    "logging", "eval", "watchdog", "retry", "notify",
+    "logging", "eval", "watchdog", "retry", "notify", "retention",
     # How long, and how often it checkpoints and logs.
     "training.max_steps", "training.save_steps", "training.save_strategy", "training.save_total_limit",
     "training.save_only_model", "training.logging_steps", "training.logging_first_step",

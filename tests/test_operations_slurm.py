@@ -1,0 +1,89 @@
+"""The retry policy and the watchdog on the real local Slurm: each failure class provoked, retried or not."""
+
+import json
+import subprocess
+
+import pytest
+from conftest import DEMO, manifest, release, run_module, sacct_states, wait_for
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+SUBMIT = ["--multirun", "hydra/launcher=slurm_cpu", "training.max_steps=5", "training.save_steps=1",
+          "eval.enabled=false", *DEMO]
+
+
+def submitted(run_dir) -> str:
+    return json.loads((run_dir / "submissions.json").read_text())[-1]["job_id"]
+
+
+def cli(*args: str):
+    return run_module(*args, module="rlvr_vocab")
+
+
+def test_a_stall_is_dumped_retried_once_and_the_run_completes(demo_cache, experiments_root):
+    run_dir = experiments_root / "demo" / "stuck"
+    submit = run_module(*SUBMIT, "run_name=stuck", "watchdog.stall_after_s=6", "watchdog.kill_after_s=25",
+                        "watchdog.check_every_s=1", env={"RLVR_INJECT_FAULT": "hang:3"})
+    assert submit.returncode == 0, submit.stderr[-2000:]
+    job = submitted(run_dir)
+    row = wait_for(lambda: next((r for r in json.loads(cli("status", "--json").stdout)
+                                 if r["run_name"] == "stuck" and r["state"] == "STALLED"), None), 300,
+                   "status to show the run STALLED")
+    assert "in phase reward" in row["note"]
+    wait_for(lambda: manifest(run_dir).get("status") == "REQUEUED", 300, "the watchdog to end and requeue the job")
+    log = (run_dir / "train.log").read_text()
+    assert "injected_blocking_reward" in log, "the stack dump names the blocking function"
+    release(job)
+    final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
+                     "the retried run to complete")
+    first, second = final["attempts"]
+    assert first["end_state"] == "STALLED" and first["failure_class"] == "stall"
+    assert first["retry"] == "requeued: stall 1 of 1" and second["resumed_from_step"] == 2
+    shown = cli("show", "stuck").stdout
+    assert "stall: requeued: stall 1 of 1" in shown
+
+
+def test_a_transient_error_is_retried_and_a_bug_is_not(demo_cache, experiments_root):
+    flaky, buggy = experiments_root / "demo" / "flaky", experiments_root / "demo" / "buggy"
+    assert run_module(*SUBMIT, "run_name=flaky", env={"RLVR_INJECT_FAULT": "transient:3"}).returncode == 0
+    assert run_module(*SUBMIT, "run_name=buggy", env={"RLVR_INJECT_FAULT": "bug:3"}).returncode == 0
+    wait_for(lambda: manifest(flaky).get("status") == "REQUEUED", 300, "the transient error to requeue the job")
+    release(submitted(flaky))
+    final = wait_for(lambda: manifest(flaky).get("status") == "COMPLETED" and manifest(flaky), 600,
+                     "the retried run to complete")
+    assert [(a["end_state"], a.get("failure_class")) for a in final["attempts"]] == [
+        ("FAILED", "transient"), ("COMPLETED", None)]
+    assert final["attempts"][0]["retry"] == "requeued: transient 1 of 2"
+
+    failed = wait_for(lambda: manifest(buggy).get("status") == "FAILED" and manifest(buggy), 300, "the bug")
+    wait_for(lambda: sacct_states(submitted(buggy)) == ["FAILED"], 120, "Slurm to record the failure")
+    assert len(failed["attempts"]) == 1 and failed["attempts"][0]["failure_class"] == "code_error"
+    assert "never retried" in failed["attempts"][0]["retry"]
+    assert "code error: not requeued" in cli("show", "buggy").stdout
+
+
+def test_a_node_failure_past_its_budget_is_not_retried(demo_cache, experiments_root, step_gate):
+    run_dir = experiments_root / "demo" / "fragile"
+    step_gate.hold_at(2)
+    assert run_module(*SUBMIT, "run_name=fragile", "retry.node_fail.budget=0").returncode == 0
+    job = submitted(run_dir)
+    step_gate.wait_held()
+    node = subprocess.run(["sinfo", "-h", "-N", "-p", "debug", "-o", "%N"], capture_output=True, text=True,
+                          check=True).stdout.split()[0]
+    try:
+        subprocess.run(["scontrol", "update", f"nodename={node}", "state=down", "reason=rlvr-retry-test"], check=True)
+        wait_for(lambda: subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True,
+                                        text=True).stdout.strip() == "PENDING", 120, "Slurm to requeue the job")
+    finally:
+        subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], capture_output=True)
+        wait_for(lambda: subprocess.run(["sinfo", "-h", "-n", node, "-o", "%t"], capture_output=True,
+                                        text=True).stdout.strip() in ("idle", "mix", "alloc"), 120, "the node back")
+    step_gate.release()
+    wait_for(lambda: subprocess.run(["pgrep", "-f", f"slurmstepd: \\[{job}\\."]).returncode == 1, 60,
+             "the old job step to exit")
+    release(job)
+    final = wait_for(lambda: manifest(run_dir).get("status") == "FAILED" and manifest(run_dir), 600,
+                     "the next attempt to refuse to train")
+    first, second = final["attempts"]
+    assert first["end_state"] == "NODE_FAIL" and first["retry"].startswith("not requeued: a node fail is never")
+    assert second["end_state"] == "FAILED" and "retry.node_fail" in final["error"]
