@@ -447,7 +447,6 @@ BAD_INPUT = {
     "wrong launcher type": (["hydra.launcher.timeout_min=soon"], "hydra.launcher.timeout_min", "Integer"),
     "time limit under the signal lead plus a save": (["hydra.launcher.timeout_min=1"], "hydra.launcher.timeout_min",
                                                      "signal_delay_s=60"),
-    "array over MaxArraySize": (["seed=range(0,202)"], "sweep", "MaxArraySize"),
     "unknown partition": (["hydra.launcher.partition=nope"], "hydra.launcher", "invalid partition specified: nope"),
     "unknown account": (["hydra.launcher.account=nope"], "hydra.launcher", "Invalid account"),
     "more GPUs than the partition has": (["hydra.launcher.gpus_per_node=2"], "hydra.launcher.gpus_per_node",

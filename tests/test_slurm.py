@@ -109,3 +109,18 @@ def test_two_tasks_per_node_train_as_one_distributed_job(demo_cache, experiments
     assert m["status"] == "COMPLETED" and m["last_step"] == 2
     assert [a["world_size"] for a in m["attempts"]] == [2]
     assert "on 2 processes (distributed)" in (experiments_root / "demo" / "two-tasks" / "train.log").read_text()
+
+
+def test_a_sweep_larger_than_max_array_size_is_split(demo_cache, experiments_root):
+    """The local cluster's MaxArraySize is 201: 205 points go as two arrays, every point recorded, none lost."""
+    submit = run_module("--multirun", "hydra/launcher=slurm_cpu", "seed=range(0,205)", "training.max_steps=1",
+                        "+hydra.launcher.additional_parameters.hold=true", *DEMO, timeout=900)
+    assert submit.returncode == 0, submit.stdout[-2000:] + submit.stderr[-2000:]
+    runs = list((experiments_root / "demo").iterdir())
+    jobs = [json.loads((r / "submissions.json").read_text())[-1]["job_id"] for r in runs]
+    arrays = {j.split("_")[0] for j in jobs}
+    try:
+        assert len(runs) == len(set(jobs)) == 205 and len(arrays) == 2, arrays
+        assert "205 runs as slurm job arrays" in submit.stdout
+    finally:
+        subprocess.run(["scancel", *arrays], check=False)

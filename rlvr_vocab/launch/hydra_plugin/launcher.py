@@ -86,10 +86,6 @@ class _SubmitAndReturn:
         """The settings against this cluster's limits (not for dry runs: the script may be for another cluster)."""
         if self._EXECUTOR != "slurm":
             return
-        limit = slurm_client.max_array_size()
-        if limit is not None and n_jobs > limit:
-            raise ConfigError("sweep", f"has {n_jobs} runs but a job array on this cluster holds at most {limit} "
-                              "(MaxArraySize)", "split the grid into several submissions, e.g. fewer seeds each")
         gpus, partition = self.params.get("gpus_per_node"), self.params.get("partition")
         most = slurm_client.most_gpus_per_node(partition) if isinstance(gpus, int) and gpus > 0 else None
         if most is not None and gpus > most:
@@ -111,8 +107,9 @@ class _SubmitAndReturn:
             raise ConfigError(f"hydra.launcher.{e.full_key}", str(e.msg).splitlines()[0], "fix the value") from None
 
     def preflight(self, n_jobs: int) -> None:
-        """Ask Slurm itself (`sbatch --test-only`) whether it would accept the job array."""
-        script = self.sbatch_script(n_jobs)
+        """Ask Slurm itself (`sbatch --test-only`) whether it would accept the job array (the largest, if split)."""
+        limit = slurm_client.max_array_size() if self._EXECUTOR == "slurm" else None
+        script = self.sbatch_script(min(n_jobs, limit) if limit else n_jobs)
         if script is None:
             return
         with tempfile.NamedTemporaryFile("w", suffix=".sh") as f:
@@ -133,7 +130,12 @@ class _SubmitAndReturn:
             (list(overrides), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}", state)
             for i, overrides in enumerate(job_overrides)
         ]
-        jobs = executor.map_array(_PickledOnce(self), *zip(*job_params, strict=True))
+        # A sweep larger than the cluster's MaxArraySize goes as several arrays, each within it.
+        size = (slurm_client.max_array_size() if self._EXECUTOR == "slurm" else None) or len(job_params) or 1
+        task = _PickledOnce(self)
+        jobs = []
+        for start in range(0, len(job_params), size):
+            jobs += executor.map_array(task, *zip(*job_params[start:start + size], strict=True))
         points = self.plan.to_submit if self.plan else []
         for point, job in zip(points, jobs, strict=False):
             record_submission(point.paths, {
@@ -143,9 +145,10 @@ class _SubmitAndReturn:
                 "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr),
             })
         sweep_id = self.plan.sweep_id if self.plan else self.config.get("sweep_id")
-        array = jobs[0].job_id.split("_")[0] if jobs else "-"
+        arrays = sorted({job.job_id.split("_")[0] for job in jobs}, key=lambda a: (len(a), a)) or ["-"]
         runs = f"{len(jobs)} run{'s' if len(jobs) != 1 else ''}"
-        print(f"submitted sweep {sweep_id}: {runs} as {self._EXECUTOR} job array {array}")  # noqa: T201
+        print(f"submitted sweep {sweep_id}: {runs} as {self._EXECUTOR} job array{'s' if len(arrays) > 1 else ''} "  # noqa: T201
+              f"{', '.join(arrays)}")
         print(f"watch it with: rlvr-vocab status --sweep {sweep_id}")  # noqa: T201
         if not self.wait:
             return [JobReturn(overrides=list(o), status=JobStatus.UNKNOWN) for o in job_overrides]
