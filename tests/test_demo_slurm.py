@@ -25,7 +25,7 @@ def test_the_demo_answers_the_question(slurm_cluster, chromium, experiments_root
         states = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "State", "-j", ",".join(j["job_id"] for j in jobs)],
                                 capture_output=True, text=True).stdout.split()
         assert states == ["COMPLETED", "COMPLETED"], states
-        assert sorted(manifest["benchmarks"]["arithmetic"], key=int) == ["30", "60"]
+        assert sorted(json.loads((run / "evals.json").read_text())["arithmetic"], key=int) == ["30", "60"]
         shown = run_module("show", f"{run.parent.name}/{run.name}", module="rlvr_vocab").stdout
         assert "evaluation of checkpoint-30 on arithmetic: job" in shown and "benchmark arithmetic:" in shown
 

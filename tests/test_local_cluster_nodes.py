@@ -325,7 +325,7 @@ def test_one_rank_killed_fails_the_whole_job(nodes, demo_cache, experiments_root
     step_gate.release()
     row = wait_for(lambda: next((r for r in json.loads(run_module("status", "--json", module="rlvr_vocab").stdout)
                                  if r["run_name"] == "half-dead" and r["state"] == "FAILED"), None), 120, "FAILED")
-    assert "failed" in row["note"]
+    assert "failed" in row["note"].lower()  # rank 0 recorded the SIGTERM, or was killed before it could
     complete = sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*")
                       if (p / "rlvr_complete.json").exists())
     assert complete == ["checkpoint-1"], "nothing half-saved is marked complete"

@@ -172,7 +172,28 @@ def evaluate_benchmarks(run_dir: str, which: str, benchmarks: list[str], backend
                 shown = ", ".join(f"{k} {v:.3g}" for k, v in flatten(measured).items() if isinstance(v, float))
                 logger.info(f"{paths.run_dir.name} {label} on {bench.name}: {shown} (n={measured['n']})")
         (weights / PENDING_MARK).unlink(missing_ok=True)  # evaluated: rotation may take it now
+    if written:
+        _summarise_into_manifest(paths)
     return written
+
+
+def _summarise_into_manifest(paths: RunPaths) -> None:
+    """run.json's `benchmarks`, when no training job holds the run dir (a training job copies them itself)."""
+    from rlvr_vocab.run.lease import RunLease
+    from rlvr_vocab.run.manifest import Manifest
+
+    lease = RunLease(paths)
+    try:
+        lease.acquire()
+    except ConfigError:
+        return  # training: its job copies evals.json into run.json
+    try:
+        manifest = Manifest.load(paths)
+        if manifest is not None:
+            manifest.guard = lease.check
+            manifest.update(benchmarks=results.read_summary(paths))
+    finally:
+        lease.release()
 
 
 def _run_config(paths: RunPaths):

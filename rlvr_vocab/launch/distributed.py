@@ -1,11 +1,21 @@
 """torch.distributed's environment for a job of several Slurm tasks (processes), one per GPU or CPU rank.
 
-Both launch paths call `export_from_slurm`: submitit's launcher in the job, and `python -m rlvr_vocab.train` itself
-when an sbatch wrapper starts it with `srun` on several tasks. The rendezvous address is the job's first node
+Both launch paths set it up: submitit's launcher in the job (`export_in_submitit_job`), and `python -m
+rlvr_vocab.train` itself when an sbatch wrapper starts it with `srun` on several tasks (`export_from_slurm`). The rendezvous address is the job's first node
 (submitit's `TorchDistributedEnvironment`: the first host of SLURM_JOB_NODELIST, a port from the job id).
 """
 
 import os
+
+
+def export_in_submitit_job() -> bool:
+    """In a job submitit started (its Slurm or local executor): export the environment when it has several tasks."""
+    import submitit
+
+    if "RANK" in os.environ or submitit.JobEnvironment().num_tasks <= 1:
+        return False
+    submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    return True
 
 
 def export_from_slurm() -> bool:

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from rlvr_vocab import slurm_client
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.launch.distributed import export_from_slurm
+from rlvr_vocab.launch.distributed import export_in_submitit_job
 from rlvr_vocab.launch.sweep import SweepPlan
 from rlvr_vocab.ops.notify import sbatch_mail_parameters
 from rlvr_vocab.private_api import sbatch_script
@@ -156,7 +156,7 @@ class _SubmitAndReturn:
 
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
         # In the job: several tasks (GPUs, nodes) form one torch.distributed job.
-        export_from_slurm()
+        export_in_submitit_job()
         return super().__call__(*args, **kwargs)
 
 
