@@ -4,8 +4,8 @@ Source of truth: each run dir's `run.json` (written by its job) and `submissions
 SQLite index under the root is a cache refreshed from the run dirs whose mtime changed (jobs and the launcher replace
 files by rename, which moves it); deleting it loses nothing, and a reader who may not write it (a teammate on a
 shared root) keeps a private copy instead. A run dir that cannot be read is listed as UNREADABLE, never an error.
-SLURM is asked once per refresh: one `sacct` call for every SLURM run not settled, plus one `scontrol ping` when
-that reports live jobs (accounting only learns of them from the controller).
+SLURM is asked once per refresh: one `sacct` call for every SLURM run not settled (of those `status` was asked
+about), plus one `scontrol ping` when that reports live jobs (accounting only learns of them from the controller).
 
 CLI-side: imports neither torch nor loguru, and nothing from the job's side but file formats.
 """
@@ -15,7 +15,8 @@ import json
 import os
 import sqlite3
 import time
-from functools import cached_property
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -29,17 +30,22 @@ from rlvr_vocab.run.states import FINAL, RunState
 
 INDEX_NAME = ".registry.sqlite"
 # The index is a cache: a schema change just rebuilds it.
-_SCHEMA_VERSION = 4
-# `settled_row`: for a run whose state no SLURM answer can change any more, its `status --json` row, with what
-# `status` filters and sorts it by; `status --json` serves those rows as they are, without parsing them.
-_SCHEMA = """
-create table if not exists runs (
-    run_dir text primary key,
-    dir_mtime integer,
-    summary text,
-    manifest text, submissions text,
-    settled_row text, exp_name text, sweep_id text, state text, created text, run_name text
-)"""
+_SCHEMA_VERSION = 6
+# Three tables, so that what every `status` scans stays small. `runs`: what `status` filters, orders and counts by,
+# a few hundred bytes a run; `state` only for a settled run (one whose state no SLURM answer can change any more),
+# `slurm_job` only for the others that SLURM is asked about.
+# `views`: a settled run's `status --json` row, served as it is, and every run's summary (what `status` reads of its
+# files). `files`: the run's files whole, for the commands that read them all.
+_TABLES = ("runs", "views", "files")
+_SCHEMA = (
+    "create table if not exists runs (run_dir text primary key, dir_mtime integer, exp_name text, sweep_id text,"
+    " run_name text, created text, created_ts real, state text, slurm_job text)",
+    "create index if not exists runs_by_created on runs (created_ts)",
+    # `status --json` lists runs in this order: walking an index that holds all it reads of `runs` spares a sort.
+    "create index if not exists runs_in_order on runs (exp_name, created, run_name, run_dir, state)",
+    "create table if not exists views (run_dir text primary key, settled_row text, summary text)",
+    "create table if not exists files (run_dir text primary key, manifest text, submissions text)",
+)
 # A directory changed this recently may change again within the clock's granularity without its mtime moving:
 # such entries are re-read on the next refresh.
 _RACY_NS = 2_000_000_000
@@ -77,8 +83,8 @@ def query_sacct(job_ids: list[str]) -> SlurmView:
     """One sacct call for all the given jobs (never one per job: it would load the controller)."""
     try:
         rows = slurm_client.sacct(job_ids)
-    except slurm_client.SlurmError as e:
-        return SlurmView({}, str(e))
+    except (slurm_client.SlurmError, OSError) as e:  # OSError: the kernel refused the command line (too long)
+        return SlurmView({}, f"sacct could not be asked: {e}" if isinstance(e, OSError) else str(e))
     return SlurmView({r.job_id: r for r in rows})
 
 
@@ -97,15 +103,24 @@ def _scandir(path) -> list[os.DirEntry]:
 def _run_dirs(root: Path) -> dict[str, int]:
     """<root>/<exp>/<run>/ -> the run dir's mtime (manifest and submissions are replaced by rename, which moves it)."""
     found = {}
+    base = "" if str(root) == "." else str(root)  # run dirs spelled as their Path is: `exp/run`, not `./exp/run`
     for exp in _scandir(root):
         if exp.name.startswith(("_", ".")) or not exp.is_dir(follow_symlinks=False):
             continue
-        for run in _scandir(exp.path):
-            if not run.name.startswith(".") and run.is_dir(follow_symlinks=False):
-                try:
-                    found[run.path] = run.stat(follow_symlinks=False).st_mtime_ns
-                except OSError:
-                    pass
+        try:
+            exp_fd = os.open(exp.path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            prefix = os.path.join(base, exp.name, "")
+            for run in _scandir(exp_fd):
+                if not run.name.startswith(".") and run.is_dir(follow_symlinks=False):
+                    try:  # relative to the experiment's dir: the kernel resolves one name, not the whole path
+                        found[prefix + run.name] = os.stat(run.name, dir_fd=exp_fd, follow_symlinks=False).st_mtime_ns
+                    except OSError:
+                        pass
+        finally:
+            os.close(exp_fd)
     return found
 
 
@@ -175,9 +190,11 @@ class Registry:
         new = not path.exists()
         db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S)
         if db.execute("pragma user_version").fetchone()[0] != _SCHEMA_VERSION:
-            db.execute("drop table if exists runs")
+            for table in _TABLES:
+                db.execute(f"drop table if exists {table}")
             db.execute(f"pragma user_version = {_SCHEMA_VERSION}")
-        db.execute(_SCHEMA)
+        for statement in _SCHEMA:
+            db.execute(statement)
         db.commit()
         if new:  # SQLite creates 0644 whatever the umask: a group-shared root needs group write
             try:
@@ -210,28 +227,30 @@ class Registry:
         known = dict(db.execute("select run_dir, dir_mtime from runs"))
         on_disk = _run_dirs(self.root)
         settled = time.time_ns() - _RACY_NS
+        gone = list(known.keys() - on_disk.keys())
+        entries = []
         for run_dir, mtime in on_disk.items():
             if known.get(run_dir) == mtime:
                 continue
             manifest, submissions = _read_run(run_dir)
             if manifest is None and not submissions:  # not a run (yet)
                 if run_dir in known:
-                    db.execute("delete from runs where run_dir = ?", (run_dir,))
+                    gone.append(run_dir)
                 continue
-            summary = _summary(manifest, submissions)
-            db.execute(
-                "insert or replace into runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_dir, mtime if mtime < settled else 0, json.dumps(summary), json.dumps(manifest),
-                 json.dumps(submissions), *_settled_row(run_dir, summary)),
-            )
-        db.executemany("delete from runs where run_dir = ?", [(k,) for k in set(known) - set(on_disk)])
+            entries.append(_index_entry(run_dir, mtime if mtime < settled else 0, manifest, submissions))
+        if entries:
+            for table, rows in zip(_TABLES, zip(*entries, strict=True), strict=True):
+                db.executemany(f"insert or replace into {table} values ({', '.join('?' * len(rows[0]))})", rows)
+        for table in _TABLES:
+            db.executemany(f"delete from {table} where run_dir = ?", [(d,) for d in gone])
 
-    def _query(self, queries: list[str]) -> list[list[tuple]]:
+    def _query(self, read: Callable[[sqlite3.Connection], Any]) -> Any:
+        """`read` from the index, just refreshed, in the refresh's transaction."""
         db = self._connect()
         try:
             with db:
                 self._refresh(db)
-                return [db.execute(q).fetchall() for q in queries]
+                return read(db)
         except sqlite3.DatabaseError as e:
             raise _index_error(self.index_path, e) from None
         finally:
@@ -240,10 +259,10 @@ class Registry:
     def sync(self, full: bool = True) -> list[dict[str, Any]]:
         """Refresh the index; return every run's files' content (`full=False`: only what `status` shows)."""
         if full:
-            (rows,) = self._query(["select run_dir, manifest, submissions from runs"])
+            rows = self._query(lambda db: db.execute("select run_dir, manifest, submissions from files").fetchall())
             return [{"run_dir": Path(r[0]), "manifest": json.loads(r[1]), "submissions": json.loads(r[2])}
                     for r in rows]
-        (rows,) = self._query(["select run_dir, summary from runs"])
+        rows = self._query(lambda db: db.execute("select run_dir, summary from views").fetchall())
         return [{"run_dir": Path(r[0]), **json.loads(r[1])} for r in rows]
 
     def rebuild(self) -> int:
@@ -253,7 +272,7 @@ class Registry:
                     Path(f"{path}{suffix}").unlink(missing_ok=True)
                 except PermissionError:
                     pass
-        return len(self.sync(full=False))
+        return self._query(lambda db: db.execute("select count(*) from runs").fetchone()[0])
 
     def runs(self, ask_slurm: bool = True, full: bool = True) -> list["RunView"]:
         """Every run with its state; `full=False` keeps only what `status` shows of each manifest."""
@@ -261,60 +280,157 @@ class Registry:
         _resolve(views, ask_slurm)
         return sorted(views, key=lambda v: (v.exp_name, v.created or "", v.run_name))
 
-    def status_rows(self) -> list["StatusRow"]:
-        """`status --json` rows, sorted as `runs()`: settled runs' straight from the index, the others resolved
-        against one sacct call (at 10,000 runs, building every row anew costs most of `status`)."""
-        settled, others = self._query([
-            "select exp_name, sweep_id, state, created, run_name, settled_row from runs where settled_row is not null",
-            "select run_dir, summary from runs where settled_row is null"])
-        views = [RunView(Path(r[0]), **json.loads(r[1])) for r in others]
-        _resolve(views, ask_slurm=True)
-        rows = [StatusRow(*r) for r in settled]
-        rows += [StatusRow(v.exp_name, v.sweep_id, v.state.value, v.created or "", v.run_name,
-                           json.dumps(v.to_json())) for v in views]
-        return sorted(rows, key=lambda r: (r.exp_name, r.created, r.run_name))
+    def status_rows(self, match: "RunFilter | None" = None, by_created: bool = False,
+                    newest: int | None = None) -> "StatusRows":
+        """`status --json` rows of the runs that `match`, and how many of them are in each state.
+
+        Ordered as `runs()` orders them, or (`by_created`) by creation, oldest first; `newest`: only that many of the
+        most recently created, by creation. Filters run in the index; settled runs' rows come from it as they are (at
+        100,000 runs, building every row anew would cost most of `status`), the others are resolved against one
+        sacct call, and only the rows returned are serialized.
+        """
+        match = match or RunFilter()
+        where, params = match.sql()
+        wanted, wanted_params = match.sql(with_state=True)
+        if newest is not None:
+            order = "created_ts desc, exp_name desc, run_name desc, run_dir desc"
+        elif by_created:
+            order = "created_ts, exp_name, run_name, run_dir"
+        else:
+            order = "exp_name, created, run_name, run_dir"
+
+        def read(db: sqlite3.Connection) -> tuple:
+            jobs = [job for (job,) in db.execute(f"select slurm_job from runs where slurm_job is not null and {where}",
+                                                 params)]
+            # SLURM answers while the index is read: the call mostly waits, which frees the interpreter.
+            pool = ThreadPoolExecutor(1)
+            slurm = pool.submit(_ask_slurm, jobs)
+            pool.shutdown(wait=False)
+            counts = db.execute(f"select state, count(*) from runs where state is not null and {wanted} group by state",
+                                wanted_params).fetchall()
+            unsettled = db.execute(f"select run_dir, summary from runs join views using (run_dir) where state is null"
+                                   f" and {where}", params).fetchall()
+            listed = db.execute(f"select run_dir, settled_row from runs join views using (run_dir) where {wanted}"
+                                f" order by {order}", wanted_params)
+            if newest is None:
+                shown = listed.fetchall()
+            else:  # up to the newest-th settled run: any unsettled one before it may be among the newest
+                shown, settled = [], 0
+                for row in listed:
+                    shown.append(row)
+                    settled += row[1] is not None
+                    if settled == newest:
+                        break
+            listed.close()
+            known_sweep = not match.sweep or bool(counts or unsettled) or db.execute(
+                "select 1 from runs where sweep_id = ? limit 1", (match.sweep,)).fetchone() is not None
+            return slurm, dict(counts), unsettled, shown, known_sweep
+
+        slurm, counts, unsettled, shown, known_sweep = self._query(read)
+        if not known_sweep:
+            raise ConfigError(f"sweep '{match.sweep}'", "has no runs", "see `rlvr-vocab status` for sweep ids")
+        views = [RunView(run_dir, **json.loads(summary)) for run_dir, summary in unsettled]
+        answer = slurm.result()
+        for view in views:
+            view.resolve(answer)
+        resolved = {run_dir: view for (run_dir, _), view in zip(unsettled, views, strict=True)
+                    if match.state in (None, view.state.value)}
+        for view in resolved.values():
+            counts[view.state.value] = counts.get(view.state.value, 0) + 1
+        # A run left out (filtered by state, or re-indexed by another `status` in between) has no row here.
+        rows = [row if row is not None else json.dumps(resolved[run_dir].to_json())
+                for run_dir, row in shown if row is not None or run_dir in resolved]
+        if newest is not None:
+            rows = rows[:newest][::-1]
+        return StatusRows(rows, counts)
 
 
-class StatusRow(NamedTuple):
-    """A run's `status --json` row as JSON text, with what it is filtered and sorted by."""
+class RunFilter(NamedTuple):
+    """Which runs `status` lists; None matches every run."""
 
-    exp_name: str
-    sweep_id: str | None
-    state: str
-    created: str
-    run_name: str
-    json: str
+    exp: str | None = None
+    sweep: str | None = None
+    state: str | None = None  # a RunState's value
+    since: float | None = None  # created at or after, epoch seconds
+
+    def sql(self, with_state: bool = False) -> tuple[str, list]:
+        """The condition on `runs` and its parameters; the state is known there for settled runs only (the others'
+        is SLURM's to say), so `with_state` lets those through."""
+        terms = [("exp_name = ?", self.exp), ("sweep_id = ?", self.sweep), ("created_ts >= ?", self.since),
+                 ("(state is null or state = ?)", self.state if with_state else None)]
+        used = [(term, value) for term, value in terms if value is not None]
+        return " and ".join(term for term, _ in used) or "1", [value for _, value in used]
 
 
-def _settled_row(run_dir: str, summary: dict[str, Any]) -> tuple:
-    """For a run whose state SLURM can no longer change: (row, exp_name, sweep_id, state, created, run_name)."""
-    view = RunView(Path(run_dir), summary["manifest"], summary["submissions"])
-    if view.needs_slurm():
-        return (None,) * 6
-    view.resolve(SlurmView({}))
-    return (json.dumps(view.to_json()), view.exp_name, view.sweep_id, view.state.value, view.created or "",
-            view.run_name)
+class StatusRows(NamedTuple):
+    """What `status` shows: rows as JSON text, and every matched run's state -> how many."""
+
+    rows: list[str]
+    counts: dict[str, int]
+
+
+def _index_entry(run_dir: str, mtime: int, manifest: dict | None, submissions: list[dict]) -> tuple:
+    """A run's rows in the index's tables: (runs, views, files)."""
+    summary = _summary(manifest, submissions)
+    view = RunView(run_dir, summary["manifest"], summary["submissions"])
+    created = view.created or ""
+    settled = not view.needs_slurm()
+    if settled:
+        view.resolve(SlurmView({}))
+    return ((run_dir, mtime, view.exp_name, view.sweep_id, view.run_name, created, parse_iso(created),
+             view.state.value if settled else None, None if settled else view.job_id),
+            (run_dir, json.dumps(view.to_json()) if settled else None, json.dumps(summary)),
+            (run_dir, json.dumps(manifest), json.dumps(submissions)))
 
 
 def _resolve(views: list["RunView"], ask_slurm: bool) -> None:
     """Every view's state from one sacct call (and one `scontrol ping` when that may be stale)."""
-    pending = [v.job_id for v in views if v.job_id and v.needs_slurm()]
-    slurm = query_sacct(pending) if ask_slurm and pending else SlurmView({})
-    live = any(row.state in slurm_client.LIVE_STATES for row in slurm.rows.values())
-    if ask_slurm and not slurm.error and (live or any(slurm.job(j) is None for j in pending)):
-        slurm.controller_error = slurm_client.controller_down()
+    slurm = _ask_slurm([v.job_id for v in views if v.job_id and v.needs_slurm()]) if ask_slurm else SlurmView({})
     for view in views:
         view.resolve(slurm)
+
+
+def _ask_slurm(job_ids: list[str]) -> SlurmView:
+    """What SLURM says of these jobs: one sacct call, and one `scontrol ping` when that may be stale."""
+    # Asked for an array's id, sacct lists every task of it: asking by array keeps the call's one argument short
+    # (Linux takes 128 KiB: some 12,000 task ids) whatever the number of tasks.
+    asked = sorted({job_id.split("_")[0] for job_id in job_ids})
+    slurm = query_sacct(asked) if asked else SlurmView({})
+    live = any(row.state in slurm_client.LIVE_STATES for row in slurm.rows.values())
+    if not slurm.error and (live or any(slurm.job(j) is None for j in job_ids)):
+        slurm.controller_error = slurm_client.controller_down()
+    return slurm
+
+
+class lazy:
+    """`functools.cached_property` without its lock: Python 3.11 takes one on every first access, which cost a third
+    of the time `status` spends on each run it resolves. Views are never shared between threads."""
+
+    def __init__(self, compute: Callable[[Any], Any]) -> None:
+        self.compute, self.name = compute, compute.__name__
+
+    def __get__(self, view: Any, owner: type | None = None) -> Any:
+        if view is None:
+            return self
+        value = view.__dict__[self.name] = self.compute(view)  # found in the instance from now on
+        return value
 
 
 class RunView:
     """One run as `status` shows it: the manifest merged with SLURM's word on its job."""
 
-    def __init__(self, run_dir: Path, manifest: dict[str, Any] | None, submissions: list[dict[str, Any]]) -> None:
-        self.run_dir, self.manifest, self.submissions = Path(run_dir), manifest, submissions
+    def __init__(self, run_dir: Path | str, manifest: dict[str, Any] | None, submissions: list[dict[str, Any]]
+                 ) -> None:
+        # A Path only when asked for: `status` builds tens of thousands of views and rarely needs one.
+        self.run_dir_text = str(run_dir)
+        self.manifest, self.submissions = manifest, submissions
         self.state, self.stale, self.note = RunState.UNKNOWN, False, ""
 
-    @cached_property
+    @lazy
+    def run_dir(self) -> Path:
+        return Path(self.run_dir_text)
+
+    @lazy
     def m(self) -> dict[str, Any]:
         return self.manifest if self.manifest is not None and "unreadable" not in self.manifest else {}
 
@@ -326,21 +442,21 @@ class RunView:
     def paths(self) -> RunPaths:
         return RunPaths(self.run_dir)
 
-    @property
+    @lazy
     def recorded(self) -> RunState | None:
         return RunState.parse(self.m.get("status"))
 
     @property
     def run_id(self) -> str:
-        return self.m.get("run_id") or f"pending:{self.run_dir.name}"
+        return self.m.get("run_id") or f"pending:{os.path.basename(self.run_dir_text)}"
 
-    @cached_property
+    @lazy
     def exp_name(self) -> str:
-        return self.m.get("exp_name") or self.run_dir.parent.name
+        return self.m.get("exp_name") or os.path.basename(os.path.dirname(self.run_dir_text))
 
-    @cached_property
+    @lazy
     def run_name(self) -> str:
-        return self.m.get("run_name") or self.run_dir.name
+        return self.m.get("run_name") or os.path.basename(self.run_dir_text)
 
     @property
     def sweep_id(self) -> str | None:
@@ -359,7 +475,7 @@ class RunView:
     def _attempt_jobs(self) -> set[str]:
         return {a.get("slurm_array_id") or a.get("slurm_job_id") for a in self.attempts}
 
-    @cached_property
+    @lazy
     def job_id(self) -> str | None:
         """The newest SLURM job of this run: a later submission, or the last attempt's job."""
         attempt_jobs = [a.get("slurm_array_id") or a.get("slurm_job_id") for a in self.attempts]
@@ -367,7 +483,7 @@ class RunView:
             return self.submissions[-1].get("job_id")
         return next((j for j in reversed(attempt_jobs) if j), None)
 
-    @cached_property
+    @lazy
     def submitted_since_last_attempt(self) -> bool:
         """A job was submitted after the run's last attempt started (it has not started yet, or is starting)."""
         if not self.submissions or not self.submissions[-1].get("job_id"):
@@ -497,7 +613,7 @@ class RunView:
             "last_step": self.m.get("last_step"), "max_steps": self.m.get("max_steps"),
             "reward": metrics.get("reward"), "last_checkpoint": self.last_checkpoint(),
             "elapsed_s": self.elapsed_s(), "wandb_id": self.m.get("wandb_id"), "wandb_url": self.m.get("wandb_url"),
-            "run_dir": str(self.run_dir), "created": self.created, "updated": self.m.get("updated"),
+            "run_dir": self.run_dir_text, "created": self.created, "updated": self.m.get("updated"),
             "attempts": len(self.attempts), "error": self.m.get("error"), "identity": self.m.get("identity"),
             "benchmarks": self.m.get("benchmarks") or {},
             "skipped_checkpoints": self.m.get("skipped_checkpoints") or [],

@@ -1,6 +1,7 @@
 """The benchmarks' pure helpers (medians, ratios, interleaving, step times, the report, the synthetic
 registry, the command shims); and, slow, one small benchmark end to end. No timing is asserted."""
 
+import json
 import os
 import subprocess
 
@@ -67,6 +68,16 @@ def test_synthetic_registry_reads_as_runs(tmp_path):
     assert sum(v.m.get("status") == "RUNNING" for v in views) == 2
     assert all(v.job_id and v.job_id.startswith(str(cli_latency.FIRST_ARRAY_ID)) for v in views)
     assert sum((v.m.get("status") or "pending") == "COMPLETED" for v in views) == 34
+
+
+def test_synthetic_registry_files_hold_what_synthetic_run_says(tmp_path):
+    """The fast writer (compact JSON, plain writes) writes each run's manifest and submissions as they are."""
+    cli_latency.write_synthetic_registry(tmp_path, 21)
+    for i in (0, 1, 2, 20):  # running, pending (no manifest), failed, and a run of the next cycle
+        exp, name, manifest, submissions = cli_latency.synthetic_run(i)
+        run_dir = tmp_path / exp / name
+        assert json.loads((run_dir / "submissions.json").read_text()) == submissions
+        assert (json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else None) == manifest
 
 
 def test_shims_log_each_call_and_pass_output_through(tmp_path, monkeypatch):

@@ -1,9 +1,17 @@
-"""What the subcommands share: the registry at --root, finding runs by name, formatting."""
+"""What the subcommands share: the registry at --root, finding runs by name, filters' values, formatting."""
 
+import re
+import time
+from datetime import datetime
 from pathlib import Path
 
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.registry import Registry, RunView, experiments_root
+from rlvr_vocab.run.states import RunState
+
+# A span back from now, for --since: 30m, 12h, 2d, 1w (1.5d too).
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)([mhdw])")
+_SPAN_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def registry(args) -> Registry:
@@ -36,7 +44,7 @@ def find_run(runs: list[RunView], query: str) -> RunView:
 
 
 def select(runs: list, exp: str | None = None, sweep: str | None = None, state: str | None = None) -> list:
-    """Runs (RunView or StatusRow) of this experiment, sweep and state."""
+    """Runs of this experiment, sweep and state."""
     if sweep and not any(r.sweep_id == sweep for r in runs):
         raise ConfigError(f"sweep '{sweep}'", "has no runs", "see `rlvr-vocab status` for sweep ids")
     return [
@@ -45,6 +53,29 @@ def select(runs: list, exp: str | None = None, sweep: str | None = None, state: 
         and (sweep is None or r.sweep_id == sweep)
         and (state is None or r.state == state.upper())
     ]
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """--since as epoch seconds: an ISO date or time (local time unless it gives an offset), or a span back from now."""
+    span = _SPAN.fullmatch(text.strip().lower())
+    if span:
+        return (time.time() if now is None else now) - float(span[1]) * _SPAN_S[span[2]]
+    try:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise ConfigError(f"--since '{text}'", "is neither a date nor a span back from now",
+                          "give an ISO date or time (2026-01-31, 2026-01-31T12:00) or a span (30m, 12h, 2d, 1w)"
+                          ) from None
+
+
+def parse_state(text: str | None) -> str | None:
+    """--state as a state's name (any case); None for no filter."""
+    if text is None:
+        return None
+    state = RunState.parse(text)
+    if state is None:
+        raise ConfigError(f"--state '{text}'", "is not a run state", f"one of {', '.join(s.value for s in RunState)}")
+    return state.value
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -1,12 +1,31 @@
-"""`rlvr-vocab status`: every run's state, progress and links, one sacct call per refresh."""
+"""`rlvr-vocab status`: the most recent runs' states, progress and links, and how many runs are in each state.
 
+Filters run in the registry's index, and only the rows shown are read whole and rendered (rendering 10,000 rows
+with rich took 8 s). One sacct call per refresh, for the matched runs whose state SLURM may still change.
+"""
+
+import argparse
+import json
+import os
+import sys
 import time
 
-from rlvr_vocab.cli.common import console as make_console
-from rlvr_vocab.cli.common import fmt_duration, fmt_number, registry, select
+from rlvr_vocab.cli.common import fmt_duration, fmt_number, parse_since, parse_state, registry
+from rlvr_vocab.registry import RunFilter, StatusRows
 
 # --watch refreshes no faster than this: sacct polling in loops loads the controller.
 WATCH_INTERVAL_S = 30
+# Rows the table shows unless --limit or --all says otherwise (--json lists every run unless --limit says).
+TABLE_LIMIT = 50
+_COLUMNS = ("run", "experiment", "state", "job", "step", "reward", "checkpoint", "elapsed", "W&B")
+# ANSI colours of states on a terminal: green, cyan, red, yellow.
+_STATE_COLOURS = {"COMPLETED": "32", "RUNNING": "36", "FAILED": "31", "LOST": "31", "UNKNOWN": "33"}
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive whole number")
+    return int(text)
 
 
 def add_parser(sub) -> None:
@@ -14,46 +33,72 @@ def add_parser(sub) -> None:
     p.add_argument("--exp", help="only this experiment")
     p.add_argument("--sweep", help="only this sweep")
     p.add_argument("--state", help="only runs in this state (e.g. FAILED)")
+    p.add_argument("--since", metavar="DATE", help="only runs created since DATE: an ISO date or time (local "
+                   "unless it gives an offset), or a span back from now (30m, 12h, 2d, 1w)")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--limit", type=positive_int, metavar="N",
+                       help=f"only the N most recent runs (the table's default: {TABLE_LIMIT}; --json: every run)")
+    shown.add_argument("--all", action="store_true", help="every run in the table")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--watch", action="store_true", help=f"refresh every {WATCH_INTERVAL_S} s")
     p.set_defaults(handler=run)
 
 
 def run(args) -> int:
+    state = parse_state(args.state)
     while True:
+        # A span back from now moves with every refresh.
+        match = RunFilter(args.exp, args.sweep, state, parse_since(args.since) if args.since is not None else None)
         if args.json:
-            rows = select(registry(args).status_rows(), args.exp, args.sweep, args.state)
-            print(f"[{','.join(r.json for r in rows)}]")
+            print("[", ",".join(registry(args).status_rows(match, newest=args.limit).rows), "]", sep="")
         else:
-            render(select(registry(args).runs(full=False), args.exp, args.sweep, args.state))
+            newest = None if args.all else args.limit or TABLE_LIMIT
+            render(registry(args).status_rows(match, by_created=True, newest=newest))
         if not args.watch:
             return 0
         time.sleep(WATCH_INTERVAL_S)
         print("\033[2J\033[H", end="")
 
 
-def render(runs) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+def render(page: StatusRows) -> None:
+    """The rows as a table, oldest first (the newest stay in view above the prompt), then the counts per state.
 
-    table = Table(box=None, header_style="bold")
-    for column in ("run", "experiment", "state", "job", "step", "reward", "checkpoint", "elapsed", "W&B"):
-        table.add_column(column)
-    styles = {"COMPLETED": "green", "RUNNING": "cyan", "FAILED": "red", "LOST": "red", "UNKNOWN": "yellow"}
-    for r in runs:
-        j = r.to_json()
-        state = f"{r.state} (stale)" if r.stale else r.state
-        step = f"{j['last_step'] or 0}/{j['max_steps'] or '?'}"
-        table.add_row(
-            r.run_name, r.exp_name, f"[{styles.get(r.state, 'white')}]{state}[/]", j["job_id"] or "-", step,
-            fmt_number(j["reward"]), j["last_checkpoint"] or "-", fmt_duration(j["elapsed_s"]),
-            j["wandb_url"] or j["wandb_id"] or "-",
-        )
-    console = make_console()
-    console.print(table)
-    notes = [(r, r.note) for r in runs if r.note]
-    for r, note in notes:
-        # Notes quote errors and paths: their brackets are text, not rich markup.
-        console.print(f"  {escape(r.run_name)}: {escape(note)}", highlight=False)
-    if not runs:
-        console.print("no runs")
+    Plain aligned text, the states coloured on a terminal: importing rich and laying out its table cost `status`
+    more than reading 1,000 runs does.
+    """
+    rows = [json.loads(text) for text in page.rows]
+    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    lines = []
+    if rows:
+        cells = [[r["run_name"], r["exp_name"], f"{r['state']}{' (stale)' if r['stale'] else ''}", r["job_id"] or "-",
+                  f"{r['last_step'] or 0}/{r['max_steps'] or '?'}", fmt_number(r["reward"]),
+                  r["last_checkpoint"] or "-", fmt_duration(r["elapsed_s"]), r["wandb_url"] or r["wandb_id"] or "-"]
+                 for r in rows]
+        widths = [max(map(len, column)) for column in zip(_COLUMNS, *cells, strict=True)]
+        header = _line(_COLUMNS, widths)
+        lines.append(f"\033[1m{header}\033[0m" if colour else header)
+        lines += [_line(row, widths, _STATE_COLOURS.get(r["state"]) if colour else None)
+                  for r, row in zip(rows, cells, strict=True)]
+        lines += [f"  {r['run_name']}: {r['note']}" for r in rows if r["note"]]
+    lines.append(footer(page.counts, len(rows)))
+    print("\n".join(lines))
+
+
+def _line(cells: list[str] | tuple[str, ...], widths: list[int], state_colour: str | None = None) -> str:
+    """Cells padded to their column's width, two spaces apart; the state's in its ANSI colour, if given."""
+    padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=True)]
+    if state_colour:
+        padded[2] = f"\033[{state_colour}m{padded[2]}\033[0m"
+    return "  ".join(padded).rstrip()
+
+
+def footer(counts: dict[str, int], shown: int) -> str:
+    """`10000 runs: 9500 COMPLETED, 300 FAILED; showing the 50 most recent, newest last; --all for every run`."""
+    total = sum(counts.values())
+    if not total:
+        return "no runs"
+    by_state = ", ".join(f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    text = f"{total} run{'s' if total > 1 else ''}: {by_state}"
+    if shown < total:
+        return f"{text}; showing the {shown} most recent, newest last; --all for every run"
+    return f"{text}; newest last" if total > 1 else text
