@@ -30,7 +30,7 @@ from rlvr_vocab.run.states import FINAL, RunState
 
 INDEX_NAME = ".registry.sqlite"
 # The index is a cache: a schema change just rebuilds it.
-_SCHEMA_VERSION = 6
+_SCHEMA_VERSION = 7
 # Three tables, so that what every `status` scans stays small. `runs`: what `status` filters, orders and counts by,
 # a few hundred bytes a run; `state` only for a settled run (one whose state no SLURM answer can change any more),
 # `slurm_job` only for the others that SLURM is asked about.
@@ -53,7 +53,8 @@ _RACY_NS = 2_000_000_000
 _BUSY_TIMEOUT_S = 10
 # What `status` reads of a manifest and of the submissions (the rest stays in the index, unparsed).
 _SUMMARY_KEYS = ("run_id", "exp_name", "run_name", "sweep_id", "created", "updated", "status", "error",
-                 "last_step", "max_steps", "wandb_id", "wandb_url", "skipped_checkpoints", "identity", "benchmarks")
+                 "last_step", "max_steps", "wandb_id", "wandb_url", "skipped_checkpoints", "identity", "benchmarks",
+                 "disk_bytes")
 _ATTEMPT_KEYS = ("slurm_array_id", "slurm_job_id", "started", "end_state")
 _SUBMISSION_KEYS = ("job_id", "submitted", "sweep_id")
 # sacct's job states as run states (the rest have the same name).
@@ -181,6 +182,8 @@ def _index_error(path: Path, e: sqlite3.Error) -> ConfigError:
 class Registry:
     def __init__(self, root: Path):
         self.root = Path(root)
+        # The views the last `status_rows` resolved against Slurm (those whose state could change).
+        self.resolved: list[RunView] = []
 
     @property
     def index_path(self) -> Path:
@@ -333,6 +336,7 @@ class Registry:
         answer = slurm.result()
         for view in views:
             view.resolve(answer)
+        self.resolved = views
         resolved = {run_dir: view for (run_dir, _), view in zip(unsettled, views, strict=True)
                     if match.state in (None, view.state.value)}
         for view in resolved.values():
@@ -504,6 +508,8 @@ class RunView:
 
     def resolve(self, slurm: SlurmView) -> None:
         self._resolve_state(slurm)
+        if self.state == RunState.RUNNING:
+            self._check_progress()
         skipped = self.m.get("skipped_checkpoints") or []
         if skipped:
             last = skipped[-1]
@@ -568,6 +574,34 @@ class RunView:
         elif state in FINAL and recorded == RunState.RUNNING:
             self.note = f"job ended {state} before it could record it"
 
+    def _check_progress(self) -> None:
+        """A RUNNING run whose heartbeat has not moved for its watchdog.stall_after_s is STALLED."""
+        try:
+            beat = json.loads(RunPaths(self.run_dir_text).heartbeat.read_text())
+        except (OSError, ValueError):
+            return
+        if not isinstance(beat, dict) or not beat.get("stall_after_s"):
+            return
+        idle = time.time() - float(beat.get("time") or 0)
+        if idle > beat["stall_after_s"]:
+            self.state = RunState.STALLED
+            minutes = f"{idle / 60:.0f} min" if idle >= 60 else f"{idle:.0f} s"
+            self.note = f"no progress for {minutes} in phase {beat.get('phase')} (step {beat.get('step')})"
+
+    def unreported_event(self) -> str | None:
+        """The event of a run Slurm (or the watchdog's heartbeat) says ended or stalled where its job recorded no
+        such thing: a death the job could not report, for `status` to notify."""
+        if self.state == RunState.STALLED:
+            return "stalled"
+        if (
+            self.state in FINAL
+            and self.recorded in (RunState.RUNNING, RunState.REQUEUED, None)
+            and self.job_id is not None
+            and not self.submitted_since_last_attempt
+        ):
+            return self.state.value.lower()
+        return None
+
     def _resolve_new_job(self, row: slurm_client.SacctRow | None, slurm: SlurmView) -> None:
         """The run's newest job was submitted after its last attempt: that job's state is the run's."""
         if row is None:
@@ -616,6 +650,7 @@ class RunView:
             "run_dir": self.run_dir_text, "created": self.created, "updated": self.m.get("updated"),
             "attempts": len(self.attempts), "error": self.m.get("error"), "identity": self.m.get("identity"),
             "benchmarks": self.m.get("benchmarks") or {},
+            "disk_bytes": (self.m.get("disk_bytes") or {}).get("total"),
             "skipped_checkpoints": self.m.get("skipped_checkpoints") or [],
         }
 

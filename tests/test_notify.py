@@ -103,7 +103,7 @@ def _assert_url_nowhere(run_dir: Path, lines: list[str], url: str) -> None:
 
 
 def test_posts_a_slack_body_and_records_it(webhook, run_dir, log_lines):
-    assert notify(NotifyConfig(on=ON), run_dir, "failed", 2, "ValueError: boom\n  at step 120", fields={"step": 120})
+    assert notify(NotifyConfig(events=ON), run_dir, "failed", 2, "ValueError: boom\n  at step 120", fields={"step": 120})
     assert wait_for_pending(10)
     [request] = webhook.requests
     assert request["path"] == SECRET_PATH and request["content_type"] == "application/json"
@@ -118,7 +118,7 @@ def test_posts_a_slack_body_and_records_it(webhook, run_dir, log_lines):
 
 
 def test_sends_once_per_run_attempt_and_event(webhook, run_dir):
-    cfg = NotifyConfig(on=["failed", "requeued"])
+    cfg = NotifyConfig(events=["failed", "requeued"])
     assert notify(cfg, run_dir, "failed", 1, "first")
     assert not notify(cfg, run_dir, "failed", 1, "second")
     assert notify(cfg, run_dir, "failed", 2, "another attempt")
@@ -130,7 +130,7 @@ def test_sends_once_per_run_attempt_and_event(webhook, run_dir):
 
 def _notify_in_child(run_dir: Path, start, results) -> None:
     start.wait(30)
-    results.put(notify(NotifyConfig(on=ON), run_dir, "stalled", 1, "no step for 30 min"))
+    results.put(notify(NotifyConfig(events=ON), run_dir, "stalled", 1, "no step for 30 min"))
     wait_for_pending(10)
 
 
@@ -148,10 +148,10 @@ def test_two_processes_at_once_send_once(webhook, run_dir):
 
 
 def test_nothing_sent_or_written_for_other_events_or_without_a_webhook(webhook, run_dir, monkeypatch):
-    assert not notify(NotifyConfig(on=ON), run_dir, "completed", 1, "done")
-    assert not notify(NotifyConfig(on=[]), run_dir, "failed", 1, "boom")
+    assert not notify(NotifyConfig(events=ON), run_dir, "completed", 1, "done")
+    assert not notify(NotifyConfig(events=[]), run_dir, "failed", 1, "boom")
     monkeypatch.delenv(ENV)
-    assert not notify(NotifyConfig(on=ON), run_dir, "failed", 1, "boom")
+    assert not notify(NotifyConfig(events=ON), run_dir, "failed", 1, "boom")
     assert wait_for_pending(10)
     assert webhook.requests == [] and not (run_dir / NOTIFIED_DIR).exists()
 
@@ -162,7 +162,7 @@ def test_a_webhook_that_is_down_is_recorded_not_raised(run_dir, monkeypatch, log
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}{SECRET_PATH}"
     monkeypatch.setenv(ENV, url)
-    assert notify(NotifyConfig(on=ON), run_dir, "failed", 1, "boom")
+    assert notify(NotifyConfig(events=ON), run_dir, "failed", 1, "boom")
     assert wait_for_pending(10)
     record = _marker(run_dir, 1, "failed")
     assert record["delivered"] is False and "refused" in record["error"]
@@ -173,7 +173,7 @@ def test_a_webhook_that_is_down_is_recorded_not_raised(run_dir, monkeypatch, log
 
 def test_an_error_reply_is_recorded(webhook, run_dir, log_lines):
     webhook.status, webhook.reply = 404, b"no_service"
-    assert notify(NotifyConfig(on=ON), run_dir, "failed", 1, "boom")
+    assert notify(NotifyConfig(events=ON), run_dir, "failed", 1, "boom")
     assert wait_for_pending(10)
     assert _marker(run_dir, 1, "failed")["error"] == "HTTP 404 Not Found: no_service"
     _assert_url_nowhere(run_dir, log_lines, webhook.url)
@@ -181,7 +181,7 @@ def test_an_error_reply_is_recorded(webhook, run_dir, log_lines):
 
 def test_a_slow_webhook_never_holds_the_caller(webhook, run_dir):
     webhook.hold = True
-    assert notify(NotifyConfig(on=ON, timeout_s=20), run_dir, "failed", 1, "boom")
+    assert notify(NotifyConfig(events=ON, timeout_s=20), run_dir, "failed", 1, "boom")
     # Released only now: a send that completes proves notify returned before the webhook answered.
     assert not wait_for_pending(0.05)
     webhook.release.set()
@@ -191,7 +191,7 @@ def test_a_slow_webhook_never_holds_the_caller(webhook, run_dir):
 
 def test_a_webhook_slower_than_the_timeout_is_given_up(webhook, run_dir, log_lines):
     webhook.hold = True
-    assert notify(NotifyConfig(on=ON, timeout_s=0.2), run_dir, "failed", 1, "boom")
+    assert notify(NotifyConfig(events=ON, timeout_s=0.2), run_dir, "failed", 1, "boom")
     assert wait_for_pending(20)  # the send gave up while the webhook still held its answer
     assert not webhook.release.is_set()
     record = _marker(run_dir, 1, "failed")
@@ -200,14 +200,14 @@ def test_a_webhook_slower_than_the_timeout_is_given_up(webhook, run_dir, log_lin
 
 
 @pytest.mark.parametrize(("cfg", "env", "where", "says"), [
-    (NotifyConfig(on=["faild"]), "url", "notify.on", "did you mean 'failed'?"),
-    (NotifyConfig(on=["FAILED"]), "url", "notify.on", "did you mean 'failed'?"),
-    (NotifyConfig(on=ON, timeout_s=0), "url", "notify.timeout_s", "got 0"),
-    (NotifyConfig(on=ON, timeout_s=float("inf")), "url", "notify.timeout_s", "got inf"),
-    (NotifyConfig(on=ON, timeout_s=120), "url", "notify.timeout_s", "(0, 30]"),
-    (NotifyConfig(on=ON), None, "notify.on", f"${ENV} is not set and notify.mail_type is null; export {ENV}="),
-    (NotifyConfig(on=ON), None, "notify.on", "or set notify.on=[]"),
-    (NotifyConfig(on=ON), "hooks.example/SECRET", f"${ENV}", "is not an http(s) URL"),
+    (NotifyConfig(events=["faild"]), "url", "notify.events", "did you mean 'failed'?"),
+    (NotifyConfig(events=["FAILED"]), "url", "notify.events", "did you mean 'failed'?"),
+    (NotifyConfig(events=ON, timeout_s=0), "url", "notify.timeout_s", "got 0"),
+    (NotifyConfig(events=ON, timeout_s=float("inf")), "url", "notify.timeout_s", "got inf"),
+    (NotifyConfig(events=ON, timeout_s=120), "url", "notify.timeout_s", "(0, 30]"),
+    (NotifyConfig(events=ON), None, "notify.events", f"${ENV} is not set and notify.mail_type is null; export {ENV}="),
+    (NotifyConfig(events=ON), None, "notify.events", "or set notify.events=[]"),
+    (NotifyConfig(events=ON), "hooks.example/SECRET", f"${ENV}", "is not an http(s) URL"),
     (NotifyConfig(webhook_env="https://hooks.example/SECRET"), "url", "notify.webhook_env", "holds a URL"),
     (NotifyConfig(mail_type="FAILL"), None, "notify.mail_type", "did you mean 'FAIL'?"),
     (NotifyConfig(mail_user="me@lab.org"), "url", "notify.mail_user", "notify.mail_type is null"),
@@ -225,14 +225,14 @@ def test_check_notify_errors_are_one_line(cfg, env, where, says, monkeypatch):
 
 def test_check_notify_accepts(monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
-    check_notify(NotifyConfig(on=[]))
+    check_notify(NotifyConfig(events=[]))
     check_notify(NotifyConfig(mail_type="FAIL,REQUEUE", mail_user="me@lab.org"))
     monkeypatch.setenv(ENV, "https://hooks.example/x")
-    check_notify(OmegaConf.merge(OmegaConf.structured(NotifyConfig), {"on": ["failed", "node_fail"]}))
+    check_notify(OmegaConf.merge(OmegaConf.structured(NotifyConfig), {"events": ["failed", "node_fail"]}))
 
 
 def test_sbatch_mail_parameters():
-    assert sbatch_mail_parameters(NotifyConfig(on=ON)) == {}
+    assert sbatch_mail_parameters(NotifyConfig(events=ON)) == {}
     assert sbatch_mail_parameters(NotifyConfig(mail_type="fail, requeue")) == {"mail-type": "FAIL,REQUEUE"}
     assert sbatch_mail_parameters(NotifyConfig(mail_type="FAIL", mail_user="me@lab.org")) == {
         "mail-type": "FAIL", "mail-user": "me@lab.org"}

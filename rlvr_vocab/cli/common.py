@@ -104,3 +104,13 @@ def console():
     from rich.console import Console
 
     return Console() if sys.stdout.isatty() else Console(width=240)
+
+
+def fmt_bytes(n: int | None) -> str:
+    if not n:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return "-"

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from rlvr_vocab.cli.common import fmt_duration, fmt_number, parse_since, parse_state, registry
+from rlvr_vocab.cli.common import fmt_bytes, fmt_duration, fmt_number, parse_since, parse_state, registry
 from rlvr_vocab.registry import RunFilter, StatusRows
 
 # --watch refreshes no faster than this: sacct polling in loops loads the controller.
@@ -19,7 +19,7 @@ WATCH_INTERVAL_S = 30
 TABLE_LIMIT = 50
 _COLUMNS = ("run", "experiment", "state", "job", "step", "reward", "checkpoint", "elapsed", "W&B")
 # ANSI colours of states on a terminal: green, cyan, red, yellow.
-_STATE_COLOURS = {"COMPLETED": "32", "RUNNING": "36", "FAILED": "31", "LOST": "31", "UNKNOWN": "33"}
+_STATE_COLOURS = {"COMPLETED": "32", "RUNNING": "36", "FAILED": "31", "LOST": "31", "UNKNOWN": "33", "STALLED": "35"}
 
 
 def positive_int(text: str) -> int:
@@ -40,6 +40,7 @@ def add_parser(sub) -> None:
                        help=f"only the N most recent runs (the table's default: {TABLE_LIMIT}; --json: every run)")
     shown.add_argument("--all", action="store_true", help="every run in the table")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--wide", action="store_true", help="more columns: the run dir's disk use")
     p.add_argument("--watch", action="store_true", help=f"refresh every {WATCH_INTERVAL_S} s")
     p.set_defaults(handler=run)
 
@@ -49,18 +50,42 @@ def run(args) -> int:
     while True:
         # A span back from now moves with every refresh.
         match = RunFilter(args.exp, args.sweep, state, parse_since(args.since) if args.since is not None else None)
+        reg = registry(args)
         if args.json:
-            print("[", ",".join(registry(args).status_rows(match, newest=args.limit).rows), "]", sep="")
+            print("[", ",".join(reg.status_rows(match, newest=args.limit).rows), "]", sep="")
         else:
             newest = None if args.all else args.limit or TABLE_LIMIT
-            render(registry(args).status_rows(match, by_created=True, newest=newest))
+            render(reg.status_rows(match, by_created=True, newest=newest), wide=args.wide)
+        notify_unreported(reg.resolved)
         if not args.watch:
             return 0
         time.sleep(WATCH_INTERVAL_S)
         print("\033[2J\033[H", end="")
 
 
-def render(page: StatusRows) -> None:
+def notify_unreported(views) -> None:
+    """Deaths the jobs could not report themselves (a node lost, a kill -9, a stall), notified once per event as
+    their runs' notify settings say; only for run dirs this user may write (the notification's marker)."""
+    unreported = [v for v in views if v.unreported_event() and os.access(v.run_dir_text, os.W_OK)]
+    if not unreported:
+        return
+    from omegaconf import OmegaConf
+
+    from rlvr_vocab.ops.notify import NotifyConfig, notify, wait_for_pending
+
+    timeout = 0.0
+    for view in unreported:
+        try:
+            settings = OmegaConf.load(view.paths.config).get("notify") or {}
+        except (OSError, ValueError):
+            continue
+        cfg = OmegaConf.merge(OmegaConf.structured(NotifyConfig), settings)
+        if notify(cfg, view.run_dir, view.unreported_event(), max(1, len(view.attempts)), view.note):
+            timeout = max(timeout, cfg.timeout_s + 1)
+    wait_for_pending(timeout)
+
+
+def render(page: StatusRows, wide: bool = False) -> None:
     """The rows as a table, oldest first (the newest stay in view above the prompt), then the counts per state.
 
     Plain aligned text, the states coloured on a terminal: importing rich and laying out its table cost `status`
@@ -70,12 +95,14 @@ def render(page: StatusRows) -> None:
     colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     lines = []
     if rows:
+        columns = (*_COLUMNS, "disk") if wide else _COLUMNS
         cells = [[r["run_name"], r["exp_name"], f"{r['state']}{' (stale)' if r['stale'] else ''}", r["job_id"] or "-",
                   f"{r['last_step'] or 0}/{r['max_steps'] or '?'}", fmt_number(r["reward"]),
-                  r["last_checkpoint"] or "-", fmt_duration(r["elapsed_s"]), r["wandb_url"] or r["wandb_id"] or "-"]
+                  r["last_checkpoint"] or "-", fmt_duration(r["elapsed_s"]), r["wandb_url"] or r["wandb_id"] or "-",
+                  *([fmt_bytes(r.get("disk_bytes"))] if wide else [])]
                  for r in rows]
-        widths = [max(map(len, column)) for column in zip(_COLUMNS, *cells, strict=True)]
-        header = _line(_COLUMNS, widths)
+        widths = [max(map(len, column)) for column in zip(columns, *cells, strict=True)]
+        header = _line(columns, widths)
         lines.append(f"\033[1m{header}\033[0m" if colour else header)
         lines += [_line(row, widths, _STATE_COLOURS.get(r["state"]) if colour else None)
                   for r, row in zip(rows, cells, strict=True)]

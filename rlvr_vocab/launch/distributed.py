@@ -1,8 +1,9 @@
 """torch.distributed's environment for a job of several Slurm tasks (processes), one per GPU or CPU rank.
 
 Both launch paths set it up: submitit's launcher in the job (`export_in_submitit_job`), and `python -m
-rlvr_vocab.train` itself when an sbatch wrapper starts it with `srun` on several tasks (`export_from_slurm`). The rendezvous address is the job's first node
-(submitit's `TorchDistributedEnvironment`: the first host of SLURM_JOB_NODELIST, a port from the job id).
+rlvr_vocab.train` itself when an sbatch wrapper starts it with `srun` on several tasks (`export_from_slurm`).
+The rendezvous address is the job's first node (submitit's `TorchDistributedEnvironment`: the first host of
+SLURM_JOB_NODELIST, a port from the job id).
 """
 
 import os

@@ -45,8 +45,8 @@ _REPLY_CHARS = 200
 @dataclass
 class NotifyConfig:
     # Events that notify (none by default): failed, stalled, completed, requeued, timeout, preempted, node_fail,
-    # cancelled, out_of_memory, lost; e.g. notify.on=[failed,stalled] with the webhook's variable exported.
-    on: list[str] = field(default_factory=list)
+    # cancelled, out_of_memory, lost; e.g. notify.events=[failed,stalled] with the webhook's variable exported.
+    events: list[str] = field(default_factory=list)
     # The NAME of the environment variable holding a Slack-compatible incoming-webhook URL (never the URL itself).
     webhook_env: str = "RLVR_NOTIFY_WEBHOOK"
     # Seconds a POST may take; the send runs beside training, so this bounds only how long a job's exit waits.
@@ -68,12 +68,12 @@ def _url_is_valid(url: str) -> bool:
 
 def check_notify(cfg: Any) -> None:
     """One ConfigError for the first mistake in the `notify` section (a NotifyConfig or its DictConfig)."""
-    on = cfg.on
+    on = cfg.events
     if isinstance(on, str) or not all(isinstance(e, str) for e in on):
-        raise ConfigError("notify.on", "must be a list of event names", f"e.g. notify.on=[{','.join(EVENTS[:2])}]")
+        raise ConfigError("notify.events", "must be a list of event names", f"e.g. notify.events=[{','.join(EVENTS[:2])}]")
     for event in on:
         if event not in EVENTS:
-            raise ConfigError("notify.on", f"unknown event '{event}'",
+            raise ConfigError("notify.events", f"unknown event '{event}'",
                               f"{_closest(event.lower(), EVENTS)}events: {', '.join(EVENTS)}")
     timeout = cfg.timeout_s
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
@@ -92,8 +92,8 @@ def check_notify(cfg: Any) -> None:
         return
     url = os.environ.get(name)
     if not url and not cfg.mail_type:
-        raise ConfigError("notify.on", f"notifies on {', '.join(on)} but ${name} is not set and notify.mail_type is "
-                          "null", f"export {name}=<Slack incoming-webhook URL>, or set notify.on=[]")
+        raise ConfigError("notify.events", f"notifies on {', '.join(on)} but ${name} is not set and notify.mail_type is "
+                          "null", f"export {name}=<Slack incoming-webhook URL>, or set notify.events=[]")
     if url and not _url_is_valid(url):
         raise ConfigError(f"${name}", "is not an http(s) URL", "export the incoming webhook's https://... URL")
 
@@ -188,11 +188,11 @@ def notify(cfg: Any, run_dir: Path, event: str, attempt: int, message: str, fiel
     """Send `event` of the run's attempt to the webhook unless some process already did; True if this call claimed it.
 
     Returns at once (the POST runs in a daemon thread; `wait_for_pending` lets it finish) and never raises. Nothing is
-    written when the event is not in `cfg.on` or no webhook is configured.
+    written when the event is not in `cfg.events` or no webhook is configured.
     """
     url = ""
     try:
-        if event not in cfg.on:
+        if event not in cfg.events:
             return False
         url = _webhook_url(cfg) or ""
         if not url:

@@ -1,7 +1,7 @@
 """The hang watchdog: a heartbeat of the job's progress, and a thread that ends a job that makes none.
 
 Every rank notes its progress (the step, and the phase: startup, generation, reward, optimizer, checkpoint, eval,
-final) in memory; rank 0 also writes it to `<run_dir>/.heartbeat.json` at most once a second, where `rlvr-vocab
+final) in memory; rank 0 also writes it to the run dir's heartbeat file at most once a second, where `rlvr-vocab
 status` reads it to show a RUNNING run as STALLED after `watchdog.stall_after_s` without progress. When a rank sees
 no progress for `watchdog.kill_after_s`, it dumps every thread's Python stack (faulthandler) into its log; rank 0
 then records the attempt as STALLED with the phase and ends the job, and the retry policy decides what follows.
@@ -21,8 +21,8 @@ from pathlib import Path
 from loguru import logger
 
 from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.run.layout import RunPaths
 
-HEARTBEAT_NAME = ".heartbeat.json"
 PHASES = ("startup", "generation", "reward", "optimizer", "checkpoint", "eval", "final")
 # Asks every rank of the job for its stacks (faulthandler): SIGUSR2 is the stop signal, SIGUSR1 is free.
 DUMP_SIGNAL = signal.SIGUSR1
@@ -51,14 +51,6 @@ def check_watchdog(cfg) -> None:
     if cfg.kill_after_s and cfg.kill_after_s < cfg.stall_after_s:
         raise ConfigError("watchdog.kill_after_s", f"{cfg.kill_after_s} s is shorter than stall_after_s "
                           f"({cfg.stall_after_s} s)", "a job is shown STALLED before it is ended: raise kill_after_s")
-
-
-def read_heartbeat(run_dir: Path | str) -> dict | None:
-    try:
-        data = json.loads((Path(run_dir) / HEARTBEAT_NAME).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 class Watchdog:
@@ -97,8 +89,8 @@ class Watchdog:
     def _write(self) -> None:
         # No fsync: a heartbeat lost in a crash is no loss, and this runs several times a step.
         self._written_at, self._dirty = time.monotonic(), False
-        path = self.run_dir / HEARTBEAT_NAME
-        tmp = path.with_name(f".{HEARTBEAT_NAME}.{os.getpid()}.tmp")
+        path = RunPaths(self.run_dir).heartbeat
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"time": time.time(), "step": self.step, "phase": self.phase,
                                    "stall_after_s": self.cfg.stall_after_s, "pid": os.getpid()}))
         os.replace(tmp, path)

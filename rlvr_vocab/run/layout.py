@@ -13,6 +13,7 @@
       eval/              standalone evaluation results
       wandb/             W&B's files
       .lease/            the single-writer lease
+      .heartbeat.json    the job's progress (time, step, phase) for the watchdog and `status`
 """
 
 from pathlib import Path
@@ -107,6 +108,10 @@ class RunPaths:
     @property
     def lease(self) -> Path:
         return self.run_dir / ".lease"
+
+    @property
+    def heartbeat(self) -> Path:
+        return self.run_dir / ".heartbeat.json"
 
     def relative(self, path: Path) -> str:
         return str(Path(path).relative_to(self.run_dir))

@@ -243,7 +243,7 @@ class JobLifecycle:
         return False
 
     def _notify(self, event: RunState, reason: str | None) -> None:
-        """Tell the user (notify.on, a webhook) once per event; never blocks or fails the job."""
+        """Tell the user (notify.events, a webhook) once per event; never blocks or fails the job."""
         from rlvr_vocab.ops.notify import notify
 
         notify(self.cfg.notify, self.paths.run_dir, event.value.lower(), self.manifest.last_attempt.get("n", 1),

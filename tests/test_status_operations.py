@@ -1,0 +1,54 @@
+"""What `status` shows and does for operations: a run whose heartbeat stopped is STALLED and notified once, and
+`--wide` shows each run dir's disk use."""
+
+import json
+import time
+
+from test_cli import cli, make_run, no_slurm  # noqa: F401 - no_slurm is a fixture
+from test_notify import ENV, webhook  # noqa: F401 - webhook is a fixture
+
+from rlvr_vocab.ops.notify import sent_notifications, wait_for_pending
+from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.run.lease import RunLease
+
+
+def _beat(run_dir, idle_s: float, step: int = 3, phase: str = "reward") -> None:
+    RunPaths(run_dir).heartbeat.write_text(json.dumps({"time": time.time() - idle_s, "step": step, "phase": phase,
+                                                       "stall_after_s": 60, "pid": 1}))
+
+
+def test_a_run_without_progress_is_stalled_and_notified_once(experiments_root, capsys, no_slurm, webhook):  # noqa: F811
+    # Local runs whose lease this live process holds, so they are RUNNING; one heartbeat stopped 10 minutes ago.
+    m = make_run(experiments_root, "demo", "stuck", "running")
+    m.paths.config.write_text(f"notify:\n  events: [stalled]\n  webhook_env: {ENV}\n")
+    _beat(m.paths.run_dir, idle_s=600)
+    moving = make_run(experiments_root, "demo", "moving", "running")
+    _beat(moving.paths.run_dir, idle_s=5)
+    for run in (m, moving):
+        RunLease(run.paths).acquire()
+
+    for _ in range(2):  # the same `status` twice: one notification
+        code, out = cli("status", "--json", capsys=capsys)
+        wait_for_pending(10)
+        rows = {r["run_name"]: r for r in json.loads(out.out)}
+        assert code == 0 and rows["stuck"]["state"] == "STALLED" and rows["moving"]["state"] == "RUNNING"
+        assert rows["stuck"]["note"] == "no progress for 10 min in phase reward (step 3)"
+    assert len(webhook.requests) == 1 and "STALLED" in json.dumps(webhook.requests[0])
+    assert [n["event"] for n in sent_notifications(m.paths.run_dir)] == ["stalled"]
+    assert sent_notifications(moving.paths.run_dir) == []
+
+    _, out = cli("status", capsys=capsys)  # the table says so too
+    assert "STALLED" in out.out and "no progress for 10 min" in out.out
+
+
+def test_wide_status_shows_disk_use(experiments_root, capsys, no_slurm):  # noqa: F811
+    m = make_run(experiments_root, "demo", "a", "completed")
+    m.data["disk_bytes"] = {"total": 1_500_000_000}
+    m.save()
+    make_run(experiments_root, "demo", "b", "completed")
+    _, out = cli("status", "--wide", capsys=capsys)
+    header, *rows = out.out.splitlines()
+    assert header.split()[-1] == "disk"
+    assert rows[0].split()[-2:] == ["1.5", "GB"] and rows[1].split()[-1] == "-"
+    _, out = cli("status", capsys=capsys)
+    assert "disk" not in out.out.splitlines()[0]
