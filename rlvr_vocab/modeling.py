@@ -60,7 +60,11 @@ def load_model_and_tokenizer(cfg: DictConfig, path: str, precision: str):
     kwargs = OmegaConf.to_container(cfg.model.model_kwargs, resolve=True)
     dtype = kwargs.pop("torch_dtype", None) or _LOAD_DTYPE[precision]
     device = f"cuda ({th.cuda.get_device_name()})" if th.cuda.is_available() else "cpu"
-    logger.info(f"model: {path} on {device}, weights {dtype}, precision {precision}")
+    pinned = _prefetched_revision(cfg, path, kwargs.get("revision"))
+    if pinned:
+        kwargs["revision"] = pinned
+    at = f" at revision {pinned} (pinned by rlvr-vocab prefetch)" if pinned else ""
+    logger.info(f"model: {path}{at} on {device}, weights {dtype}, precision {precision}")
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
     tok_kwargs = {k: kwargs[k] for k in ("revision", "trust_remote_code") if k in kwargs}
     tokenizer = AutoTokenizer.from_pretrained(path, **tok_kwargs)
@@ -68,6 +72,17 @@ def load_model_and_tokenizer(cfg: DictConfig, path: str, precision: str):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def _prefetched_revision(cfg: DictConfig, path: str, requested: str | None) -> str | None:
+    """The commit `rlvr-vocab prefetch` fetched of a hub model: every job of a sweep loads the same files, whatever
+    the branch points at by the time a job starts."""
+    from rlvr_vocab.prefetch import pinned_revision
+    from rlvr_vocab.validate import looks_local
+
+    if looks_local(path):
+        return None
+    return pinned_revision(cfg.experiments_root, path, requested, kind="model")
 
 
 def lora_config(cfg: DictConfig):

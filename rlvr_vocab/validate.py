@@ -106,7 +106,8 @@ def check_name(where: str, value: str | None) -> None:
         )
 
 
-def _looks_local(name: str) -> bool:
+def looks_local(name: str) -> bool:
+    """Hub ids are `org/name`; anything else, or anything that exists here, is a local path."""
     return name.startswith(("/", "./", "../", "~")) or name.count("/") != 1 or Path(name).exists()
 
 
@@ -114,7 +115,7 @@ def check_model(model: DictConfig, libraries: LibraryCheck) -> str:
     if model.name_or_path is None and model.embedded is None:
         raise ConfigError("model.name_or_path", "is not set", "give a hub id (Qwen/Qwen3-0.6B) or a local path")
     if model.name_or_path is not None:
-        _check_source("model.name_or_path", str(model.name_or_path), "config.json")
+        _check_source("model.name_or_path", str(model.name_or_path))
     elif model.embedded.kind not in EMBEDDED_MODELS:
         raise ConfigError("model.embedded.kind", f"unknown model '{model.embedded.kind}'",
                           f"use one of {', '.join(EMBEDDED_MODELS)}")
@@ -135,21 +136,35 @@ def check_model(model: DictConfig, libraries: LibraryCheck) -> str:
     return desc + (f" + reasoning vocabulary of {rv.size} ({rv.selection}, {rv.mode})" if rv.size else "")
 
 
-def _check_source(where: str, name: str, probe_file: str | None) -> None:
-    """A local path must exist; a hub id must be cached when the hub is offline."""
-    if _looks_local(name):
-        if not Path(name).expanduser().exists():
-            raise ConfigError(where, f"local path {name} does not exist", "fix the path or use a hub id (org/name)")
-        return
-    if os.environ.get("HF_HUB_OFFLINE") == "1" and probe_file is not None:
-        from huggingface_hub import try_to_load_from_cache
+def _check_source(where: str, name: str) -> None:
+    """A local path must exist (hub ids are checked against the cache by `check_offline_cache`)."""
+    if looks_local(name) and not Path(name).expanduser().exists():
+        raise ConfigError(where, f"local path {name} does not exist", "fix the path or use a hub id (org/name)")
 
-        if not isinstance(try_to_load_from_cache(name, probe_file), str):
-            raise ConfigError(
-                where,
-                f"{name} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1",
-                f"run `hf download {name}` where there is network, or unset HF_HUB_OFFLINE",
-            )
+
+def check_offline_cache(cfg: DictConfig) -> None:
+    """With HF_HUB_OFFLINE=1 (which sbatch exports to the job) a job loads only what the shared Hugging Face cache
+    holds: every hub model and data set it will load must be there, at the revision `rlvr-vocab prefetch` pinned."""
+    from rlvr_vocab import prefetch
+
+    if not prefetch.offline():
+        return
+    for repo in prefetch.hub_repos(cfg, benchmarks=bool(cfg.eval.enabled and cfg.eval.chain)):
+        problem = prefetch.cache_state(repo, cfg.experiments_root).problem
+        if problem:
+            raise ConfigError(repo.where, f"{repo.repo_id} {problem} and HF_HUB_OFFLINE=1",
+                              f"run `{prefetch.prefetch_command(_experiment_overrides())}` where there is network "
+                              "(a login node), or unset HF_HUB_OFFLINE")
+
+
+def _experiment_overrides() -> list[str]:
+    """The command line's overrides that choose what a job loads, for the prefetch hint."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    chosen = ("experiment", "model", "dataset", "eval", "+model", "+dataset")
+    return [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0].split(".")[0] in chosen]
 
 
 def check_dataset(ds: DictConfig, held_out_only: bool = False) -> str:
@@ -181,8 +196,8 @@ def check_dataset(ds: DictConfig, held_out_only: bool = False) -> str:
         except ConfigError as err:
             raise ConfigError(f"dataset.embedded.{err.where}", err.problem, err.fix) from None
         return f"embedded arithmetic (seed {e.seed}: {e.n_train} train, {e.n_test} held-out)"
-    if _looks_local(str(ds.path)):
-        _check_source("dataset.path", str(ds.path), None)
+    if looks_local(str(ds.path)):
+        _check_source("dataset.path", str(ds.path))
     return f"{ds.path}{f' ({ds.config_name})' if ds.config_name else ''}, split {ds.train_split}"
 
 
@@ -301,6 +316,7 @@ def validate(
     check_logging(cfg.logging)
     model_desc = check_model(cfg.model, libraries)
     data_desc = check_dataset(cfg.dataset)
+    check_offline_cache(cfg)
     check_reward_config(cfg.reward)
     from rlvr_vocab.reasoning_vocab import check_config
 

@@ -146,7 +146,7 @@ def test_offline_and_uncached_hub_data_set_says_how_to_get_it(monkeypatch):
         load_rows(cfg)
     text = one_line(err)
     assert "not in the local Hugging Face cache" in text and "HF_HUB_OFFLINE=1" in text
-    assert "benchmark.path=/local/dir" in text and "hf download rlvr-vocab-tests/never-cached" in text
+    assert "benchmark.path=/local/dir" in text and "rlvr-vocab prefetch" in text
 
 
 # A different value for every setting that changes what a benchmark measures.

@@ -103,8 +103,9 @@ def test_resume_failed_resubmits_only_the_failed(demo_cache, experiments_root, t
     doomed.unlink()
     jobs = [submissions(p)[-1]["job_id"] for p in runs.values()]
     subprocess.run(["scontrol", "release", *{j.split("_")[0] for j in jobs}], check=True)
-    wait_for(lambda: sorted(manifest(p).get("status", "") for p in runs.values()) == ["COMPLETED", "FAILED"], 600,
-             "one run to complete and one to fail")
+    # What a user waits for: `status` (a job that recorded its failure may still be exiting: then it is RUNNING).
+    wait_for(lambda: sorted(r["state"] for r in json.loads(cli("status", "--json").stdout)) == ["COMPLETED", "FAILED"],
+             600, "status to show one run completed and one failed")
     shutil.copy(good, doomed)
     again = cli("resume", "--sweep", "resume-failed", "--failed")
     assert again.returncode == 0, again.stderr[-2000:]

@@ -103,7 +103,8 @@ def _assert_url_nowhere(run_dir: Path, lines: list[str], url: str) -> None:
 
 
 def test_posts_a_slack_body_and_records_it(webhook, run_dir, log_lines):
-    assert notify(NotifyConfig(events=ON), run_dir, "failed", 2, "ValueError: boom\n  at step 120", fields={"step": 120})
+    cfg = NotifyConfig(events=ON)
+    assert notify(cfg, run_dir, "failed", 2, "ValueError: boom\n  at step 120", fields={"step": 120})
     assert wait_for_pending(10)
     [request] = webhook.requests
     assert request["path"] == SECRET_PATH and request["content_type"] == "application/json"

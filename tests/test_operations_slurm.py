@@ -8,8 +8,9 @@ from conftest import DEMO, manifest, release, run_module, sacct_states, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
+# Short backoffs keep the suite quick; the waits are still taken (and beat the watchdog while they last).
 SUBMIT = ["--multirun", "hydra/launcher=slurm_cpu", "training.max_steps=5", "training.save_steps=1",
-          "eval.enabled=false", *DEMO]
+          "eval.enabled=false", "retry.stall.backoff_s=30", "retry.transient.backoff_s=5", *DEMO]
 
 
 def submitted(run_dir) -> str:
@@ -39,6 +40,7 @@ def test_a_stall_is_dumped_retried_once_and_the_run_completes(demo_cache, experi
     first, second = final["attempts"]
     assert first["end_state"] == "STALLED" and first["failure_class"] == "stall"
     assert first["retry"] == "requeued: stall 1 of 1" and second["resumed_from_step"] == 2
+    assert "backing off" in (run_dir / "train.log").read_text()  # longer than kill_after_s, and not a stall
     shown = cli("show", "stuck").stdout
     assert "stall: requeued: stall 1 of 1" in shown
 

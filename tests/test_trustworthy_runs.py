@@ -206,7 +206,8 @@ def test_a_changed_config_is_refused_and_force_is_for_one_attempt(experiments_ro
 
 def test_dry_run_refuses_online_wandb_without_credentials(tmp_path):
     no_credentials = {"HOME": str(tmp_path), "NETRC": str(tmp_path / "netrc")}
-    args = ["experiment=baseline", "model=tiny", "dataset=arithmetic", "training=grpo_local", "dry_run=true"]
+    args = ["experiment=baseline", "model=tiny", "dataset=arithmetic", "training=grpo_local", "eval.chain=false",
+            "dry_run=true"]
     online = run_module(*args, env=no_credentials, unset=("WANDB_API_KEY", "WANDB_MODE"))
     assert online.returncode == 2 and "logging.mode: is online but no W&B credentials" in online.stderr
     (tmp_path / "netrc").write_text("machine api.wandb.ai\n  login user\n  password " + "k" * 40 + "\n")

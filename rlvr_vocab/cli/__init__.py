@@ -7,10 +7,23 @@ subprocess or import lazily.
 import argparse
 import sys
 
-from rlvr_vocab.cli import cancel, compare, eval_cmd, logs, plot, registry_cmd, report, resume, show, status
+from rlvr_vocab.cli import (
+    cancel,
+    compare,
+    doctor,
+    eval_cmd,
+    logs,
+    plot,
+    prefetch,
+    registry_cmd,
+    report,
+    resume,
+    show,
+    status,
+)
 from rlvr_vocab.errors import ConfigError
 
-COMMANDS = (status, show, logs, resume, cancel, eval_cmd, compare, plot, report, registry_cmd)
+COMMANDS = (status, show, logs, resume, cancel, eval_cmd, compare, plot, report, registry_cmd, doctor, prefetch)
 
 
 ROOT_HELP = "experiments root (default: $RLVR_EXPERIMENTS_ROOT or ./experiments)"

@@ -42,8 +42,8 @@ def run(args) -> int:
         if args.run:  # with --sweep/--failed the positional is an override
             args.overrides.insert(0, args.run)
         targets = [r for r in select(runs, sweep=args.sweep) if r.state != RunState.COMPLETED]
-        if args.failed:
-            targets = [r for r in targets if r.state in UNFINISHED]
+        if args.failed:  # a job that recorded its failure may still be exiting: said below, not passed over
+            targets = [r for r in targets if r.state in UNFINISHED or r.state in LIVE and r.recorded in UNFINISHED]
     else:
         raise ConfigError("resume", "needs a run, --sweep S or --failed")
     live = [r for r in targets if r.state in LIVE]
@@ -52,7 +52,11 @@ def run(args) -> int:
         raise ConfigError(f"run {r.exp_name}/{r.run_name}", f"is {r.state} as SLURM job {r.job_id}",
                           f"two jobs must not write one run dir: wait, or `rlvr-vocab cancel {r.run_name}` first")
     for r in live:
-        print(f"skip {r.run_name}: {r.state} as SLURM job {r.job_id}")
+        if r.recorded in UNFINISHED:
+            print(f"skip {r.run_name}: recorded {r.recorded} but SLURM job {r.job_id} is still ending; resume it once "
+                  "`rlvr-vocab status` shows it ended")
+        else:
+            print(f"skip {r.run_name}: {r.state} as SLURM job {r.job_id}")
     targets = [r for r in targets if r.state not in LIVE]
     if not targets:
         print("nothing to resume")

@@ -25,6 +25,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 from rlvr_vocab import CONF_DIR
 from rlvr_vocab.config import ArithmeticDataConfig
 from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.validate import looks_local
 
 BENCHMARK_DIR = CONF_DIR / "benchmark"
 ANSWER_FORMATS = ("plain", "gsm8k")
@@ -150,7 +151,7 @@ def settings_key(cfg: BenchmarkConfig) -> str:
 def _check(cfg: BenchmarkConfig) -> None:
     if cfg.path is None and cfg.embedded is None:
         raise ConfigError("benchmark.path", "is not set", "give a hub id (HuggingFaceH4/MATH-500) or a local path")
-    if cfg.path is not None and _looks_local(cfg.path) and not Path(cfg.path).expanduser().exists():
+    if cfg.path is not None and looks_local(cfg.path) and not Path(cfg.path).expanduser().exists():
         raise ConfigError("benchmark.path", f"local path {cfg.path} does not exist", "fix it, or give a hub id")
     if cfg.answer_format not in ANSWER_FORMATS:
         raise ConfigError("benchmark.answer_format", f"unknown format '{cfg.answer_format}'",
@@ -188,7 +189,7 @@ def _load_split(cfg: BenchmarkConfig, source: str):
     from datasets import load_dataset
 
     local = Path(source).expanduser()
-    hub = not _looks_local(source)
+    hub = not looks_local(source)
     try:
         if local.is_file():
             data_files = {cfg.split: str(local)}
@@ -197,8 +198,8 @@ def _load_split(cfg: BenchmarkConfig, source: str):
     except (ConnectionError, FileNotFoundError, ValueError) as err:
         if hub and isinstance(err, ConnectionError) and _offline():
             raise ConfigError("benchmark.path", f"{source} is not in the local Hugging Face cache and the hub is "
-                              "offline (HF_HUB_OFFLINE=1)", f"pass a local copy (benchmark.path=/local/dir) or "
-                              f"prefetch it where there is network: hf download {source} --repo-type dataset") from None
+                              "offline (HF_HUB_OFFLINE=1)", "pass a local copy (benchmark.path=/local/dir) or "
+                              "prefetch it where there is network: rlvr-vocab prefetch EXPERIMENT_OVERRIDES") from None
         problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError("benchmark.path", f"cannot load split '{cfg.split}' of {source}: {problem}",
                           "check benchmark.path, config_name and split") from None
@@ -212,10 +213,6 @@ def _integral(value: Any) -> Any:
 def _offline() -> bool:
     return any(os.environ.get(var, "").lower() in _TRUE for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
-
-def _looks_local(name: str) -> bool:
-    """Hub ids are `org/name`; anything else, or anything that exists here, is a local path."""
-    return name.startswith(("/", "./", "../", "~")) or name.count("/") != 1 or Path(name).exists()
 
 
 def _suggest(key: str, known: list[str], what: str) -> str:

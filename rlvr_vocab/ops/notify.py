@@ -70,7 +70,8 @@ def check_notify(cfg: Any) -> None:
     """One ConfigError for the first mistake in the `notify` section (a NotifyConfig or its DictConfig)."""
     on = cfg.events
     if isinstance(on, str) or not all(isinstance(e, str) for e in on):
-        raise ConfigError("notify.events", "must be a list of event names", f"e.g. notify.events=[{','.join(EVENTS[:2])}]")
+        raise ConfigError("notify.events", "must be a list of event names",
+                          f"e.g. notify.events=[{','.join(EVENTS[:2])}]")
     for event in on:
         if event not in EVENTS:
             raise ConfigError("notify.events", f"unknown event '{event}'",
@@ -92,8 +93,9 @@ def check_notify(cfg: Any) -> None:
         return
     url = os.environ.get(name)
     if not url and not cfg.mail_type:
-        raise ConfigError("notify.events", f"notifies on {', '.join(on)} but ${name} is not set and notify.mail_type is "
-                          "null", f"export {name}=<Slack incoming-webhook URL>, or set notify.events=[]")
+        raise ConfigError("notify.events", f"notifies on {', '.join(on)} but ${name} is not set and "
+                          "notify.mail_type is null",
+                          f"export {name}=<Slack incoming-webhook URL>, or set notify.events=[]")
     if url and not _url_is_valid(url):
         raise ConfigError(f"${name}", "is not an http(s) URL", "export the incoming webhook's https://... URL")
 

@@ -1,7 +1,7 @@
 """The hang watchdog: a heartbeat of the job's progress, and a thread that ends a job that makes none.
 
-Every rank notes its progress (the step, and the phase: startup, generation, reward, optimizer, checkpoint, eval,
-final) in memory; rank 0 also writes it to the run dir's heartbeat file at most once a second, where `rlvr-vocab
+Every rank notes its progress (the step, and the phase: startup, backoff, generation, reward, optimizer, checkpoint,
+eval, final) in memory; rank 0 also writes it to the run dir's heartbeat file at most once a second, where `rlvr-vocab
 status` reads it to show a RUNNING run as STALLED after `watchdog.stall_after_s` without progress. When a rank sees
 no progress for `watchdog.kill_after_s`, it dumps every thread's Python stack (faulthandler) into its log; rank 0
 then records the attempt as STALLED with the phase and ends the job, and the retry policy decides what follows.
@@ -23,7 +23,7 @@ from loguru import logger
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.run.layout import RunPaths
 
-PHASES = ("startup", "generation", "reward", "optimizer", "checkpoint", "eval", "final")
+PHASES = ("startup", "backoff", "generation", "reward", "optimizer", "checkpoint", "eval", "final")
 # Asks every rank of the job for its stacks (faulthandler): SIGUSR2 is the stop signal, SIGUSR1 is free.
 DUMP_SIGNAL = signal.SIGUSR1
 _WRITE_EVERY_S = 1.0

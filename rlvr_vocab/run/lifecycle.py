@@ -191,7 +191,12 @@ class JobLifecycle:
         wait = self.cfg.retry[klass].backoff_s - (time.time() - ended)
         if wait > 0:
             logger.info(f"backing off {wait:.0f} s after the {klass.replace('_', ' ')} of attempt {previous['n']}")
-            time.sleep(wait)
+            # Waiting is progress: the watchdog must not end the job for it, nor `status` show it STALLED.
+            deadline = time.monotonic() + wait
+            while (left := deadline - time.monotonic()) > 0:
+                self.beat(0, "backoff")
+                time.sleep(min(left, 1.0))
+            self.beat(0, "startup")
 
     def _start_watchdog(self) -> None:
         self.watchdog = Watchdog(self.cfg.watchdog, self.paths.run_dir, self.main, self._stalled)
