@@ -5,12 +5,28 @@ import subprocess
 
 import pytest
 from conftest import DEMO, manifest, release, run_module, sacct_states, wait_for
+from test_notify import Webhook
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 # Short backoffs keep the suite quick; the waits are still taken (and beat the watchdog while they last).
 SUBMIT = ["--multirun", "hydra/launcher=slurm_cpu", "training.max_steps=5", "training.save_steps=1",
           "eval.enabled=false", "retry.stall.backoff_s=30", "retry.transient.backoff_s=5", *DEMO]
+NOTIFY = "notify.events=[failed,stalled,completed,requeued]"
+
+
+@pytest.fixture
+def hook():
+    """A webhook on 127.0.0.1 that the jobs (on this machine) post to; its URL reaches them in the environment."""
+    webhook = Webhook()
+    yield webhook
+    webhook.close()
+
+
+def notified(hook: Webhook, run: str) -> list[str]:
+    """The events posted for `run`, in order ("run demo/stuck: STALLED (attempt 1): ...")."""
+    texts = [r["body"]["text"] for r in hook.requests]
+    return [t.split(": ")[1].split()[0] for t in texts if t.startswith(f"run demo/{run}:")]
 
 
 def submitted(run_dir) -> str:
@@ -21,10 +37,11 @@ def cli(*args: str):
     return run_module(*args, module="rlvr_vocab")
 
 
-def test_a_stall_is_dumped_retried_once_and_the_run_completes(demo_cache, experiments_root):
+def test_a_stall_is_dumped_retried_once_and_the_run_completes(demo_cache, experiments_root, hook):
     run_dir = experiments_root / "demo" / "stuck"
-    submit = run_module(*SUBMIT, "run_name=stuck", "watchdog.stall_after_s=6", "watchdog.kill_after_s=25",
-                        "watchdog.check_every_s=1", env={"RLVR_INJECT_FAULT": "hang:3"})
+    submit = run_module(*SUBMIT, NOTIFY, "run_name=stuck", "watchdog.stall_after_s=6", "watchdog.kill_after_s=25",
+                        "watchdog.check_every_s=1",
+                        env={"RLVR_INJECT_FAULT": "hang:3", "RLVR_NOTIFY_WEBHOOK": hook.url})
     assert submit.returncode == 0, submit.stderr[-2000:]
     job = submitted(run_dir)
     row = wait_for(lambda: next((r for r in json.loads(cli("status", "--json").stdout)
@@ -43,12 +60,18 @@ def test_a_stall_is_dumped_retried_once_and_the_run_completes(demo_cache, experi
     assert "backing off" in (run_dir / "train.log").read_text()  # longer than kill_after_s, and not a stall
     shown = cli("show", "stuck").stdout
     assert "stall: requeued: stall 1 of 1" in shown
+    wait_for(lambda: notified(hook, "stuck") == ["STALLED", "COMPLETED"], 60, "the job's notifications")
+    assert all(hook.url not in p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
 
 
-def test_a_transient_error_is_retried_and_a_bug_is_not(demo_cache, experiments_root):
+def test_a_transient_error_is_retried_and_a_bug_is_not(demo_cache, experiments_root, hook):
     flaky, buggy = experiments_root / "demo" / "flaky", experiments_root / "demo" / "buggy"
-    assert run_module(*SUBMIT, "run_name=flaky", env={"RLVR_INJECT_FAULT": "transient:3"}).returncode == 0
-    assert run_module(*SUBMIT, "run_name=buggy", env={"RLVR_INJECT_FAULT": "bug:3"}).returncode == 0
+    url = {"RLVR_NOTIFY_WEBHOOK": hook.url}
+    # Retention on the way: the last checkpoint kept, and every 2nd step as a weights-only milestone.
+    flaky_job = run_module(*SUBMIT, NOTIFY, "run_name=flaky", "training.save_total_limit=1",
+                           "retention.milestone_every_steps=2", env={"RLVR_INJECT_FAULT": "transient:3", **url})
+    assert flaky_job.returncode == 0, flaky_job.stderr[-2000:]
+    assert run_module(*SUBMIT, NOTIFY, "run_name=buggy", env={"RLVR_INJECT_FAULT": "bug:3", **url}).returncode == 0
     wait_for(lambda: manifest(flaky).get("status") == "REQUEUED", 300, "the transient error to requeue the job")
     release(submitted(flaky))
     final = wait_for(lambda: manifest(flaky).get("status") == "COMPLETED" and manifest(flaky), 600,
@@ -56,12 +79,19 @@ def test_a_transient_error_is_retried_and_a_bug_is_not(demo_cache, experiments_r
     assert [(a["end_state"], a.get("failure_class")) for a in final["attempts"]] == [
         ("FAILED", "transient"), ("COMPLETED", None)]
     assert final["attempts"][0]["retry"] == "requeued: transient 1 of 2"
+    assert sorted(p.name for p in (flaky / "checkpoints").glob("checkpoint-*")) == ["checkpoint-5"]
+    milestones = sorted((flaky / "milestones").glob("checkpoint-*"))
+    assert [p.name for p in milestones] == ["checkpoint-2", "checkpoint-4"]
+    assert all(not list(p.glob("optimizer*")) and list(p.glob("*.safetensors")) for p in milestones)
+    assert "  disk " in cli("show", "flaky").stdout
 
     failed = wait_for(lambda: manifest(buggy).get("status") == "FAILED" and manifest(buggy), 300, "the bug")
     wait_for(lambda: sacct_states(submitted(buggy)) == ["FAILED"], 120, "Slurm to record the failure")
     assert len(failed["attempts"]) == 1 and failed["attempts"][0]["failure_class"] == "code_error"
     assert "never retried" in failed["attempts"][0]["retry"]
     assert "code error: not requeued" in cli("show", "buggy").stdout
+    wait_for(lambda: notified(hook, "flaky") == ["REQUEUED", "COMPLETED"] and notified(hook, "buggy") == ["FAILED"],
+             60, "one notification per event")
 
 
 def test_a_node_failure_past_its_budget_is_not_retried(demo_cache, experiments_root, step_gate):
