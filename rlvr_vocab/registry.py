@@ -6,6 +6,9 @@ files by rename, which moves it); deleting it loses nothing, and a reader who ma
 shared root) keeps a private copy instead. A run dir that cannot be read is listed as UNREADABLE, never an error.
 SLURM is asked once per refresh: one `sacct` call for every SLURM run not settled (of those `status` was asked
 about), plus one `scontrol ping` when that reports live jobs (accounting only learns of them from the controller).
+That call also brings each job's resources (every run of it, requeues included, with its steps' MaxRSS): a job
+SLURM is done with is kept in the index's `accounting` table, and the commands that show resources (`show`,
+`compare`, `usage`) add to the one call only the jobs of theirs that table does not hold yet.
 
 CLI-side: imports neither torch nor loguru, and nothing from the job's side but file formats.
 """
@@ -30,12 +33,14 @@ from rlvr_vocab.run.states import FINAL, RunState
 
 INDEX_NAME = ".registry.sqlite"
 # The index is a cache: a schema change just rebuilds it.
-_SCHEMA_VERSION = 7
+_SCHEMA_VERSION = 8
 # Three tables, so that what every `status` scans stays small. `runs`: what `status` filters, orders and counts by,
 # a few hundred bytes a run; `state` only for a settled run (one whose state no SLURM answer can change any more),
 # `slurm_job` only for the others that SLURM is asked about.
 # `views`: a settled run's `status --json` row, served as it is, and every run's summary (what `status` reads of its
-# files). `files`: the run's files whole, for the commands that read them all.
+# files). `files`: the run's files whole, for the commands that read them all. `accounting` (not per run dir, so
+# not in _TABLES): a job SLURM is done with -> every run of it as sacct said (SacctRow fields), `[]` when sacct has no
+# record of the job of a finished run (purged, another cluster's).
 _TABLES = ("runs", "views", "files")
 _SCHEMA = (
     "create table if not exists runs (run_dir text primary key, dir_mtime integer, exp_name text, sweep_id text,"
@@ -45,6 +50,7 @@ _SCHEMA = (
     "create index if not exists runs_in_order on runs (exp_name, created, run_name, run_dir, state)",
     "create table if not exists views (run_dir text primary key, settled_row text, summary text)",
     "create table if not exists files (run_dir text primary key, manifest text, submissions text)",
+    "create table if not exists accounting (job_id text primary key, runs text)",
 )
 # A directory changed this recently may change again within the clock's granularity without its mtime moving:
 # such entries are re-read on the next refresh.
@@ -55,7 +61,7 @@ _BUSY_TIMEOUT_S = 10
 _SUMMARY_KEYS = ("run_id", "exp_name", "run_name", "sweep_id", "created", "updated", "status", "error",
                  "last_step", "max_steps", "wandb_id", "wandb_url", "skipped_checkpoints", "identity", "benchmarks",
                  "disk_bytes")
-_ATTEMPT_KEYS = ("slurm_array_id", "slurm_job_id", "started", "end_state")
+_ATTEMPT_KEYS = ("slurm_array_id", "slurm_job_id", "started", "ended", "end_state", "resumed_from_step", "last_step")
 _SUBMISSION_KEYS = ("job_id", "submitted", "sweep_id")
 # sacct's job states as run states (the rest have the same name).
 _FROM_SLURM = {"SUSPENDED": RunState.RUNNING, "RESIZING": RunState.RUNNING, "CONFIGURING": RunState.RUNNING,
@@ -68,25 +74,42 @@ def _slurm_state(text: str) -> RunState:
 
 
 class SlurmView:
-    """What one sacct call said: job id -> row, or why it could not be asked."""
+    """What one sacct call said: job id -> its latest run's row (and every run of it), or why it could not be asked."""
 
     # Plain classes here, not dataclasses: importing `dataclasses` (inspect, ast) costs `status` ~20 ms.
-    def __init__(self, rows: dict[str, slurm_client.SacctRow], error: str | None = None) -> None:
+    def __init__(self, rows: dict[str, slurm_client.SacctRow], error: str | None = None,
+                 runs: dict[str, list[slurm_client.SacctRow]] | None = None) -> None:
         self.rows, self.error = rows, error
+        self.runs = runs if runs is not None else {job: [row] for job, row in rows.items()}
         # Set when sacct answered but the controller does not: accounting's live states may be stale.
         self.controller_error: str | None = None
 
     def job(self, job_id: str) -> slurm_client.SacctRow | None:
         return slurm_client.row_for(self.rows, job_id)
 
+    def job_runs(self, job_id: str) -> list[slurm_client.SacctRow] | None:
+        """Every run of the job, oldest first (an array task not started yet: its array's pending row)."""
+        if job_id in self.runs:
+            return self.runs[job_id]
+        row = self.job(job_id)
+        return [row] if row is not None else None
+
+    def finished_jobs(self) -> dict[str, list[slurm_client.SacctRow]]:
+        """The jobs SLURM is done with (their latest run ended), and every run of each."""
+        return {job: runs for job, runs in self.runs.items()
+                if runs[-1].end is not None and runs[-1].state not in slurm_client.LIVE_STATES and "[" not in job}
+
 
 def query_sacct(job_ids: list[str]) -> SlurmView:
-    """One sacct call for all the given jobs (never one per job: it would load the controller)."""
+    """One sacct call for all the given jobs (never one per job: it would load the controller), every run of each."""
     try:
-        rows = slurm_client.sacct(job_ids)
+        rows = slurm_client.sacct(job_ids, every_run=True)
     except (slurm_client.SlurmError, OSError) as e:  # OSError: the kernel refused the command line (too long)
         return SlurmView({}, f"sacct could not be asked: {e}" if isinstance(e, OSError) else str(e))
-    return SlurmView({r.job_id: r for r in rows})
+    runs: dict[str, list[slurm_client.SacctRow]] = {}
+    for row in rows:  # oldest first: the last row of a job is its latest run
+        runs.setdefault(row.job_id, []).append(row)
+    return SlurmView({job: job_runs[-1] for job, job_runs in runs.items()}, runs=runs)
 
 
 def experiments_root(cli_root: str | None) -> Path:
@@ -184,6 +207,8 @@ class Registry:
         self.root = Path(root)
         # The views the last `status_rows` resolved against Slurm (those whose state could change).
         self.resolved: list[RunView] = []
+        # Why the last `runs(usage=True)` could not ask sacct (None if it could, or needed not).
+        self.slurm_error: str | None = None
 
     @property
     def index_path(self) -> Path:
@@ -193,7 +218,7 @@ class Registry:
         new = not path.exists()
         db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S)
         if db.execute("pragma user_version").fetchone()[0] != _SCHEMA_VERSION:
-            for table in _TABLES:
+            for table in (*_TABLES, "accounting"):
                 db.execute(f"drop table if exists {table}")
             db.execute(f"pragma user_version = {_SCHEMA_VERSION}")
         for statement in _SCHEMA:
@@ -261,12 +286,35 @@ class Registry:
 
     def sync(self, full: bool = True) -> list[dict[str, Any]]:
         """Refresh the index; return every run's files' content (`full=False`: only what `status` shows)."""
-        if full:
-            rows = self._query(lambda db: db.execute("select run_dir, manifest, submissions from files").fetchall())
-            return [{"run_dir": Path(r[0]), "manifest": json.loads(r[1]), "submissions": json.loads(r[2])}
-                    for r in rows]
-        rows = self._query(lambda db: db.execute("select run_dir, summary from views").fetchall())
-        return [{"run_dir": Path(r[0]), **json.loads(r[1])} for r in rows]
+        return _entries(self._query(lambda db: _read_entries(db, full)), full)
+
+    def _store_accounting(self, jobs: dict[str, list[slurm_client.SacctRow]]) -> None:
+        """Keep these finished jobs' runs in the index (only those it does not hold as they are). A cache: when the
+        index cannot be written now, the jobs are asked again next time."""
+        texts = {job: json.dumps(runs) for job, runs in jobs.items()}
+
+        def write(db: sqlite3.Connection) -> None:
+            held = {}
+            ids = list(texts)
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                held.update(db.execute(f"select job_id, runs from accounting where job_id in"
+                                       f" ({', '.join('?' * len(chunk))})", chunk))
+            changed = [(job, text) for job, text in texts.items() if held.get(job) != text]
+            if changed:
+                db.executemany("insert or replace into accounting values (?, ?)", changed)
+
+        try:
+            db = self._connect()
+        except ConfigError:
+            return
+        try:
+            with db:
+                write(db)
+        except sqlite3.Error:
+            pass
+        finally:
+            db.close()
 
     def rebuild(self) -> int:
         for path in (self.index_path, _private_index(self.root)):
@@ -277,10 +325,43 @@ class Registry:
                     pass
         return self._query(lambda db: db.execute("select count(*) from runs").fetchone()[0])
 
-    def runs(self, ask_slurm: bool = True, full: bool = True) -> list["RunView"]:
-        """Every run with its state; `full=False` keeps only what `status` shows of each manifest."""
-        views = [RunView(e["run_dir"], e["manifest"], e["submissions"]) for e in self.sync(full)]
-        _resolve(views, ask_slurm)
+    def runs(self, ask_slurm: bool = True, full: bool = True, usage: bool = False,
+             pick: Callable[[list["RunView"]], list["RunView"]] | None = None) -> list["RunView"]:
+        """Every run with its state; `full=False` keeps only what `status` shows of each manifest.
+
+        `pick`: only the runs it returns (given every run, unresolved) are resolved and returned. `usage`: each
+        view's `job_runs` is set too: every run of each of its SLURM jobs, from the index for a job SLURM is done
+        with, else from the one sacct call (which asks for those of the jobs the index does not hold).
+        """
+        def read(db: sqlite3.Connection) -> tuple:
+            held = dict(db.execute("select job_id, runs from accounting")) if usage else {}
+            return _read_entries(db, full), held
+
+        rows, held = self._query(read)
+        # Run dirs as text: a Path for each of 10,000 runs costs more than reading them.
+        views = [RunView(r[0], json.loads(r[1]), json.loads(r[2])) if full else RunView(r[0], **json.loads(r[1]))
+                 for r in rows]
+        if pick is not None:
+            views = pick(views)
+        if not usage:
+            _resolve(views, ask_slurm)
+        else:
+            missing = {job for view in views for job in view.slurm_jobs if job not in held}
+            slurm = _ask_slurm([v.job_id for v in views if v.job_id and v.needs_slurm()], sorted(missing)) \
+                if ask_slurm else SlurmView({})
+            self.slurm_error = slurm.error
+            for view in views:
+                view.resolve(slurm)
+            finished = slurm.finished_jobs()
+            if ask_slurm and not slurm.error:
+                # A finished run's job sacct has no record of (purged, another cluster's): not asked again.
+                finished.update({job: [] for view in views if view.state in FINAL and view.state != RunState.LOST
+                                 and not view.stale for job in view.slurm_jobs
+                                 if job in missing and slurm.job_runs(job) is None})
+            if finished:
+                self._store_accounting(finished)
+            for view in views:
+                view.job_runs = {job: _job_runs(slurm, held, job) for job in view.slurm_jobs}
         return sorted(views, key=lambda v: (v.exp_name, v.created or "", v.run_name))
 
     def status_rows(self, match: "RunFilter | None" = None, by_created: bool = False,
@@ -337,6 +418,9 @@ class Registry:
         for view in views:
             view.resolve(answer)
         self.resolved = views
+        finished = answer.finished_jobs()
+        if finished:
+            self._store_accounting(finished)
         resolved = {run_dir: view for (run_dir, _), view in zip(unsettled, views, strict=True)
                     if match.state in (None, view.state.value)}
         for view in resolved.values():
@@ -387,6 +471,26 @@ def _index_entry(run_dir: str, mtime: int, manifest: dict | None, submissions: l
             (run_dir, json.dumps(manifest), json.dumps(submissions)))
 
 
+def _read_entries(db: sqlite3.Connection, full: bool) -> list[tuple]:
+    if full:
+        return db.execute("select run_dir, manifest, submissions from files").fetchall()
+    return db.execute("select run_dir, summary from views").fetchall()
+
+
+def _entries(rows: list[tuple], full: bool) -> list[dict[str, Any]]:
+    if full:
+        return [{"run_dir": Path(r[0]), "manifest": json.loads(r[1]), "submissions": json.loads(r[2])} for r in rows]
+    return [{"run_dir": Path(r[0]), **json.loads(r[1])} for r in rows]
+
+
+def _job_runs(slurm: SlurmView, held: dict[str, str], job: str) -> list[slurm_client.SacctRow] | None:
+    """Every run of a job: SLURM's answer if it gave one, else the index's; None if neither knows it."""
+    runs = slurm.job_runs(job)
+    if runs is None and job in held:
+        runs = [slurm_client.SacctRow(*row) for row in json.loads(held[job])]
+    return runs
+
+
 def _resolve(views: list["RunView"], ask_slurm: bool) -> None:
     """Every view's state from one sacct call (and one `scontrol ping` when that may be stale)."""
     slurm = _ask_slurm([v.job_id for v in views if v.job_id and v.needs_slurm()]) if ask_slurm else SlurmView({})
@@ -394,11 +498,12 @@ def _resolve(views: list["RunView"], ask_slurm: bool) -> None:
         view.resolve(slurm)
 
 
-def _ask_slurm(job_ids: list[str]) -> SlurmView:
-    """What SLURM says of these jobs: one sacct call, and one `scontrol ping` when that may be stale."""
+def _ask_slurm(job_ids: list[str], also: list[str] = ()) -> SlurmView:
+    """What SLURM says of these jobs (and of `also`'s, asked only for their resources): one sacct call, and one
+    `scontrol ping` when that may be stale."""
     # Asked for an array's id, sacct lists every task of it: asking by array keeps the call's one argument short
     # (Linux takes 128 KiB: some 12,000 task ids) whatever the number of tasks.
-    asked = sorted({job_id.split("_")[0] for job_id in job_ids})
+    asked = sorted({job_id.split("_")[0] for job_id in (*job_ids, *also)})
     slurm = query_sacct(asked) if asked else SlurmView({})
     live = any(row.state in slurm_client.LIVE_STATES for row in slurm.rows.values())
     if not slurm.error and (live or any(slurm.job(j) is None for j in job_ids)):
@@ -429,6 +534,8 @@ class RunView:
         self.run_dir_text = str(run_dir)
         self.manifest, self.submissions = manifest, submissions
         self.state, self.stale, self.note = RunState.UNKNOWN, False, ""
+        # Set by `Registry.runs(usage=True)`: job id -> every run of it (None: SLURM has no record of it).
+        self.job_runs: dict[str, list[slurm_client.SacctRow] | None] = {}
 
     @lazy
     def run_dir(self) -> Path:
@@ -475,6 +582,12 @@ class RunView:
     @property
     def attempts(self) -> list[dict]:
         return self.m.get("attempts", [])
+
+    @lazy
+    def slurm_jobs(self) -> list[str]:
+        """Every SLURM job of this run, its attempts' and its submissions' (one that never started an attempt too)."""
+        jobs = [a.get("slurm_array_id") or a.get("slurm_job_id") for a in self.attempts]
+        return list(dict.fromkeys(j for j in (*jobs, *(s.get("job_id") for s in self.submissions)) if j))
 
     def _attempt_jobs(self) -> set[str]:
         return {a.get("slurm_array_id") or a.get("slurm_job_id") for a in self.attempts}

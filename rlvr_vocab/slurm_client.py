@@ -68,15 +68,77 @@ def parse_time(text: str) -> float | None:
 
 
 class SacctRow(NamedTuple):
+    """One run of a job (a requeued job has one per run), its steps' figures folded in."""
+
     job_id: str  # `123`, `123_4`, or a pending array's `123_[0-9%4]`
     state: str
     exit_code: str
     nodes: str
     start: float | None
     end: float | None
+    submit: float | None = None
+    elapsed_s: float = 0.0  # so far, for a run still running
+    cpus: int = 0  # allocated
+    gpus: int = 0  # allocated: gres/gpu of its AllocTRES
+    max_rss: int | None = None  # bytes: the most any of its steps used (None: not measured)
 
 
-_SACCT_FIELDS = "JobID,State,ExitCode,NodeList,Start,End"
+# Steps (`123.batch`, `123.0`, `16_3.extern`) are asked for too: only they carry MaxRSS.
+_SACCT_FIELDS = "JobID,State,ExitCode,NodeList,Start,End,Submit,ElapsedRaw,AllocCPUS,AllocTRES,MaxRSS"
+_RSS_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
+
+
+def gpus_of_tres(tres: str) -> int:
+    """Allocated GPUs in a TRES list (`billing=8,cpu=8,gres/gpu:a100=4,gres/gpu=4,mem=64G,node=1`): its
+    `gres/gpu=N`, else the sum of its typed `gres/gpu:TYPE=N`; 0 without either."""
+    plain, typed = None, 0
+    for item in tres.split(","):
+        name, _, value = item.partition("=")
+        if not value.isdigit():
+            continue
+        if name == "gres/gpu":
+            plain = int(value)
+        elif name.startswith("gres/gpu:"):
+            typed += int(value)
+    return typed if plain is None else plain
+
+
+def parse_rss(text: str) -> int | None:
+    """sacct's MaxRSS (`123456K`, `1.50G`, `0`) as bytes; None when empty. A bare number is in KiB, sacct's unit."""
+    text = text.strip()
+    unit = _RSS_UNITS.get(text[-1:].upper()) if text else None
+    number = text[:-1] if unit else text
+    try:
+        return int(float(number) * (unit or 1024))
+    except ValueError:
+        return None
+
+
+def _number(text: str) -> int:
+    return int(text) if text.strip().isdigit() else 0
+
+
+def parse_sacct(text: str) -> list[SacctRow]:
+    """`sacct -n -P -o _SACCT_FIELDS` (without -X) as one row per run of each job: a step row (`ID.step`) follows
+    its job's row and only adds its MaxRSS to it."""
+    rows: list[SacctRow] = []
+    latest: dict[str, int] = {}  # job id -> index of its newest row so far (sacct -D lists a job's runs in order)
+    for line in text.splitlines():
+        parts = line.split("|")
+        if len(parts) < 11:
+            continue
+        job_id, _, step = parts[0].partition(".")
+        rss = parse_rss(parts[10])
+        if step:
+            i = latest.get(job_id)
+            if i is not None and rss is not None:
+                rows[i] = rows[i]._replace(max_rss=max(rows[i].max_rss or 0, rss))
+            continue
+        latest[job_id] = len(rows)
+        rows.append(SacctRow(job_id, job_state(parts[1]), parts[2], parts[3], parse_time(parts[4]),
+                             parse_time(parts[5]), parse_time(parts[6]), float(_number(parts[7])), _number(parts[8]),
+                             gpus_of_tres(parts[9]), rss))
+    return rows
 
 
 def sacct(job_ids: list[str], every_run: bool = False) -> list[SacctRow]:
@@ -86,17 +148,11 @@ def sacct(job_ids: list[str], every_run: bool = False) -> list[SacctRow]:
     ids = sorted(set(job_ids) | {j.split("_")[0] for j in job_ids if "_" in j})
     if not ids:
         return []
-    args = ["sacct", "-n", "-P", "-X", *(["-D"] if every_run else []), "-o", _SACCT_FIELDS, "-j", ",".join(ids)]
+    args = ["sacct", "-n", "-P", *(["-D"] if every_run else []), "-o", _SACCT_FIELDS, "-j", ",".join(ids)]
     out = _run(args, timeout=60)
     if out.returncode:
         raise SlurmError(f"sacct failed: {_said(out)}")
-    rows = []
-    for line in out.stdout.splitlines():
-        parts = line.split("|")
-        if len(parts) >= 6:
-            rows.append(SacctRow(parts[0], job_state(parts[1]), parts[2], parts[3], parse_time(parts[4]),
-                                 parse_time(parts[5])))
-    return rows
+    return parse_sacct(out.stdout)
 
 
 def in_task_range(task: int, spec: str) -> bool:

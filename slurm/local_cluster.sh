@@ -228,7 +228,8 @@ AccountingStorageHost=$addr
 AccountingStoragePort=6819
 AccountingStorageEnforce=associations
 JobAcctGatherType=jobacct_gather/linux
-JobAcctGatherFrequency=30
+# Sampled every 5 s (default 30): short jobs get a MaxRSS too, which rlvr-vocab usage reports.
+JobAcctGatherFrequency=5
 JobCompType=jobcomp/none
 $node_lines
 PartitionName=debug Nodes=$nodes Default=YES PriorityTier=1 PreemptMode=REQUEUE MaxTime=INFINITE State=UP

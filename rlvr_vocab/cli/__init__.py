@@ -20,10 +20,12 @@ from rlvr_vocab.cli import (
     resume,
     show,
     status,
+    usage,
 )
 from rlvr_vocab.errors import ConfigError
 
-COMMANDS = (status, show, logs, resume, cancel, eval_cmd, compare, plot, report, registry_cmd, doctor, prefetch)
+COMMANDS = (status, show, logs, resume, cancel, eval_cmd, compare, plot, report, registry_cmd, doctor, prefetch,
+            usage)
 
 
 ROOT_HELP = "experiments root (default: $RLVR_EXPERIMENTS_ROOT or ./experiments)"

@@ -1,5 +1,6 @@
 """`rlvr-vocab compare --sweep S [--vs S2]`: the sweep's settings side by side, swept values and final metrics as
-columns, and each benchmark's accuracy at the final model and at the best checkpoint.
+columns, each benchmark's accuracy at the final model and at the best checkpoint, and the resources each run used
+(attempts, elapsed hours, CPU- and GPU-hours: rlvr_vocab.ops.usage; a setting's row sums its runs').
 
 When the runs vary `seed`, each row is a setting (its swept values but seed) with the mean over its seeds and the
 standard deviation of reward and final accuracy, and for each benchmark column its mean, std, n and 95% bootstrap
@@ -15,12 +16,15 @@ from rlvr_vocab import report
 from rlvr_vocab.cli.common import console as make_console
 from rlvr_vocab.cli.common import fmt_number, registry, select
 from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.ops.usage import run_usage
 from rlvr_vocab.plotting import run_overrides, sort_key, swept_keys
 
 # eval.final metrics shown besides accuracy (pass@k keys are found by their prefix).
 EVAL_COLUMNS = ("format_rate", "mean_length")
 # Per-run columns that describe the run rather than measure it: not averaged over seeds.
 RUN_COLUMNS = ("run", "state", "step")
+# Resources a run used (rlvr_vocab.ops.usage): a setting's row sums them over its runs.
+USAGE_COLUMNS = ("attempts", "elapsed_h", "cpu_h", "gpu_h")
 # Metrics whose spread over seeds gets a column of its own.
 WITH_STD = ("reward", "acc_final")
 # What a benchmark column's summary over seeds adds besides its mean.
@@ -55,9 +59,17 @@ def rows(runs) -> tuple[list[str], list[dict]]:
             "acc_gain": _gain(initial, final.get("accuracy")),
             **{c: final.get(c) for c in extra},
             **report.benchmark_values(view, benchmarks),
+            **_usage_columns(view),
         })
     table.sort(key=lambda row: [sort_key(row[k]) for k in keys] + [row["run"]])
     return keys, table
+
+
+def _usage_columns(view) -> dict:
+    usage = run_usage(view)
+    elapsed = usage["elapsed_s"]
+    return {"attempts": usage["attempts"], "elapsed_h": elapsed / 3600 if elapsed is not None else None,
+            "cpu_h": usage["cpu_h"], "gpu_h": usage["gpu_h"]}
 
 
 def _eval_columns(runs) -> list[str]:
@@ -97,6 +109,9 @@ def aggregate(keys: list[str], table: list[dict]) -> list[dict]:
                 row.update({f"{metric}_{f}": summary.get(f) for f in SUMMARY_FIELDS})
                 smallest = min(smallest, summary["n"] or smallest)
                 continue
+            if metric in USAGE_COLUMNS:
+                row[metric] = sum(numbers) if numbers else None
+                continue
             row[metric] = statistics.fmean(numbers) if numbers else None
             if metric in WITH_STD:
                 # Sample std over seeds; undefined for a single run.
@@ -111,11 +126,13 @@ def _is_benchmark(column: str) -> bool:
 
 
 def run(args) -> int:
-    runs = registry(args).runs()
     if args.vs:
+        runs = registry(args).runs()
         if args.runs:
             raise ConfigError("compare", "--runs and --vs do not go together", "compare runs of one sweep with --runs")
         return _run_vs(args, runs)
+    # Only the sweep's runs are resolved against SLURM, and their jobs' resources asked for (those not in the index).
+    runs = registry(args).runs(usage=True, pick=lambda views: [v for v in views if v.sweep_id == args.sweep])
     runs = select(runs, sweep=args.sweep)
     keys, table = rows(runs)
     by_setting = "seed" in keys and not args.runs

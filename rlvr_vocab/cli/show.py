@@ -1,9 +1,11 @@
-"""`rlvr-vocab show RUN`: one run in full: paths, attempts, overrides, config changes, metrics."""
+"""`rlvr-vocab show RUN`: one run in full: paths, resources used, attempts, overrides, config changes, metrics."""
 
 import json
 
 from rlvr_vocab import CONF_DIR
 from rlvr_vocab.cli.common import find_run, registry
+from rlvr_vocab.cli.usage import describe
+from rlvr_vocab.ops.usage import run_usage
 
 
 def add_parser(sub) -> None:
@@ -14,7 +16,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    view = find_run(registry(args).runs(), args.run)
+    # Only this run is resolved against SLURM (and its jobs' resources asked for, if the index does not hold them).
+    (view,) = registry(args).runs(usage=True, pick=lambda views: [find_run(views, args.run)])
     m, paths = view.m, view.paths
     info = {
         **view.to_json(),
@@ -28,6 +31,7 @@ def run(args) -> int:
         # The last attempt ends as `status` says when its job could not record it (one source of truth).
         "attempts": view.settled_attempts(),
         "submissions": view.submissions,
+        "usage": run_usage(view),
         "overrides": m.get("overrides", []),
         "config_changes": config_changes(view),
         "checkpoints": m.get("checkpoints", []),
@@ -54,6 +58,7 @@ def run(args) -> int:
         parts = ", ".join(f"{k} {_size(v)}" for k, v in disk.items() if k != "total" and v)
         print(f"  disk         {_size(disk.get('total', 0))}" + (f" ({parts})" if parts else ""))
     print(f"  step         {m.get('last_step', 0)}/{m.get('max_steps') or '?'}")
+    print(f"  resources    {describe(info['usage'])}")
     print("attempts:")
     for a in info["attempts"]:
         where = a.get("slurm_array_id") or a.get("slurm_job_id") or f"pid {a.get('pid')}"
