@@ -61,6 +61,10 @@ def test_a_stall_is_dumped_retried_once_and_the_run_completes(demo_cache, experi
     shown = cli("show", "stuck").stdout
     assert "stall: requeued: stall 1 of 1" in shown
     wait_for(lambda: notified(hook, "stuck") == ["STALLED", "COMPLETED"], 60, "the job's notifications")
+    # Accounting counts both runs of the requeued job (one Slurm job id, two runs in sacct).
+    used = wait_for(lambda: next((r for r in json.loads(cli("usage", "--json").stdout)["runs"]
+                                  if r["run_name"] == "stuck" and r["slurm_runs"] == 2), None), 120, "sacct's two runs")
+    assert used["attempts"] == 2 and used["slurm_jobs"] == [job] and used["cpu_h"] > 0
     assert all(hook.url not in p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
 
 
