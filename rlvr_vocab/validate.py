@@ -144,12 +144,16 @@ def _check_source(where: str, name: str) -> None:
 
 def check_offline_cache(cfg: DictConfig) -> None:
     """With HF_HUB_OFFLINE=1 (which sbatch exports to the job) a job loads only what the shared Hugging Face cache
-    holds: every hub model and data set it will load must be there, at the revision `rlvr-vocab prefetch` pinned."""
+    holds: every hub model and data set it will load must be there, at the revision `rlvr-vocab prefetch` pinned.
+    Chained benchmarks count before submission; in a job already running (an sbatch wrapper's) they do not stop
+    training: each evaluation job that cannot load its benchmark fails on its own."""
     from rlvr_vocab import prefetch
+    from rlvr_vocab.slurm_client import current_job
 
     if not prefetch.offline():
         return
-    for repo in prefetch.hub_repos(cfg, benchmarks=bool(cfg.eval.enabled and cfg.eval.chain)):
+    chained = bool(cfg.eval.enabled and cfg.eval.chain) and current_job() is None
+    for repo in prefetch.hub_repos(cfg, benchmarks=chained):
         problem = prefetch.cache_state(repo, cfg.experiments_root).problem
         if problem:
             raise ConfigError(repo.where, f"{repo.repo_id} {problem} and HF_HUB_OFFLINE=1",

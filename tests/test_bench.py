@@ -105,6 +105,11 @@ def test_sweep_counts_submissions_not_test_only_checks():
     assert sweep.job_ids(calls) == ["17"]
 
 
+def test_sweep_expects_one_array_per_max_array_size():
+    assert sweep.arrays_for(1000, 201) == 5 and sweep.arrays_for(1000, 1001) == 1
+    assert sweep.arrays_for(1000, 1000) == 1 and sweep.arrays_for(1000, None) == 1
+
+
 @pytest.mark.slow
 def test_bench_imports_end_to_end(tmp_path):
     out = tmp_path / "bench.md"

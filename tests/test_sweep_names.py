@@ -2,16 +2,20 @@
 
 from pathlib import Path
 
+import pytest
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from rlvr_vocab.cli.resume import command
 from rlvr_vocab.config import register_configs
+from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.launch.hydra_plugin.sweeper import SweepComposer
-from rlvr_vocab.launch.sweep import run_name_for, sweep_id_for, swept_keys
+from rlvr_vocab.launch.sweep import _identity, flat_config, plan_sweep, run_name_for, sweep_id_for, swept_keys
 from rlvr_vocab.registry import RunView
+from rlvr_vocab.run.identity import Identity
 from rlvr_vocab.validate import check_name, validate
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
@@ -80,3 +84,71 @@ def test_fast_composition_equals_a_full_compose():
             assert validate(quick, False, 1) == validate(full, False, 1)
             assert OmegaConf.to_yaml(quick) == OmegaConf.to_yaml(full), overrides
         assert len(fast.bases) == 4  # one defaults list per distinct set of group overrides
+
+
+def _master(loader):
+    return loader.load_configuration("config", ["hydra/launcher=slurm_cpu", "experiment=demo", "seed=0,1"],
+                                     run_mode=RunMode.MULTIRUN)
+
+
+def test_resolved_points_equal_a_full_compose():
+    """A family of points (the same keys set to other plain values) is resolved from one working config: every
+    point's flat config and identity are a full compose's, interpolations that read a swept key included."""
+    register_configs()
+    families = [  # each sets the same keys, as a grid's points do
+        [["training.learning_rate=1e-05", f"seed={i}", "sweep_id=s"] for i in range(3)]
+        + [["training.learning_rate=1", "seed=3", "sweep_id=s"]],  # an int on a float: converted as composed
+        # retry.timeout.budget is ${max_requeues}; exp_name reads the overrides in Hydra's node
+        [[f"max_requeues={n}", f"seed={i}", "exp_name=${hydra.overrides.task.0}"] for n in (1, 2) for i in (0, 1)],
+        [["model=tiny", f"seed={i}", "eval.enabled=false"] for i in range(3)],
+        [["+extra=1", f"seed={i}"] for i in range(2)] + [["~training.dataloader_num_workers", "seed=5"]],
+        [[f"model.generation_kwargs={{temperature: 0.{i}}}", "seed=1"] for i in range(1, 3)],
+    ]
+    with initialize_config_dir(config_dir=str(CONF), job_name="train", version_base=None):
+        loader = GlobalHydra.instance().hydra.config_loader
+        master = _master(loader)
+        composer = SweepComposer(loader, master)
+        for family in families:
+            for overrides in family:
+                full = loader.load_sweep_config(master, overrides)
+                assert composer.resolved(overrides) == flat_config(full), overrides
+                assert _identity(composer.resolved(overrides)) == Identity.of(full), overrides
+        # Only plain values on existing keys make a family; the rest compose in full.
+        families = {keys[1]: f for keys, f in composer.families.items()}
+        assert families[("training.learning_rate", "seed", "sweep_id")].dynamic == []  # experiments_root: oc.env
+        assert families[("max_requeues", "seed", "exp_name")].dynamic == ["retry.timeout.budget"]
+        assert families[("extra", "seed")] is None and families[("model.generation_kwargs", "seed")] is None
+        for bad in (["training.learning_rate=1e-05", "seed=abc", "sweep_id=s"], ["training.learning_rat=1", "seed=1"]):
+            with pytest.raises(ConfigCompositionException):
+                composer.resolved(bad)
+
+
+def test_points_that_differ_only_in_seed_are_validated_once(experiments_root):
+    """Every point's identity is a full compose's; validation runs in full once per config but for the seed, and for
+    every point whose run dir exists (what it holds may differ); an error names the point's run."""
+    register_configs()
+    jobs = [[f"training.learning_rate={lr}", f"seed={seed}"] for lr in ("1e-05", "3e-06") for seed in range(3)]
+    validated = []
+
+    def check(cfg):
+        validated.append(cfg.run_name)
+        if cfg.training.learning_rate < 2e-06:
+            raise ConfigError("training.learning_rate", "is too small")
+        return None
+
+    with initialize_config_dir(config_dir=str(CONF), job_name="train", version_base=None):
+        loader = GlobalHydra.instance().hydra.config_loader
+        composer = SweepComposer(loader, _master(loader))
+        plan = plan_sweep(jobs, composer, check, None, resolve=composer.resolved)
+        assert validated == ["lr=1e-05,seed=0", "lr=3e-06,seed=0"]
+        for point in plan.points:
+            full = loader.load_sweep_config(composer.master, [o for o in point.overrides if "run_name" not in o])
+            assert point.identity == Identity.of(full)
+            assert point.run_dir == experiments_root / "demo" / point.run_dir.name and point.max_steps == 60
+        (experiments_root / "demo" / "lr=3e-06,seed=2").mkdir(parents=True)
+        validated.clear()
+        plan_sweep(jobs, composer, check, None, resolve=composer.resolved)
+        assert validated == ["lr=1e-05,seed=0", "lr=3e-06,seed=0", "lr=3e-06,seed=2"]
+        jobs.append(["training.learning_rate=1e-06", "seed=0"])
+        with pytest.raises(ConfigError, match=r"too small \(run lr=1e-06,seed=0\)"):
+            plan_sweep(jobs, composer, check, None, resolve=composer.resolved)

@@ -8,29 +8,37 @@ exist), each gets its config's short fingerprint. Two points that would still sh
 anything is submitted.
 """
 
+import functools
 import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
 from rlvr_vocab import slurm_client
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.run import checkpoints, claims
-from rlvr_vocab.run.identity import ALLOWED_TO_CHANGE, Identity
+from rlvr_vocab.run.identity import ALLOWED_TO_CHANGE, Identity, fingerprint, flatten, identity_of
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.lease import lease_is_live
 from rlvr_vocab.run.manifest import UnreadableManifest, read_manifest
 from rlvr_vocab.run.overrides import ONE_OFF_KEYS, override_key
 from rlvr_vocab.run.states import RunState
+from rlvr_vocab.secrets import is_secret_key
 
 # Short names for common swept keys in run names (lr=3e-06,beta=0.04,seed=1).
 ALIASES = {"learning_rate": "lr", "per_device_train_batch_size": "bs", "num_generations": "gens", "size": "rv_size"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]")
 _HASH_LEN = 6
+# Keys validation passes on without judging them (any int is a seed): points whose configs differ only in these
+# are validated as one.
+VALIDITY_NEUTRAL = ("seed",)
+_WRITERS = 8  # threads writing run dirs (see in_parallel)
 
 
 def _value(override: str) -> str:
@@ -79,8 +87,9 @@ def sweep_id_for(exp_name: str, jobs: Sequence[Sequence[str]]) -> str:
 class SweepPoint:
     overrides: list[str]
     run_dir: Path
-    cfg: DictConfig
     identity: Identity
+    force_resume: bool = False
+    max_steps: int = 0
     action: str = "submit"  # submit | skip
     note: str = ""
     # The newest complete checkpoint the job will resume from (what validation found).
@@ -90,6 +99,10 @@ class SweepPoint:
     @property
     def paths(self) -> RunPaths:
         return RunPaths(self.run_dir)
+
+    @property
+    def name(self) -> str:
+        return f"{self.run_dir.parent.name}/{self.run_dir.name}"
 
 
 @dataclass
@@ -118,72 +131,115 @@ def plan_sweep(
     compose: Callable[[list[str]], DictConfig],
     validate: Callable[[DictConfig], object],
     sweep_id: str | None,
+    resolve: Callable[[list[str]], dict[str, Any]] | None = None,
 ) -> SweepPlan:
-    """Name, compose and validate every point before anything is submitted (what to skip is decided later, under
-    the submit lock: `decide`)."""
+    """Name, resolve and validate every point before anything is submitted (what to skip is decided later, under
+    the submit lock: `decide`).
+
+    `resolve(overrides)` gives a point's config resolved and flattened, as `flat_config(compose(overrides))` would
+    (the default; hydra_plugin's SweepComposer.resolved is that, fast). A point is composed and validated in full
+    unless its config differs from one validated in full only in VALIDITY_NEUTRAL keys and its run dir does not
+    exist yet: then nothing validation reads can differ.
+    """
+    from rlvr_vocab.validate import check_name
+
     if not jobs:
         raise ConfigError("sweep", "has no points")
-    first = compose(list(jobs[0]))
+    resolve = resolve or (lambda overrides: flat_config(compose(overrides)))
+    first = resolve(list(jobs[0]))
     keys = swept_keys(jobs)
-    sweep_id = sweep_id or first.sweep_id or sweep_id_for(first.exp_name, jobs)
+    sweep_id = sweep_id or first["sweep_id"] or sweep_id_for(first["exp_name"], jobs)
     plan = SweepPlan(sweep_id)
     explicit_name = any(override_key(o) == "run_name" for o in jobs[0])
     if explicit_name and len(jobs) > 1:
-        raise ConfigError("run_name", f"is fixed ({first.run_name}) but the sweep has {len(jobs)} points, which would "
-                          "share one run dir", "drop run_name: each point is named from its swept values")
-    # Every point composed before any is validated: a sweep's validation waits for TRL's import in another process
+        raise ConfigError("run_name", f"is fixed ({first['run_name']}) but the sweep has {len(jobs)} points, which "
+                          "would share one run dir", "drop run_name: each point is named from its swept values")
+    # Every point resolved before any is validated: a sweep's validation waits for TRL's import in another process
     # (rlvr_vocab.library_check), which overlaps this.
-    composed = []
+    resolved = []
     single = None if keys or explicit_name else _single_name(first)
     for job in jobs:
         overrides = _with(list(job), {"sweep_id": sweep_id})
-        cfg = compose(overrides)
-        readable = cfg.run_name if explicit_name else single or run_name_for(job, keys)
-        composed.append((overrides, cfg, readable, Identity.of(cfg)))
-    names = _unique_names(composed, Path(first.experiments_root), explicit_name)
-    for (overrides, cfg, _, identity), name in zip(composed, names, strict=True):
-        if not explicit_name:
-            # Quoted: the name holds '=' and ',' which Hydra's override grammar would parse.
-            overrides = _with(overrides, {"run_name": f"'{name}'"})
-            with open_dict(cfg):
-                cfg.run_name = name
-        try:
-            checked = validate(cfg)
-        except ConfigError as e:
-            where = f" (run {cfg.run_name})" if len(jobs) > 1 else ""
-            raise ConfigError(e.where, e.problem + where, e.fix) from None
-        run_dir = Path(cfg.experiments_root) / cfg.exp_name / cfg.run_name
-        plan.points.append(SweepPoint(overrides, run_dir, cfg, identity,
-                                      resume_from=getattr(checked, "resume_from", None)))
+        flat = resolve(overrides)
+        readable = _single_name(flat) if explicit_name else single or run_name_for(job, keys)
+        resolved.append((overrides, flat, readable, _identity(flat)))
+    names = _unique_names(resolved, Path(first["experiments_root"]), explicit_name)
+    validated: set[str] = set()
+    for (overrides, flat, _, identity), name in zip(resolved, names, strict=True):
+        run_dir = Path(flat["experiments_root"]) / flat["exp_name"] / name
+        # Quoted: the name holds '=' and ',' which Hydra's override grammar would parse.
+        named = overrides if explicit_name else _with(overrides, {"run_name": f"'{name}'"})
+        same = fingerprint({k: v for k, v in flat.items() if k not in VALIDITY_NEUTRAL})
+        resume_from = None
+        if same in validated and not run_dir.exists():
+            check_name("run_name", name)
+        else:
+            resume_from = _validate(compose(overrides), name, validate, len(jobs) > 1)
+            validated.add(same)
+        plan.points.append(SweepPoint(named, run_dir, identity, force_resume=bool(flat.get("force_resume")),
+                                      max_steps=flat.get("training.max_steps") or 0, resume_from=resume_from))
     return plan
 
 
-def _unique_names(composed: list, root: Path, explicit: bool) -> list[str]:
+def _validate(cfg: DictConfig, name: str, validate: Callable[[DictConfig], object], many: bool) -> Path | None:
+    """Validate one point's config under its run name; the checkpoint it would resume from."""
+    with open_dict(cfg):
+        cfg.run_name = name
+    try:
+        checked = validate(cfg)
+    except ConfigError as e:
+        where = f" (run {name})" if many else ""
+        raise ConfigError(e.where, e.problem + where, e.fix) from None
+    return getattr(checked, "resume_from", None)
+
+
+def flat_config(cfg: DictConfig) -> dict[str, Any]:
+    """The config resolved and flattened to dotted keys, without Hydra's own node (and with its secrets:
+    `rlvr_vocab.run.identity.resolved` is this without them)."""
+    from omegaconf import OmegaConf
+
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("hydra", None)
+    return flatten(container)
+
+
+def _identity(flat: dict[str, Any]) -> Identity:
+    """`Identity.of` the config flat is of."""
+    return Identity({k: v for k, v in flat.items() if _in_identity(k)})
+
+
+@functools.cache
+def _in_identity(key: str) -> bool:
+    """Whether `Identity.of` keeps this flat key (a sweep's points share their keys: each is asked once)."""
+    return not is_secret_key(key) and bool(identity_of({key: None}))
+
+
+def _unique_names(resolved: list, root: Path, explicit: bool) -> list[str]:
     """Each point's run name: readable, with the config's fingerprint where another config claims the same name."""
     by_name: dict[tuple[str, str], set[str]] = {}
-    for _, cfg, readable, identity in composed:
-        by_name.setdefault((cfg.exp_name, readable), set()).add(identity.fingerprint)
+    for _, flat, readable, identity in resolved:
+        by_name.setdefault((flat["exp_name"], readable), set()).add(identity.fingerprint)
     names, seen = [], {}
-    for overrides, cfg, readable, identity in composed:
-        name = readable
+    for overrides, flat, readable, identity in resolved:
+        exp_name, name = flat["exp_name"], readable
         if not explicit:
-            stored = claims.stored_identity(RunPaths(root / cfg.exp_name / readable))
+            stored = claims.stored_identity(RunPaths(root / exp_name / readable))
             taken = stored is not None and stored != identity
-            if len(by_name[(cfg.exp_name, readable)]) > 1 or taken:
+            if len(by_name[(exp_name, readable)]) > 1 or taken:
                 name = f"{readable}-{identity.fingerprint[:_HASH_LEN]}"
-        key = (cfg.exp_name, name)
+        key = (exp_name, name)
         if key in seen:
             raise ConfigError("sweep", f"points [{' '.join(seen[key])}] and [{' '.join(overrides)}] are the same run "
-                              f"({cfg.exp_name}/{name})", "drop the repeated value from the grid")
+                              f"({exp_name}/{name})", "drop the repeated value from the grid")
         seen[key] = overrides
         names.append(name)
     return names
 
 
-def _single_name(cfg: DictConfig) -> str:
+def _single_name(flat: dict[str, Any]) -> str:
     from rlvr_vocab.validate import default_run_name
 
-    return cfg.run_name or default_run_name()
+    return flat["run_name"] or default_run_name()
 
 
 def decide(plan: SweepPlan, refuse_live: bool, claim: bool = True) -> None:
@@ -202,19 +258,35 @@ def decide(plan: SweepPlan, refuse_live: bool, claim: bool = True) -> None:
         live = (f"{queued[job].lower()} as SLURM job {job}" if job in queued
                 else "running (its run dir is leased by a live job)" if lease_is_live(point.paths) else None)
         if live and refuse_live:
-            raise ConfigError(f"run {point.cfg.exp_name}/{point.cfg.run_name}", f"is {live}",
+            raise ConfigError(f"run {point.name}", f"is {live}",
                               "two jobs must not write one run dir: wait, or `rlvr-vocab cancel` it first")
         done = _completed_at(point)
         if done is not None:
             point.action, point.note = "skip", f"completed at step {done}"
         elif live:
             point.action, point.note = "skip", f"already {live}"
-        else:
-            if claim:
-                point.claimed = claims.claim(point.paths, point.identity, force=bool(point.cfg.force_resume)) == \
-                    claims.CREATED
-            if point.resume_from is not None:
-                point.note = f"resumes from {point.resume_from.name}"
+        elif point.resume_from is not None:
+            point.note = f"resumes from {point.resume_from.name}"
+    if claim:
+        try:
+            in_parallel(_claim, plan.to_submit)
+        except BaseException:
+            undo_claims(plan)
+            raise
+
+
+def _claim(point: SweepPoint) -> None:
+    point.claimed = claims.claim(point.paths, point.identity, force=point.force_resume) == claims.CREATED
+
+
+def in_parallel(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """`fn(item)` for every item, a few at a time: a run dir's writes wait on the disk (fsync) more than on Python,
+    and a thousand of them one after another take seconds. The first exception is raised once all have ended."""
+    if len(items) < 2:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(_WRITERS) as pool:
+        futures = [pool.submit(fn, item) for item in items]
+    return [f.result() for f in futures]
 
 
 def _completed_at(point: SweepPoint) -> int | None:
@@ -223,11 +295,10 @@ def _completed_at(point: SweepPoint) -> int | None:
         manifest = read_manifest(point.run_dir) or {}
     except UnreadableManifest:
         return None
-    max_steps = point.cfg.training.get("max_steps") or 0
     last = manifest.get("last_step") or 0
     final = checkpoints.final_step(point.paths)
     if RunState.parse(manifest.get("status")) == RunState.COMPLETED and final is not None and \
-            final >= max_steps and last >= max_steps:
+            final >= point.max_steps and last >= point.max_steps:
         return last
     return None
 

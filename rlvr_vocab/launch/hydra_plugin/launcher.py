@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from rlvr_vocab import slurm_client
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.launch.distributed import export_in_submitit_job
-from rlvr_vocab.launch.sweep import SweepPlan
+from rlvr_vocab.launch.sweep import SweepPlan, in_parallel
 from rlvr_vocab.ops.notify import sbatch_mail_parameters
 from rlvr_vocab.private_api import sbatch_script
 from rlvr_vocab.run.claims import record_submission
@@ -137,13 +137,17 @@ class _SubmitAndReturn:
         for start in range(0, len(job_params), size):
             jobs += executor.map_array(task, *zip(*job_params[start:start + size], strict=True))
         points = self.plan.to_submit if self.plan else []
-        for point, job in zip(points, jobs, strict=False):
+        hydra_overrides = list(self.config.hydra.overrides.hydra)
+
+        def record(submitted: tuple) -> None:
+            point, job = submitted
             record_submission(point.paths, {
                 "job_id": job.job_id, "submitted": now_iso(), "sweep_id": self.plan.sweep_id,
                 "launcher": self._EXECUTOR, "overrides": point.overrides, "identity": point.identity.fingerprint,
-                "hydra_overrides": list(self.config.hydra.overrides.hydra),
-                "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr),
+                "hydra_overrides": hydra_overrides, "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr),
             })
+
+        in_parallel(record, list(zip(points, jobs, strict=False)))
         sweep_id = self.plan.sweep_id if self.plan else self.config.get("sweep_id")
         arrays = sorted({job.job_id.split("_")[0] for job in jobs}, key=lambda a: (len(a), a)) or ["-"]
         runs = f"{len(jobs)} run{'s' if len(jobs) != 1 else ''}"
