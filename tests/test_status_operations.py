@@ -8,7 +8,7 @@ from test_cli import cli, make_run, no_slurm  # noqa: F401 - no_slurm is a fixtu
 from test_notify import ENV, webhook  # noqa: F401 - webhook is a fixture
 
 from rlvr_vocab.ops.notify import sent_notifications, wait_for_pending
-from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.run.layout import NOTIFIED_DIR, RunPaths
 from rlvr_vocab.run.lease import RunLease
 
 
@@ -24,7 +24,10 @@ def test_a_run_without_progress_is_stalled_and_notified_once(experiments_root, c
     _beat(m.paths.run_dir, idle_s=600)
     moving = make_run(experiments_root, "demo", "moving", "running")
     _beat(moving.paths.run_dir, idle_s=5)
-    for run in (m, moving):
+    quiet = make_run(experiments_root, "demo", "quiet", "running")  # stalled too, but notifies failures only
+    quiet.paths.config.write_text(f"notify:\n  events: [failed]\n  webhook_env: {ENV}\n")
+    _beat(quiet.paths.run_dir, idle_s=600)
+    for run in (m, moving, quiet):
         RunLease(run.paths).acquire()
 
     for _ in range(2):  # the same `status` twice: one notification
@@ -36,6 +39,8 @@ def test_a_run_without_progress_is_stalled_and_notified_once(experiments_root, c
     assert len(webhook.requests) == 1 and "STALLED" in json.dumps(webhook.requests[0])
     assert [n["event"] for n in sent_notifications(m.paths.run_dir)] == ["stalled"]
     assert sent_notifications(moving.paths.run_dir) == []
+    # Weighed once: a marker says it was not to be sent, so later refreshes do not read the run's config again.
+    assert sent_notifications(quiet.paths.run_dir) == [] and (quiet.paths.run_dir / NOTIFIED_DIR / "1-stalled").exists()
 
     _, out = cli("status", capsys=capsys)  # the table says so too
     assert "STALLED" in out.out and "no progress for 10 min" in out.out

@@ -65,23 +65,39 @@ def run(args) -> int:
 
 def notify_unreported(views) -> None:
     """Deaths the jobs could not report themselves (a node lost, a kill -9, a stall), notified once per event as
-    their runs' notify settings say; only for run dirs this user may write (the notification's marker)."""
-    unreported = [v for v in views if v.unreported_event() and os.access(v.run_dir_text, os.W_OK)]
+    their runs' notify settings say; only for run dirs this user may write (the notification's marker). An event
+    is weighed once (sent, or not among the run's notify.events): its marker keeps later refreshes to a stat."""
+    from pathlib import Path
+
+    from rlvr_vocab.run.layout import NOTIFIED_DIR
+
+    unreported = []
+    for view in views:
+        event = view.unreported_event()
+        if event is None:
+            continue
+        attempt = max(1, len(view.attempts))
+        if (Path(view.run_dir_text) / NOTIFIED_DIR / f"{attempt}-{event}").exists():
+            continue
+        if view.paths.config.is_file() and os.access(view.run_dir_text, os.W_OK):
+            unreported.append((view, event, attempt))
     if not unreported:
         return
     from omegaconf import OmegaConf
 
-    from rlvr_vocab.ops.notify import NotifyConfig, notify, wait_for_pending
+    from rlvr_vocab.ops.notify import NotifyConfig, notify, pass_over, wait_for_pending
 
     timeout = 0.0
-    for view in unreported:
+    for view, event, attempt in unreported:
         try:
             settings = OmegaConf.load(view.paths.config).get("notify") or {}
         except (OSError, ValueError):
             continue
         cfg = OmegaConf.merge(OmegaConf.structured(NotifyConfig), settings)
-        if notify(cfg, view.run_dir, view.unreported_event(), max(1, len(view.attempts)), view.note):
+        if notify(cfg, view.run_dir, event, attempt, view.note):
             timeout = max(timeout, cfg.timeout_s + 1)
+        elif event not in cfg.events:  # the run's own setting: weighed again only if a webhook was missing here
+            pass_over(view.run_dir, event, attempt)
     wait_for_pending(timeout)
 
 

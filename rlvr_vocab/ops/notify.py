@@ -25,6 +25,7 @@ from loguru import logger
 
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.run.fsio import atomic_write_text, create_exclusive
+from rlvr_vocab.run.layout import NOTIFIED_DIR
 from rlvr_vocab.run.manifest import now_iso
 from rlvr_vocab.secrets import redact
 
@@ -33,7 +34,6 @@ EVENTS = ("failed", "stalled", "completed", "requeued", "timeout", "preempted", 
 # sbatch --mail-type values (Slurm 22.05).
 SLURM_MAIL_TYPES = ("NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "INVALID_DEPEND", "STAGE_OUT", "TIME_LIMIT",
                     "TIME_LIMIT_90", "TIME_LIMIT_80", "TIME_LIMIT_50", "ARRAY_TASKS")
-NOTIFIED_DIR = ".notified"
 # Slurm's default KillWait: a cancelled job has this long after SIGTERM to report before SIGKILL.
 _MAX_TIMEOUT_S = 30.0
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -233,12 +233,26 @@ def wait_for_pending(timeout: float) -> bool:
         return not _pending
 
 
+def pass_over(run_dir: Path, event: str, attempt: int) -> None:
+    """Mark an event that was not to be sent (not in notify.events, no webhook) as decided: `status` does not weigh
+    it again on every refresh."""
+    marker = Path(run_dir) / NOTIFIED_DIR / f"{attempt}-{event}"
+    try:
+        marker.parent.mkdir(exist_ok=True)
+        create_exclusive(marker, json.dumps({"event": event, "attempt": attempt, "time": now_iso(), "sent": False})
+                         + "\n")
+    except OSError:
+        pass  # weighed again next time
+
+
 def sent_notifications(run_dir: Path) -> list[dict[str, Any]]:
     """The notifications claimed for a run, oldest first, as their markers record them (for `rlvr-vocab show`)."""
     records = []
     for marker in sorted((Path(run_dir) / NOTIFIED_DIR).glob("[!.]*")):  # not fsio's .<name>.tmp files
         try:
-            records.append(json.loads(marker.read_text()))
+            record = json.loads(marker.read_text())
         except (OSError, ValueError) as e:
-            records.append({"event": marker.name, "unreadable": str(e).splitlines()[0]})
+            record = {"event": marker.name, "unreadable": str(e).splitlines()[0]}
+        if record.get("sent") is not False:
+            records.append(record)
     return sorted(records, key=lambda r: r.get("time") or "")

@@ -22,6 +22,8 @@ from rlvr_vocab.errors import ConfigError
 
 # Written by rank 0 of the run's job once the whole directory it marks is written.
 COMPLETE_MARKER = "rlvr_complete.json"
+# One marker per (attempt, event) notified, or passed over: what makes a notification happen once.
+NOTIFIED_DIR = ".notified"
 
 
 def check_part(where: str, value: str) -> None:
