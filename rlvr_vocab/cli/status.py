@@ -67,8 +67,6 @@ def notify_unreported(views) -> None:
     """Deaths the jobs could not report themselves (a node lost, a kill -9, a stall), notified once per event as
     their runs' notify settings say; only for run dirs this user may write (the notification's marker). An event
     is weighed once (sent, or not among the run's notify.events): its marker keeps later refreshes to a stat."""
-    from pathlib import Path
-
     from rlvr_vocab.run.layout import NOTIFIED_DIR
 
     unreported = []
@@ -77,9 +75,10 @@ def notify_unreported(views) -> None:
         if event is None:
             continue
         attempt = max(1, len(view.attempts))
-        if (Path(view.run_dir_text) / NOTIFIED_DIR / f"{attempt}-{event}").exists():
+        run_dir = view.run_dir_text  # strings, not Paths: thousands of runs may be weighed per refresh
+        if os.path.exists(f"{run_dir}/{NOTIFIED_DIR}/{attempt}-{event}"):
             continue
-        if view.paths.config.is_file() and os.access(view.run_dir_text, os.W_OK):
+        if os.path.isfile(f"{run_dir}/config.yaml") and os.access(run_dir, os.W_OK):
             unreported.append((view, event, attempt))
     if not unreported:
         return
