@@ -183,13 +183,22 @@ def offline_problem(cfg: DictConfig, overrides: list[str] | None = None) -> str 
 
     For validation before a submission whose jobs run with HF_HUB_OFFLINE=1: the caches must be the ones the
     compute nodes share (HF_HOME on a shared file system). Benchmarks count when evaluation is chained."""
-    for repo in hub_repos(cfg, benchmarks=bool(cfg.eval.chain)):
-        state = cache_state(repo, cfg.experiments_root)
-        if state.problem:
-            return (
-                f"{repo.label} {state.problem}, and jobs on compute nodes load it offline; on a login node (with "
-                f"internet) run: {prefetch_command(overrides)}"
-            )
+    gap = first_gap(cfg, benchmarks=bool(cfg.eval.chain))
+    if gap is None:
+        return None
+    repo, problem = gap
+    return (
+        f"{repo.label} {problem}, and jobs on compute nodes load it offline; on a login node (with "
+        f"internet) run: {prefetch_command(overrides)}"
+    )
+
+
+def first_gap(cfg: DictConfig, benchmarks: bool) -> tuple[HubRepo, str] | None:
+    """The first hub repo of `cfg` a job could not load offline from this machine's caches, and why."""
+    for repo in hub_repos(cfg, benchmarks=benchmarks):
+        problem = cache_state(repo, cfg.experiments_root).problem
+        if problem:
+            return repo, problem
     return None
 
 

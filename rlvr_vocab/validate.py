@@ -153,12 +153,12 @@ def check_offline_cache(cfg: DictConfig) -> None:
     if not prefetch.offline():
         return
     chained = bool(cfg.eval.enabled and cfg.eval.chain) and current_job() is None
-    for repo in prefetch.hub_repos(cfg, benchmarks=chained):
-        problem = prefetch.cache_state(repo, cfg.experiments_root).problem
-        if problem:
-            raise ConfigError(repo.where, f"{repo.repo_id} {problem} and HF_HUB_OFFLINE=1",
-                              f"run `{prefetch.prefetch_command(_experiment_overrides())}` where there is network "
-                              "(a login node), or unset HF_HUB_OFFLINE")
+    gap = prefetch.first_gap(cfg, benchmarks=chained)
+    if gap is not None:
+        repo, problem = gap
+        raise ConfigError(repo.where, f"{repo.repo_id} {problem} and HF_HUB_OFFLINE=1",
+                          f"run `{prefetch.prefetch_command(_experiment_overrides())}` where there is network "
+                          "(a login node), or unset HF_HUB_OFFLINE")
 
 
 def _experiment_overrides() -> list[str]:
