@@ -2,7 +2,8 @@
 
 Source of truth: each run dir's `run.json` (written by its job) and `submissions.json` (written at submission). The
 SQLite index under the root is a cache refreshed from the run dirs whose mtime changed (jobs and the launcher replace
-files by rename, which moves it); deleting it loses nothing, and a reader who may not write it (a teammate on a
+files by rename, which moves it, and move their experiment dir's mtime too, so that an unchanged experiment's finished
+runs need no look at all); deleting it loses nothing, and a reader who may not write it (a teammate on a
 shared root) keeps a private copy instead. A run dir that cannot be read is listed as UNREADABLE, never an error.
 SLURM is asked once per refresh: one `sacct` call for every SLURM run not settled (of those `status` was asked
 about), plus one `scontrol ping` when that reports live jobs (accounting only learns of them from the controller).
@@ -27,13 +28,13 @@ from rlvr_vocab import slurm_client
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.eval.results import read_summary
 from rlvr_vocab.run.fsio import umask
-from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.run.layout import RunPaths, notified_marker
 from rlvr_vocab.run.manifest import UnreadableManifest, parse_iso, read_manifest
 from rlvr_vocab.run.states import FINAL, RunState
 
 INDEX_NAME = ".registry.sqlite"
 # The index is a cache: a schema change just rebuilds it.
-_SCHEMA_VERSION = 8
+_SCHEMA_VERSION = 9
 # Three tables, so that what every `status` scans stays small. `runs`: what `status` filters, orders and counts by,
 # a few hundred bytes a run; `state` only for a settled run (one whose state no SLURM answer can change any more),
 # `slurm_job` only for the others that SLURM is asked about.
@@ -43,18 +44,30 @@ _SCHEMA_VERSION = 8
 # record of the job of a finished run (purged, another cluster's).
 _TABLES = ("runs", "views", "files")
 _SCHEMA = (
-    "create table if not exists runs (run_dir text primary key, dir_mtime integer, exp_name text, sweep_id text,"
-    " run_name text, created text, created_ts real, state text, slurm_job text)",
+    "create table if not exists runs (run_dir text primary key, dir_mtime integer, exp_dir text, exp_name text,"
+    " sweep_id text, run_name text, created text, created_ts real, state text, slurm_job text)",
+    # The runs a refresh looks at even in an experiment whose dir did not change (see `_refresh`).
+    "create index if not exists runs_to_stat on runs (exp_dir, run_dir, dir_mtime) where state is null or"
+    " dir_mtime = 0",
+    "create index if not exists runs_by_exp on runs (exp_dir)",
     "create index if not exists runs_by_created on runs (created_ts)",
     # `status --json` lists runs in this order: walking an index that holds all it reads of `runs` spares a sort.
     "create index if not exists runs_in_order on runs (exp_name, created, run_name, run_dir, state)",
     "create table if not exists views (run_dir text primary key, settled_row text, summary text)",
     "create table if not exists files (run_dir text primary key, manifest text, submissions text)",
     "create table if not exists accounting (job_id text primary key, runs text)",
+    "create table if not exists experiments (exp_dir text primary key, dir_mtime integer, scanned real)",
 )
 # A directory changed this recently may change again within the clock's granularity without its mtime moving:
 # such entries are re-read on the next refresh.
 _RACY_NS = 2_000_000_000
+# Each experiment's run dirs are all looked at again at least this often, whatever its dir's mtime says: a change
+# made by hand (or by a writer that could not move the experiment dir's mtime) shows within this time.
+_RESCAN_AFTER_S = 3600
+# A run whose job SLURM is done with (or has no record of) is served from the index, like a completed one, once this
+# long has passed since the job ended (or, unknown to SLURM, since the run's files last changed): no requeue comes
+# that late, and a resume or a new attempt replaces its files, which makes it SLURM's to say again.
+_SETTLE_AFTER_S = 3600
 # Seconds SQLite retries a locked index before giving up.
 _BUSY_TIMEOUT_S = 10
 # What `status` reads of a manifest and of the submissions (the rest stays in the index, unparsed).
@@ -124,28 +137,46 @@ def _scandir(path) -> list[os.DirEntry]:
         return []
 
 
-def _run_dirs(root: Path) -> dict[str, int]:
-    """<root>/<exp>/<run>/ -> the run dir's mtime (manifest and submissions are replaced by rename, which moves it)."""
+def _experiment_dirs(root: Path) -> dict[str, int]:
+    """<root>/<exp>/ -> its mtime: it moves when a run dir is created or removed in it, and when a writer of a run's
+    indexed files says so (`fsio.note_change`)."""
     found = {}
     base = "" if str(root) == "." else str(root)  # run dirs spelled as their Path is: `exp/run`, not `./exp/run`
     for exp in _scandir(root):
         if exp.name.startswith(("_", ".")) or not exp.is_dir(follow_symlinks=False):
             continue
         try:
-            exp_fd = os.open(exp.path, os.O_RDONLY | os.O_DIRECTORY)
+            found[os.path.join(base, exp.name)] = exp.stat(follow_symlinks=False).st_mtime_ns
         except OSError:
-            continue
-        try:
-            prefix = os.path.join(base, exp.name, "")
-            for run in _scandir(exp_fd):
-                if not run.name.startswith(".") and run.is_dir(follow_symlinks=False):
-                    try:  # relative to the experiment's dir: the kernel resolves one name, not the whole path
-                        found[prefix + run.name] = os.stat(run.name, dir_fd=exp_fd, follow_symlinks=False).st_mtime_ns
-                    except OSError:
-                        pass
-        finally:
-            os.close(exp_fd)
+            pass
     return found
+
+
+def _run_dirs(exp_dir: str) -> dict[str, int]:
+    """<exp>/<run>/ -> the run dir's mtime (manifest and submissions are replaced by rename, which moves it)."""
+    found = {}
+    try:
+        exp_fd = os.open(exp_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return found
+    try:
+        prefix = os.path.join(exp_dir, "")
+        for run in _scandir(exp_fd):
+            if not run.name.startswith(".") and run.is_dir(follow_symlinks=False):
+                try:  # relative to the experiment's dir: the kernel resolves one name, not the whole path
+                    found[prefix + run.name] = os.stat(run.name, dir_fd=exp_fd, follow_symlinks=False).st_mtime_ns
+                except OSError:
+                    pass
+    finally:
+        os.close(exp_fd)
+    return found
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path, follow_symlinks=False).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _read_submissions(run_dir: str) -> list[dict]:
@@ -218,7 +249,7 @@ class Registry:
         new = not path.exists()
         db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S)
         if db.execute("pragma user_version").fetchone()[0] != _SCHEMA_VERSION:
-            for table in (*_TABLES, "accounting"):
+            for table in (*_TABLES, "accounting", "experiments"):
                 db.execute(f"drop table if exists {table}")
             db.execute(f"pragma user_version = {_SCHEMA_VERSION}")
         for statement in _SCHEMA:
@@ -251,11 +282,32 @@ class Registry:
             raise _index_error(private, e) from None
 
     def _refresh(self, db: sqlite3.Connection) -> None:
-        """Re-read the run dirs whose mtime changed; forget the ones that are gone."""
-        known = dict(db.execute("select run_dir, dir_mtime from runs"))
-        on_disk = _run_dirs(self.root)
-        settled = time.time_ns() - _RACY_NS
-        gone = list(known.keys() - on_disk.keys())
+        """Re-read the run dirs whose mtime changed; forget the ones that are gone.
+
+        An experiment whose dir kept its mtime has had no run dir created or removed, and no settled run's files
+        replaced (their writers move it: `fsio.note_change`): only its runs that SLURM or a live job may still
+        change are looked at, which spares a stat of every run dir (most of `status` at 100,000 runs).
+        """
+        now, settled = time.time(), time.time_ns() - _RACY_NS
+        known_exps = {exp: (mtime, scanned) for exp, mtime, scanned in db.execute("select * from experiments")}
+        exps = _experiment_dirs(self.root)
+        rescan = [exp for exp, mtime in exps.items() if exp not in known_exps or known_exps[exp][0] != mtime
+                  or now - known_exps[exp][1] > _RESCAN_AFTER_S]
+        gone_exps = [exp for exp in known_exps if exp not in exps]
+        known, on_disk = {}, {}
+        for exp in rescan:
+            known.update(db.execute("select run_dir, dir_mtime from runs where exp_dir = ?", (exp,)))
+            on_disk.update(_run_dirs(exp))
+        rescanned = set(rescan)
+        for run_dir, mtime, exp in db.execute("select run_dir, dir_mtime, exp_dir from runs where"
+                                              " state is null or dir_mtime = 0").fetchall():
+            if exp in exps and exp not in rescanned:
+                known[run_dir] = mtime
+                if (now_mtime := _mtime(run_dir)) is not None:
+                    on_disk[run_dir] = now_mtime
+        gone = [run_dir for exp in gone_exps
+                for (run_dir,) in db.execute("select run_dir from runs where exp_dir = ?", (exp,))]
+        gone += known.keys() - on_disk.keys()
         entries = []
         for run_dir, mtime in on_disk.items():
             if known.get(run_dir) == mtime:
@@ -271,6 +323,10 @@ class Registry:
                 db.executemany(f"insert or replace into {table} values ({', '.join('?' * len(rows[0]))})", rows)
         for table in _TABLES:
             db.executemany(f"delete from {table} where run_dir = ?", [(d,) for d in gone])
+        # An experiment dir changed within the clock's granularity may change again unseen: looked at again next time.
+        db.executemany("insert or replace into experiments values (?, ?, ?)",
+                       [(exp, exps[exp] if exps[exp] < settled else 0, now) for exp in rescan])
+        db.executemany("delete from experiments where exp_dir = ?", [(exp,) for exp in gone_exps])
 
     def _query(self, read: Callable[[sqlite3.Connection], Any]) -> Any:
         """`read` from the index, just refreshed, in the refresh's transaction."""
@@ -304,6 +360,23 @@ class Registry:
             if changed:
                 db.executemany("insert or replace into accounting values (?, ?)", changed)
 
+        self._write_cache(write)
+
+    def _settle(self, runs: list[tuple[str, int, "RunView"]]) -> None:
+        """Serve these runs (run dir, its mtime when read, view) from the index from now on, as their row says now,
+        unless their run dir changed since."""
+        def write(db: sqlite3.Connection) -> None:
+            for run_dir, mtime, view in runs:
+                if db.execute("update runs set state = ?, slurm_job = null where run_dir = ? and dir_mtime = ?",
+                              (view.state.value, run_dir, mtime)).rowcount:
+                    db.execute("update views set settled_row = ? where run_dir = ?",
+                               (json.dumps(view.to_json()), run_dir))
+
+        self._write_cache(write)
+
+    def _write_cache(self, write: Callable[[sqlite3.Connection], None]) -> None:
+        """`write` to the index in one transaction. A cache: when it cannot be written now, the next refresh does
+        the same work again."""
         try:
             db = self._connect()
         except ConfigError:
@@ -392,8 +465,8 @@ class Registry:
             pool.shutdown(wait=False)
             counts = db.execute(f"select state, count(*) from runs where state is not null and {wanted} group by state",
                                 wanted_params).fetchall()
-            unsettled = db.execute(f"select run_dir, summary from runs join views using (run_dir) where state is null"
-                                   f" and {where}", params).fetchall()
+            unsettled = db.execute(f"select run_dir, dir_mtime, summary from runs join views using (run_dir) where"
+                                   f" state is null and {where}", params).fetchall()
             listed = db.execute(f"select run_dir, settled_row from runs join views using (run_dir) where {wanted}"
                                 f" order by {order}", wanted_params)
             if newest is None:
@@ -413,7 +486,7 @@ class Registry:
         slurm, counts, unsettled, shown, known_sweep = self._query(read)
         if not known_sweep:
             raise ConfigError(f"sweep '{match.sweep}'", "has no runs", "see `rlvr-vocab status` for sweep ids")
-        views = [RunView(run_dir, **json.loads(summary)) for run_dir, summary in unsettled]
+        views = [RunView(run_dir, **json.loads(summary)) for run_dir, _, summary in unsettled]
         answer = slurm.result()
         for view in views:
             view.resolve(answer)
@@ -421,7 +494,12 @@ class Registry:
         finished = answer.finished_jobs()
         if finished:
             self._store_accounting(finished)
-        resolved = {run_dir: view for (run_dir, _), view in zip(unsettled, views, strict=True)
+        now = time.time()
+        settling = [(run_dir, mtime, view) for (run_dir, mtime, _), view in zip(unsettled, views, strict=True)
+                    if mtime and view.settled_by(answer, now)]
+        if settling:
+            self._settle(settling)
+        resolved = {run_dir: view for (run_dir, _, _), view in zip(unsettled, views, strict=True)
                     if match.state in (None, view.state.value)}
         for view in resolved.values():
             counts[view.state.value] = counts.get(view.state.value, 0) + 1
@@ -465,8 +543,8 @@ def _index_entry(run_dir: str, mtime: int, manifest: dict | None, submissions: l
     settled = not view.needs_slurm()
     if settled:
         view.resolve(SlurmView({}))
-    return ((run_dir, mtime, view.exp_name, view.sweep_id, view.run_name, created, parse_iso(created),
-             view.state.value if settled else None, None if settled else view.job_id),
+    return ((run_dir, mtime, os.path.dirname(run_dir), view.exp_name, view.sweep_id, view.run_name, created,
+             parse_iso(created), view.state.value if settled else None, None if settled else view.job_id),
             (run_dir, json.dumps(view.to_json()) if settled else None, json.dumps(summary)),
             (run_dir, json.dumps(manifest), json.dumps(submissions)))
 
@@ -715,12 +793,44 @@ class RunView:
             return self.state.value.lower()
         return None
 
+    def event_to_weigh(self) -> tuple[str, int] | None:
+        """(event, attempt) of an unreported death no refresh has weighed yet (notified, or passed over)."""
+        event = self.unreported_event()
+        if event is None:
+            return None
+        attempt = max(1, len(self.attempts))
+        return None if os.path.exists(notified_marker(self.run_dir_text, attempt, event)) else (event, attempt)
+
+    def settled_by(self, slurm: SlurmView, now: float) -> bool:
+        """Whether this answer of SLURM's (resolved) is the run's last: its job ended (or is unknown to SLURM)
+        over _SETTLE_AFTER_S ago, and any death it could not report was weighed for notification."""
+        if slurm.error or slurm.controller_error or self.stale or self.state not in FINAL or self.job_id is None:
+            return False
+        row = slurm.job(self.job_id)
+        if row is not None:
+            ended = row.end if row.state not in slurm_client.LIVE_STATES else None
+        else:
+            ended = self._last_written()
+        if ended is None or now - ended < _SETTLE_AFTER_S:
+            return False
+        # A run without a config has no notify settings: nothing to weigh.
+        return self.event_to_weigh() is None or not os.path.isfile(f"{self.run_dir_text}/config.yaml")
+
+    def _last_written(self) -> float | None:
+        """When the run's files last changed, as they say: its manifest's last write, or its last submission."""
+        times = [parse_iso(self.m.get("updated")), parse_iso(self.submissions[-1].get("submitted"))
+                 if self.submissions else None]
+        return max((t for t in times if t is not None), default=None)
+
     def _resolve_new_job(self, row: slurm_client.SacctRow | None, slurm: SlurmView) -> None:
         """The run's newest job was submitted after its last attempt: that job's state is the run's."""
         if row is None:
             if slurm.controller_error:
                 self.state, self.stale = RunState.UNKNOWN, True
                 self.note = f"submitted as job {self.job_id}, not in SLURM accounting yet; {slurm.controller_error}"
+            elif (submitted := self._last_written()) is not None and time.time() - submitted > _SETTLE_AFTER_S:
+                self.state = RunState.LOST
+                self.note = f"submitted as job {self.job_id}, which SLURM has no record of"
             else:  # slurmdbd records a new job with a short delay
                 self.state, self.note = RunState.PENDING, f"submitted as job {self.job_id}"
             return

@@ -20,18 +20,23 @@ HOUR = 3600.0
 CYCLE = ["COMPLETED"] * 17 + ["FAILED"] * 2 + ["CANCELLED"]
 
 
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+
+
 def write_run(root: Path, exp: str, name: str, state: str, created: float, sweep: str | None = None,
-              job: str | None = None) -> None:
-    """A run dir as its job leaves it (run.json only), changed long enough ago for the index to trust its mtime."""
+              job: str | None = None, updated: float | None = None) -> None:
+    """A run dir as its job leaves it (run.json only, last written at `updated`, else when created), changed long
+    enough ago for the index to trust its mtime."""
     run_dir = root / exp / name
     run_dir.mkdir(parents=True)
-    started = datetime.fromtimestamp(created, timezone.utc).isoformat(timespec="seconds")
+    started = iso(created)
     attempt = {"n": 1, "started": started, "ended": None if state == "RUNNING" else started,
                "slurm_job_id": job, "end_state": None if state == "RUNNING" else state}
     (run_dir / "run.json").write_text(json.dumps({
         "schema_version": 2, "run_id": name, "exp_name": exp, "run_name": name, "sweep_id": sweep, "status": state,
-        "created": started, "updated": started, "last_step": 5, "max_steps": 5, "metrics": {"reward": 0.5},
-        "attempts": [attempt], "checkpoints": []}))
+        "created": started, "updated": iso(updated or created), "last_step": 5, "max_steps": 5,
+        "metrics": {"reward": 0.5}, "attempts": [attempt], "checkpoints": []}))
     long_ago = time.time() - 60
     os.utime(run_dir, (long_ago, long_ago))
 
@@ -180,10 +185,11 @@ def test_a_bad_state_or_unknown_sweep_is_one_line(experiments_root, capsys, no_s
 
 def test_the_table_over_1200_runs_renders_and_serializes_only_the_rows_shown(many_runs, capsys, monkeypatch,
                                                                               slurm_shim):
-    # 60 of them need SLURM (RUNNING, with a job), spread over the whole range: their states count in the footer.
+    # 60 of them need SLURM (RUNNING, with a job, written a minute ago), spread over the whole range: their states
+    # count in the footer.
     for i in range(20, 1200, 20):
         write_run(Path(os.environ["RLVR_EXPERIMENTS_ROOT"]), "big", f"r{i + 10000}", "RUNNING",
-                  many_runs - i * HOUR / 20 - 61, job=str(1000 + i))
+                  many_runs - i * HOUR / 20 - 61, job=str(1000 + i), updated=many_runs - 60)
     assert cli(capsys, "--json")[0] == 0  # indexes every run
     rendered, serialized = [], []
     real_line, real_to_json = status._line, registry.RunView.to_json
@@ -201,11 +207,12 @@ def test_the_table_over_1200_runs_renders_and_serializes_only_the_rows_shown(man
 
 def test_one_sacct_call_for_the_matched_runs_slurm_may_change(experiments_root, capsys, slurm_shim):
     now = time.time()
+    recent = now - 60  # their jobs wrote their manifests a minute ago: SLURM's word on them is not final yet
     for i in range(3):  # tasks of one array, asked once by the array's id
-        write_run(experiments_root, "a", f"r{i:04d}", "RUNNING", now - HOUR, job=f"500_{i}")
-    write_run(experiments_root, "b", "r0100", "FAILED", now - HOUR, job="600")  # Slurm may requeue a failed job
+        write_run(experiments_root, "a", f"r{i:04d}", "RUNNING", now - HOUR, job=f"500_{i}", updated=recent)
+    write_run(experiments_root, "b", "r0100", "FAILED", now - HOUR, job="600", updated=recent)  # may be requeued
     write_run(experiments_root, "b", "r0101", "COMPLETED", now - HOUR, job="601")  # settled: never asked
-    write_run(experiments_root, "c", "r0200", "RUNNING", now - 9 * 24 * HOUR, job="700")
+    write_run(experiments_root, "c", "r0200", "RUNNING", now - 9 * 24 * HOUR, job="700", updated=recent)
 
     for args in ([], ["--json"], ["--all"], ["--limit", "1", "--json"]):
         before = len(sacct_calls(slurm_shim))
@@ -218,6 +225,90 @@ def test_one_sacct_call_for_the_matched_runs_slurm_may_change(experiments_root, 
         before = len(sacct_calls(slurm_shim))
         assert cli(capsys, *args)[0] == 0
         assert [c.rpartition(" -j ")[2] for c in sacct_calls(slurm_shim)[before:]] == asked, args
+
+
+def asked(log: Path, before: int) -> list[str]:
+    """The job ids of each sacct call logged since the before-th."""
+    return [c.rpartition(" -j ")[2] for c in sacct_calls(log)[before:]]
+
+
+def test_runs_slurm_is_done_with_are_served_from_the_index_until_their_files_change(experiments_root, capsys,
+                                                                                     slurm_shim):
+    """A run whose job ended (here: SLURM has no record of it) over an hour ago is asked about once more, then
+    served like a completed run; a resume (a new submission) makes it SLURM's to say again."""
+    from rlvr_vocab.run.claims import record_submission
+    from rlvr_vocab.run.layout import RunPaths
+
+    now = time.time()
+    write_run(experiments_root, "demo", "r0001", "FAILED", now - 3 * HOUR, job="600")
+    write_run(experiments_root, "demo", "r0002", "RUNNING", now - 3 * HOUR, job="601")  # its node died unseen
+    write_run(experiments_root, "demo", "r0003", "FAILED", now - 3 * HOUR, job="602", updated=now - 60)
+    states = {}
+    for _ in range(2):
+        before = len(sacct_calls(slurm_shim))
+        _, out, _ = cli(capsys, "--json")
+        states[tuple(asked(slurm_shim, before))] = {r["run_name"]: r["state"] for r in json.loads(out)}
+    assert states == {("600,601,602",): {"r0001": "FAILED", "r0002": "LOST", "r0003": "FAILED"},
+                      ("602",): {"r0001": "FAILED", "r0002": "LOST", "r0003": "FAILED"}}
+
+    record_submission(RunPaths(experiments_root / "demo" / "r0001"),
+                      {"job_id": "700", "submitted": iso(time.time()), "sweep_id": None})
+    before = len(sacct_calls(slurm_shim))
+    _, out, _ = cli(capsys, "--json")
+    assert asked(slurm_shim, before) == ["602,700"]
+    assert [(r["run_name"], r["state"], r["note"]) for r in json.loads(out)][0] == \
+        ("r0001", "PENDING", "submitted as job 700")
+
+
+def test_a_submission_slurm_never_heard_of_is_lost_after_an_hour(experiments_root, capsys, slurm_shim):
+    from rlvr_vocab.run.claims import record_submission
+    from rlvr_vocab.run.layout import RunPaths
+
+    for name, job, ago in (("old", "91", 2 * HOUR), ("new", "92", 60)):
+        record_submission(RunPaths(experiments_root / "demo" / name),
+                          {"job_id": job, "submitted": iso(time.time() - ago), "sweep_id": None})
+    _, out, _ = cli(capsys, "--json")
+    assert {r["run_name"]: (r["state"], r["note"]) for r in json.loads(out)} == {
+        "old": ("LOST", "submitted as job 91, which SLURM has no record of"),
+        "new": ("PENDING", "submitted as job 92")}
+
+
+def test_a_finished_run_changed_by_its_writers_shows_at_once_and_a_hand_edit_on_the_rescan(
+        experiments_root, capsys, no_slurm, monkeypatch):
+    """`status` looks into an experiment's finished runs only when its dir's mtime moved: new or removed run dirs
+    move it, and so do the writers of a run's files (evaluation results here); a hand edit shows on the periodic
+    rescan (or `rlvr-vocab registry rebuild`)."""
+    from rlvr_vocab.eval.results import refresh_summary
+    from rlvr_vocab.run.layout import RunPaths
+
+    for i in range(3):
+        write_run(experiments_root, "demo", f"r{i:04d}", "COMPLETED", time.time() - HOUR)
+    exp_dir = experiments_root / "demo"
+    long_ago = time.time() - 60
+    os.utime(exp_dir, (long_ago, long_ago))
+    _, out, _ = cli(capsys, "--json")
+    assert [r["benchmarks"] for r in json.loads(out)] == [{}, {}, {}]
+
+    paths = RunPaths(exp_dir / "r0001")
+    (paths.eval / "gsm8k").mkdir(parents=True)
+    (paths.eval / "gsm8k" / "final.json").write_text(json.dumps(
+        {"benchmark": "gsm8k", "step": 5, "weights": "final", "settings_key": "k", "accuracy": 0.5, "time": "t"}))
+    refresh_summary(paths)
+    _, out, _ = cli(capsys, "--json")
+    assert [r["benchmarks"] for r in json.loads(out)][1] == {"gsm8k": {"5": {
+        "accuracy": 0.5, "step": 5, "weights": "final", "settings_key": "k"}}}
+
+    # By hand: r0002's manifest replaced by rename (which moves its dir's mtime, not its experiment dir's).
+    os.utime(exp_dir, (long_ago, long_ago))
+    cli(capsys)
+    manifest = json.loads((exp_dir / "r0002" / "run.json").read_text())
+    (exp_dir / "r0002" / "new.json").write_text(json.dumps({**manifest, "status": "FAILED", "error": "by hand"}))
+    os.replace(exp_dir / "r0002" / "new.json", exp_dir / "r0002" / "run.json")
+    _, out, _ = cli(capsys, "--json")
+    assert [r["state"] for r in json.loads(out)] == ["COMPLETED", "COMPLETED", "COMPLETED"]
+    monkeypatch.setattr(registry, "_RESCAN_AFTER_S", 0)
+    _, out, _ = cli(capsys, "--json")
+    assert [r["state"] for r in json.loads(out)] == ["COMPLETED", "COMPLETED", "FAILED"]
 
 
 def test_rows_built_anew_equal_the_rows_served_from_the_index(experiments_root, capsys, no_slurm):

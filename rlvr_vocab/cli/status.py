@@ -67,19 +67,14 @@ def notify_unreported(views) -> None:
     """Deaths the jobs could not report themselves (a node lost, a kill -9, a stall), notified once per event as
     their runs' notify settings say; only for run dirs this user may write (the notification's marker). An event
     is weighed once (sent, or not among the run's notify.events): its marker keeps later refreshes to a stat."""
-    from rlvr_vocab.run.layout import NOTIFIED_DIR
-
     unreported = []
     for view in views:
-        event = view.unreported_event()
-        if event is None:
+        weighed = view.event_to_weigh()
+        if weighed is None:
             continue
-        attempt = max(1, len(view.attempts))
         run_dir = view.run_dir_text  # strings, not Paths: thousands of runs may be weighed per refresh
-        if os.path.exists(f"{run_dir}/{NOTIFIED_DIR}/{attempt}-{event}"):
-            continue
         if os.path.isfile(f"{run_dir}/config.yaml") and os.access(run_dir, os.W_OK):
-            unreported.append((view, event, attempt))
+            unreported.append((view, *weighed))
     if not unreported:
         return
     from omegaconf import OmegaConf

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rlvr_vocab.run.fsio import atomic_write_text, locked
+from rlvr_vocab.run.fsio import atomic_write_text, locked, note_change
 from rlvr_vocab.run.layout import RunPaths
 
 # What a result measures (pass@k keys come besides: `pass@4`, ...).
@@ -72,6 +72,7 @@ def refresh_summary(paths: RunPaths) -> dict[str, Any]:
     with locked(paths.run_dir / _LOCK_NAME):
         summary = summarize(all_results(paths))
         atomic_write_text(paths.run_dir / SUMMARY_NAME, json.dumps(summary, indent=1, sort_keys=True) + "\n")
+        note_change(paths.run_dir)
     return summary
 
 

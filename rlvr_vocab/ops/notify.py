@@ -25,7 +25,7 @@ from loguru import logger
 
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.run.fsio import atomic_write_text, create_exclusive
-from rlvr_vocab.run.layout import NOTIFIED_DIR
+from rlvr_vocab.run.layout import NOTIFIED_DIR, notified_marker
 from rlvr_vocab.run.manifest import now_iso
 from rlvr_vocab.secrets import redact
 
@@ -202,7 +202,7 @@ def notify(cfg: Any, run_dir: Path, event: str, attempt: int, message: str, fiel
         run_dir = Path(run_dir)
         text = redact(f"run {run_dir.parent.name}/{run_dir.name}: {event.upper()} (attempt {attempt}): "
                       f"{' '.join(str(message).split())}")[:_MAX_TEXT_CHARS]
-        marker = run_dir / NOTIFIED_DIR / f"{attempt}-{event}"
+        marker = Path(notified_marker(run_dir, attempt, event))
         marker.parent.mkdir(exist_ok=True)  # not parents: a notification never creates a run dir
         record = {"event": event, "attempt": attempt, "time": now_iso(), "delivered": False, "text": text}
         if not create_exclusive(marker, json.dumps(record) + "\n"):
@@ -236,7 +236,7 @@ def wait_for_pending(timeout: float) -> bool:
 def pass_over(run_dir: Path, event: str, attempt: int) -> None:
     """Mark an event that was not to be sent (not in notify.events, no webhook) as decided: `status` does not weigh
     it again on every refresh."""
-    marker = Path(run_dir) / NOTIFIED_DIR / f"{attempt}-{event}"
+    marker = Path(notified_marker(run_dir, attempt, event))
     try:
         marker.parent.mkdir(exist_ok=True)
         create_exclusive(marker, json.dumps({"event": event, "attempt": attempt, "time": now_iso(), "sent": False})

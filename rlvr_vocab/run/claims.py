@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.run.fsio import LockTimeout, atomic_write_text, create_exclusive, locked
+from rlvr_vocab.run.fsio import LockTimeout, atomic_write_text, create_exclusive, locked, note_change
 from rlvr_vocab.run.identity import Identity, mismatch_error
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.secrets import redact_obj
@@ -92,3 +92,4 @@ def record_submission(paths: RunPaths, record: dict) -> None:
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     records = [*read_submissions(paths), redact_obj(record)]
     atomic_write_text(paths.submissions, json.dumps(records, indent=1) + "\n")
+    note_change(paths.run_dir)

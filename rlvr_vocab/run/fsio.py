@@ -59,6 +59,16 @@ def atomic_write_text(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
+def note_change(run_dir: Path) -> None:
+    """Tell the registry that a file it indexes changed in `run_dir`: its experiment dir's mtime moves, and `status`
+    looks again at that experiment's finished runs (it skips them while the dir's mtime stays put). A dir this
+    user may not touch is looked at on the registry's periodic rescan instead."""
+    try:
+        os.utime(Path(run_dir).parent)
+    except OSError:
+        pass
+
+
 def create_exclusive(path: Path, text: str) -> bool:
     """Create `path` holding `text` unless it exists (then False): complete or absent, never empty, never twice.
 

@@ -26,6 +26,11 @@ COMPLETE_MARKER = "rlvr_complete.json"
 NOTIFIED_DIR = ".notified"
 
 
+def notified_marker(run_dir: Path | str, attempt: int, event: str) -> str:
+    """The marker of an (attempt, event) notified or passed over; a string: `status` checks thousands per refresh."""
+    return f"{run_dir}/{NOTIFIED_DIR}/{attempt}-{event}"
+
+
 def check_part(where: str, value: str) -> None:
     """A run or experiment name must stay one directory below its parent."""
     if not value or "/" in value or "\\" in value or value in (".", "..") or ".." in value:

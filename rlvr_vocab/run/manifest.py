@@ -15,7 +15,7 @@ from typing import Any
 
 from rlvr_vocab import slurm_client
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.run.fsio import atomic_write_text
+from rlvr_vocab.run.fsio import atomic_write_text, note_change
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.states import Event, RunState, transition
 from rlvr_vocab.secrets import redact_obj
@@ -265,3 +265,4 @@ class Manifest:
         self.data["updated"] = now_iso()
         text = json.dumps(redact_obj(self.data), indent=2, default=str)
         atomic_write_text(self.paths.manifest, text + "\n")
+        note_change(self.paths.run_dir)
