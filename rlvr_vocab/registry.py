@@ -96,6 +96,9 @@ class SlurmView:
         self.runs = runs if runs is not None else {job: [row] for job, row in rows.items()}
         # Set when sacct answered but the controller does not: accounting's live states may be stale.
         self.controller_error: str | None = None
+        # The controller's queue state of the jobs asked about that accounting has no record of (yet): a held job,
+        # or one slurmdbd has not recorded, is still queued.
+        self.queued: dict[str, str] = {}
 
     def job(self, job_id: str) -> slurm_client.SacctRow | None:
         return slurm_client.row_for(self.rows, job_id)
@@ -152,13 +155,14 @@ def _experiment_dirs(root: Path) -> dict[str, int]:
     return found
 
 
-def _run_dirs(exp_dir: str) -> dict[str, int]:
-    """<exp>/<run>/ -> the run dir's mtime (manifest and submissions are replaced by rename, which moves it)."""
+def _run_dirs(exp_dir: str) -> dict[str, int] | None:
+    """<exp>/<run>/ -> the run dir's mtime (manifest and submissions are replaced by rename, which moves it); None
+    if the experiment dir cannot be opened now."""
     found = {}
     try:
         exp_fd = os.open(exp_dir, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
-        return found
+        return None
     try:
         prefix = os.path.join(exp_dir, "")
         for run in _scandir(exp_fd):
@@ -294,10 +298,14 @@ class Registry:
         rescan = [exp for exp, mtime in exps.items() if exp not in known_exps or known_exps[exp][0] != mtime
                   or now - known_exps[exp][1] > _RESCAN_AFTER_S]
         gone_exps = [exp for exp in known_exps if exp not in exps]
-        known, on_disk = {}, {}
+        known, on_disk, scanned = {}, {}, []
         for exp in rescan:
+            runs = _run_dirs(exp)
+            if runs is None:  # its runs stay as the index knows them; tried again next time
+                continue
             known.update(db.execute("select run_dir, dir_mtime from runs where exp_dir = ?", (exp,)))
-            on_disk.update(_run_dirs(exp))
+            on_disk.update(runs)
+            scanned.append(exp)
         rescanned = set(rescan)
         for run_dir, mtime, exp in db.execute("select run_dir, dir_mtime, exp_dir from runs where"
                                               " state is null or dir_mtime = 0").fetchall():
@@ -325,7 +333,7 @@ class Registry:
             db.executemany(f"delete from {table} where run_dir = ?", [(d,) for d in gone])
         # An experiment dir changed within the clock's granularity may change again unseen: looked at again next time.
         db.executemany("insert or replace into experiments values (?, ?, ?)",
-                       [(exp, exps[exp] if exps[exp] < settled else 0, now) for exp in rescan])
+                       [(exp, exps[exp] if exps[exp] < settled else 0, now) for exp in scanned])
         db.executemany("delete from experiments where exp_dir = ?", [(exp,) for exp in gone_exps])
 
     def _query(self, read: Callable[[sqlite3.Connection], Any]) -> Any:
@@ -578,13 +586,21 @@ def _resolve(views: list["RunView"], ask_slurm: bool) -> None:
 
 def _ask_slurm(job_ids: list[str], also: list[str] = ()) -> SlurmView:
     """What SLURM says of these jobs (and of `also`'s, asked only for their resources): one sacct call, and one
-    `scontrol ping` when that may be stale."""
+    question to the controller when that may be stale: `squeue` for the jobs sacct has no record of, else
+    `scontrol ping` when it reports live jobs."""
     # Asked for an array's id, sacct lists every task of it: asking by array keeps the call's one argument short
     # (Linux takes 128 KiB: some 12,000 task ids) whatever the number of tasks.
     asked = sorted({job_id.split("_")[0] for job_id in (*job_ids, *also)})
     slurm = query_sacct(asked) if asked else SlurmView({})
-    live = any(row.state in slurm_client.LIVE_STATES for row in slurm.rows.values())
-    if not slurm.error and (live or any(slurm.job(j) is None for j in job_ids)):
+    if slurm.error:
+        return slurm
+    unknown = [j for j in job_ids if slurm.job(j) is None]
+    if unknown:
+        try:
+            slurm.queued = slurm_client.queue_states(unknown)
+        except slurm_client.SlurmError as e:
+            slurm.controller_error = str(e)
+    elif any(row.state in slurm_client.LIVE_STATES for row in slurm.rows.values()):
         slurm.controller_error = slurm_client.controller_down()
     return slurm
 
@@ -735,6 +751,10 @@ class RunView:
         if self.submitted_since_last_attempt:
             self._resolve_new_job(row, slurm)
             return
+        if row is None and self.job_id in slurm.queued:  # not in accounting yet
+            self.state = _slurm_state(slurm.queued[self.job_id])
+            self.note = f"job {self.job_id} is {slurm.queued[self.job_id]} (not in SLURM accounting yet)"
+            return
         if row is None:
             self.state = RunState.LOST if recorded == RunState.RUNNING else (recorded or RunState.UNKNOWN)
             self.note = f"SLURM has no record of job {self.job_id}"
@@ -824,13 +844,17 @@ class RunView:
 
     def _resolve_new_job(self, row: slurm_client.SacctRow | None, slurm: SlurmView) -> None:
         """The run's newest job was submitted after its last attempt: that job's state is the run's."""
+        if row is None and self.job_id in slurm.queued:
+            self.state = _slurm_state(slurm.queued[self.job_id])
+            self.note = f"submitted as job {self.job_id} ({slurm.queued[self.job_id]}, not in SLURM accounting yet)"
+            return
         if row is None:
             if slurm.controller_error:
                 self.state, self.stale = RunState.UNKNOWN, True
                 self.note = f"submitted as job {self.job_id}, not in SLURM accounting yet; {slurm.controller_error}"
             elif (submitted := self._last_written()) is not None and time.time() - submitted > _SETTLE_AFTER_S:
                 self.state = RunState.LOST
-                self.note = f"submitted as job {self.job_id}, which SLURM has no record of"
+                self.note = f"submitted as job {self.job_id}, which SLURM has no record of (nor its queue)"
             else:  # slurmdbd records a new job with a short delay
                 self.state, self.note = RunState.PENDING, f"submitted as job {self.job_id}"
             return

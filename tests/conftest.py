@@ -20,6 +20,16 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under xdist (`-n 2 --dist loadgroup`, the README's test command) the tests of the one local Slurm run one
+    after another on one worker: they start, stop, refill and resize the same cluster. So do those that may
+    apt-get chromium (dpkg takes one installer at a time, and the cluster's start may be installing Slurm). The
+    rest share the other workers."""
+    for item in items:
+        if item.get_closest_marker("slurm") or {"slurm_cluster", "demo_cache", "chromium"} & set(item.fixturenames):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_cache(tmp_path_factory):
     """One cache for the demo's built data and tiny models across the test session."""

@@ -1,6 +1,7 @@
 """Operations without a cluster: the retry policy's table, the watchdog's heartbeat and its end of a hung job."""
 
 import json
+import os
 
 import pytest
 from conftest import DEMO, manifest, run_module
@@ -83,3 +84,21 @@ def test_a_transient_error_is_classed_for_the_retry_policy(demo_model, experimen
     attempt = manifest(experiments_root / "demo" / "flaky")["attempts"][-1]
     assert attempt["failure_class"] == "transient" and "NCCL collective operation timeout" in attempt["reason"]
     assert attempt["retry"] == "not requeued: not running under SLURM (transient 1 of 2)"
+
+
+@pytest.mark.slow
+def test_a_retry_slurm_refuses_to_requeue_ends_the_run_failed_saying_why(demo_model, experiments_root, tmp_path):
+    """The requeue is asked for last (Slurm may kill the job at once); refused, the run is FAILED, not REQUEUED."""
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "scontrol").write_text("#!/bin/sh\necho 'scontrol: error: Invalid job id specified' >&2\nexit 1\n")
+    (shims / "scontrol").chmod(0o755)
+    result = run_module("run_name=flaky", "training.max_steps=4", "eval.enabled=false", *DEMO,
+                        env={"RLVR_INJECT_FAULT": "transient:2", "SLURM_JOB_ID": "4242",
+                             "PATH": f"{shims}:{os.environ['PATH']}"})
+    assert result.returncode != 0
+    m = manifest(experiments_root / "demo" / "flaky")
+    attempt = m["attempts"][-1]
+    assert m["status"] == "FAILED" and attempt["end_state"] == "FAILED" and attempt["failure_class"] == "transient"
+    assert attempt["retry"].startswith("not requeued: ") and "Invalid job id" in attempt["retry"]
+    assert "NCCL collective operation timeout" in m["error"] and "not requeued" in m["error"]

@@ -51,12 +51,14 @@ def no_slurm(monkeypatch, tmp_path):
 
 @pytest.fixture
 def slurm_shim(monkeypatch, tmp_path):
-    """Fake sacct (knows no job) and scontrol (the controller is up) that log each call: returns the sacct log."""
+    """Fake sacct (knows no job), squeue (queues none) and scontrol (the controller is up) that log each call:
+    returns the sacct log (squeue's is squeue.log beside it)."""
     bin_dir, log = tmp_path / "shim-bin", tmp_path / "sacct.log"
     bin_dir.mkdir()
     (bin_dir / "sacct").write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
+    (bin_dir / "squeue").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "squeue.log"}\n')
     (bin_dir / "scontrol").write_text("#!/bin/sh\necho 'Slurmctld(primary) at vm is UP'\n")
-    for tool in ("sacct", "scontrol"):
+    for tool in ("sacct", "squeue", "scontrol"):
         (bin_dir / tool).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return log
@@ -261,16 +263,23 @@ def test_runs_slurm_is_done_with_are_served_from_the_index_until_their_files_cha
 
 
 def test_a_submission_slurm_never_heard_of_is_lost_after_an_hour(experiments_root, capsys, slurm_shim):
+    """Neither in accounting nor in the queue an hour after its submission: LOST. A job accounting has not recorded
+    (yet) but the controller queues stays what the queue says, however old."""
     from rlvr_vocab.run.claims import record_submission
     from rlvr_vocab.run.layout import RunPaths
 
-    for name, job, ago in (("old", "91", 2 * HOUR), ("new", "92", 60)):
+    (slurm_shim.parent / "shim-bin" / "squeue").write_text("#!/bin/sh\necho '93 PENDING'\n")
+    for name, job, ago in (("old", "91", 2 * HOUR), ("new", "92", 60), ("held", "93", 3 * HOUR)):
         record_submission(RunPaths(experiments_root / "demo" / name),
                           {"job_id": job, "submitted": iso(time.time() - ago), "sweep_id": None})
-    _, out, _ = cli(capsys, "--json")
-    assert {r["run_name"]: (r["state"], r["note"]) for r in json.loads(out)} == {
-        "old": ("LOST", "submitted as job 91, which SLURM has no record of"),
-        "new": ("PENDING", "submitted as job 92")}
+        os.utime(experiments_root / "demo" / name, (time.time() - 60, time.time() - 60))  # older than the clock's step
+    for _ in range(2):  # the same the second time: LOST is settled, the queued job still asked about
+        _, out, _ = cli(capsys, "--json")
+        assert {r["run_name"]: (r["state"], r["note"]) for r in json.loads(out)} == {
+            "old": ("LOST", "submitted as job 91, which SLURM has no record of (nor its queue)"),
+            "new": ("PENDING", "submitted as job 92"),
+            "held": ("PENDING", "submitted as job 93 (PENDING, not in SLURM accounting yet)")}
+    assert sacct_calls(slurm_shim)[-1].endswith(" -j 92,93")
 
 
 def test_a_finished_run_changed_by_its_writers_shows_at_once_and_a_hand_edit_on_the_rescan(

@@ -165,13 +165,15 @@ def write_run(root: Path, exp: str, name: str, state: str | None, sweep: str, at
 
 @pytest.fixture
 def fake_sacct(monkeypatch, tmp_path):
-    """sacct printing SACCT whatever it is asked (and logging the call), scontrol saying the controller is up."""
+    """sacct printing SACCT whatever it is asked (and logging the call), scontrol saying the controller is up, squeue
+    queueing none."""
     bin_dir, log = tmp_path / "shim-bin", tmp_path / "sacct.log"
     bin_dir.mkdir()
     (tmp_path / "sacct.out").write_text(SACCT)
     (bin_dir / "sacct").write_text(f'#!/bin/sh\necho "$*" >> {log}\ncat {tmp_path / "sacct.out"}\n')
     (bin_dir / "scontrol").write_text("#!/bin/sh\necho 'Slurmctld(primary) at vm is UP'\n")
-    for tool in ("sacct", "scontrol"):
+    (bin_dir / "squeue").write_text("#!/bin/sh\n")  # queues none of them
+    for tool in ("sacct", "scontrol", "squeue"):
         (bin_dir / tool).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return log

@@ -3,7 +3,9 @@
 Baselines: `python -c pass` (the interpreter's own start-up) and one `sacct` call for the same jobs
 (SLURM's own latency, which status pays once). Growth: the cost above `status --json` on an empty root
 at each size against the size before. `sacct` runs through a logging shim on PATH, so every status call
-is checked to make exactly one sacct call.
+is checked to make exactly one sacct call. The synthetic runs were created months ago by jobs SLURM has no record
+of: the first `status` (timed apart, "cold") builds the index and settles them; the timed ones are what a user of an
+old, large registry sees on every refresh after that.
 """
 
 import json

@@ -101,6 +101,8 @@ class JobLifecycle:
         self.training_finished = False
         self._terminated = False
         self._terminated_after_stop = False
+        # A failure the retry policy retries: the job asks Slurm for the requeue last (`_requeue_for_retry`).
+        self._retry_due = False
         self._closers: list[Callable[[int], None]] = []
         self.watchdog: Watchdog | None = None
         self._previous_handlers: dict[int, Any] = {}
@@ -220,12 +222,15 @@ class JobLifecycle:
 
             self._notify(RunState.STALLED, reason)
             wait_for_pending(self.cfg.notify.timeout_s + 1)
+            if requeued:
+                self._requeue_for_retry()
         logger.complete()
         os._exit(STALLED_EXIT_CODE)
 
     def _retry(self, klass: str, attempt_state: RunState, reason: str) -> bool:
-        """After a failure of this class: requeue the job if the retry policy allows (recorded as REQUEUED),
-        else record the run FAILED. Returns whether it was requeued."""
+        """After a failure of this class: record the run REQUEUED if the retry policy allows, else FAILED. Returns
+        whether a requeue is due: the job asks Slurm for it last (`_requeue_for_retry`), once its notifications are
+        out, since Slurm may kill a requeued job at once."""
         attempts = self.manifest.data["attempts"]
         attempts[-1]["failure_class"] = klass
         ok, why = retry.decide(self.cfg.retry, klass, attempts)
@@ -234,18 +239,25 @@ class JobLifecycle:
             ok, why = False, f"not requeued: not running under SLURM ({why.removeprefix('requeued: ')})"
         attempts[-1]["retry"] = why
         if ok:
-            # Recorded before the requeue: once Slurm requeues the job it may kill it at any moment.
             self.manifest.end_attempt(Event.RETRY, RunState.REQUEUED, reason, attempt_state=attempt_state)
-            try:
-                slurm_client.requeue(job)
-                return True
-            except slurm_client.SlurmError as e:
-                attempts[-1]["retry"] = f"not requeued: {e}"
-                self.manifest.set_state(Event.FAIL, RunState.FAILED, f"{reason}; not requeued: {e}")
-                self.manifest.save()
-                return False
+            return True
         self.manifest.end_attempt(Event.FAIL, RunState.FAILED, reason, attempt_state=attempt_state)
         return False
+
+    def _requeue_for_retry(self) -> None:
+        """Ask Slurm to requeue this job for the retry recorded; refused, the run is FAILED saying why (notified)."""
+        attempt = self.manifest.last_attempt
+        try:
+            slurm_client.requeue(os.environ["SLURM_JOB_ID"])
+        except slurm_client.SlurmError as e:
+            from rlvr_vocab.ops.notify import wait_for_pending
+
+            attempt["retry"] = f"not requeued: {e}"
+            self.manifest.set_state(Event.FAIL, RunState.FAILED, f"{attempt.get('reason')}; not requeued: {e}")
+            self.manifest.save()
+            logger.error(self.manifest.data["error"])
+            self._notify(RunState.FAILED, self.manifest.data["error"])
+            wait_for_pending(self.cfg.notify.timeout_s + 1)
 
     def _notify(self, event: RunState, reason: str | None) -> None:
         """Tell the user (notify.events, a webhook) once per event; never blocks or fails the job."""
@@ -366,6 +378,8 @@ class JobLifecycle:
                     wait_for_pending(self.cfg.notify.timeout_s + 1)
                 if stopped:
                     self._requeue()  # last: under submitit it exits the process once the job is requeued
+                elif self._retry_due:
+                    self._requeue_for_retry()  # last: Slurm may kill the job at once
             finally:
                 if self.lease is not None:
                     self.lease.release()
@@ -396,7 +410,7 @@ class JobLifecycle:
             else:
                 logger.opt(exception=exc).error(f"run failed: {_summary(exc)}")
                 klass = retry.classify_exception(self.cfg.retry, _summary(exc))
-                self._retry(klass, RunState.FAILED, _summary(exc))
+                self._retry_due = self._retry(klass, RunState.FAILED, _summary(exc))
             return False
         if self.stopped:
             end = self._stop_reason()

@@ -176,6 +176,8 @@ class Manifest:
         self.read_only = read_only
         # Called before every write: raises if this job may no longer write the run dir (its lease is lost).
         self.guard = guard
+        # Whether this process's last save recorded the run live (RUNNING, REQUEUED): see `save`.
+        self._saved_live = False
 
     @property
     def run_dir(self) -> Path:
@@ -265,4 +267,9 @@ class Manifest:
         self.data["updated"] = now_iso()
         text = json.dumps(redact_obj(self.data), indent=2, default=str)
         atomic_write_text(self.paths.manifest, text + "\n")
-        note_change(self.paths.run_dir)
+        # The registry looks at a live run's dir on every refresh: only a save that makes the run live or ends it
+        # (or writes a finished run) needs to say so, not each step's.
+        live = self.data.get("status") in (RunState.RUNNING.value, RunState.REQUEUED.value)
+        if not (live and self._saved_live):
+            note_change(self.paths.run_dir)
+        self._saved_live = live

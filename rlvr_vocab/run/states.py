@@ -86,6 +86,7 @@ TRANSITIONS: dict[tuple[RunState | None, Event], frozenset[RunState]] = {
     (S.RUNNING, Event.SLURM_REQUEUE): frozenset({S.REQUEUED}),
     (S.REQUEUED, Event.START): frozenset({S.RUNNING}),
     (S.REQUEUED, Event.STOP_END): frozenset({S.TIMEOUT, S.PREEMPTED}),  # the requeue was refused
+    (S.REQUEUED, Event.FAIL): frozenset({S.FAILED}),  # the requeue of a retry was refused
     (S.REQUEUED, Event.CANCEL): frozenset({S.CANCELLED}),
     (S.REQUEUED, Event.SLURM_END): _SLURM_ENDS,
     # What the job saw (a SIGTERM, an exception of a killed helper) was the consequence of Slurm's decision.
