@@ -118,3 +118,12 @@ def test_bench_imports_end_to_end(tmp_path):
     text = out.read_text()
     assert "| import rlvr_vocab.cli: modules |" in text and "no torch/transformers/trl | met |" in text
     assert "| job start-up before the model loads |" in text
+
+
+def test_a_live_synthetic_registry_has_its_unfinished_runs_written_recently():
+    recent = "2026-12-02T12:00:00+00:00"
+    for i in range(20):
+        _, _, manifest, submissions = cli_latency.synthetic_run(i, recent)
+        unfinished = i % 20 < 3  # running, pending, failed
+        assert (submissions[0]["submitted"] == recent) == unfinished
+        assert manifest is None or (manifest["updated"] == manifest["attempts"][0]["started"] == recent) == unfinished
