@@ -511,11 +511,12 @@ class Registry:
                     if match.state in (None, view.state.value)}
         for view in resolved.values():
             counts[view.state.value] = counts.get(view.state.value, 0) + 1
-        # A run left out (filtered by state, or re-indexed by another `status` in between) has no row here.
-        rows = [row if row is not None else json.dumps(resolved[run_dir].to_json())
-                for run_dir, row in shown if row is not None or run_dir in resolved]
+        # A run left out (filtered by state, or re-indexed by another `status` in between) has no row here; only the
+        # rows returned are serialized.
+        kept = [(run_dir, row) for run_dir, row in shown if row is not None or run_dir in resolved]
         if newest is not None:
-            rows = rows[:newest][::-1]
+            kept = kept[:newest][::-1]
+        rows = [row if row is not None else json.dumps(resolved[run_dir].to_json()) for run_dir, row in kept]
         return StatusRows(rows, counts)
 
 
