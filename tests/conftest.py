@@ -20,16 +20,6 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under xdist (`-n 2 --dist loadgroup`, the README's test command) the tests of the one local Slurm run one
-    after another on one worker: they start, stop, refill and resize the same cluster. So do those that may
-    apt-get chromium (dpkg takes one installer at a time, and the cluster's start may be installing Slurm). The
-    rest share the other workers."""
-    for item in items:
-        if item.get_closest_marker("slurm") or {"slurm_cluster", "demo_cache", "chromium"} & set(item.fixturenames):
-            item.add_marker(pytest.mark.xdist_group("slurm"))
-
-
 @pytest.fixture(scope="session", autouse=True)
 def shared_cache(tmp_path_factory):
     """One cache for the demo's built data and tiny models across the test session."""
@@ -126,15 +116,23 @@ def release(job: str, restarts: int = 1) -> None:
     the requeue afterwards sets its own start time.
     """
     def eligible() -> bool:
-        out = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True).stdout
-        fields = dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
-        if fields.get("JobState") == "PENDING" and fields.get("Reason") == "BeginTime":
-            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], capture_output=True)
+        fields = start_now_if_requeued(job)
+        if fields is None:
             return False
         return int(fields.get("Restarts", 0)) >= restarts and fields.get("JobState") in ("PENDING", "RUNNING",
                                                                                         "COMPLETED")
 
     wait_for(eligible, 120, f"job {job} to be requeued and eligible again", interval=1.0)
+
+
+def start_now_if_requeued(job: str) -> dict[str, str] | None:
+    """A requeued job waiting for its begin time is made eligible now (None then); else its `scontrol` fields."""
+    out = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True).stdout
+    fields = dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
+    if fields.get("JobState") == "PENDING" and fields.get("Reason") == "BeginTime":
+        subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], capture_output=True)
+        return None
+    return fields
 
 
 def manifest(run_dir: Path) -> dict:
@@ -159,10 +157,15 @@ class StepGate:
         self.at.unlink(missing_ok=True)
         self.path.write_text(str(point))
 
-    def wait_held(self, timeout: float = 600) -> str:
-        """Wait until a job is held at the gate; returns where ("12", "final")."""
-        return wait_for(lambda: self.at.exists() and self.at.read_text(), timeout, f"a job held at {self.path}",
-                        interval=0.5)
+    def wait_held(self, timeout: float = 600, job: str | None = None) -> str:
+        """Wait until a job is held at the gate; returns where ("12", "final"). `job`: if Slurm requeues it before
+        it gets there (a rank lost at start-up), it is made eligible again at once."""
+        def held() -> str | bool:
+            if job is not None:
+                start_now_if_requeued(job)
+            return self.at.exists() and self.at.read_text()
+
+        return wait_for(held, timeout, f"a job held at {self.path}", interval=0.5)
 
     def release(self) -> None:
         self.path.unlink(missing_ok=True)
