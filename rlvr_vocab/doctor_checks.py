@@ -44,10 +44,16 @@ class Check:
 # ------------------------------------------------------------------------------------------------ the experiment
 
 
+def named_launcher(overrides: list[str]) -> str | None:
+    """The launcher profile the overrides name (`hydra/launcher=...`), if they do."""
+    return next((o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("hydra/launcher=")), None)
+
+
 def compose_experiment(overrides: list[str]) -> tuple[DictConfig, int]:
     """The experiment's config (a sweep's first point) with Hydra's settings, composed as a submission composes it,
     and the number of runs the overrides and `+sweep=` grid make. `hydra.launcher` is the profile the overrides name
-    (`hydra/launcher=...`), slurm by default."""
+    (`hydra/launcher=...`), else the experiment's own: the profile of its jobs, its eval.launcher (the demo's
+    slurm_cpu, as `python -m rlvr_vocab.demo` submits it; a GPU experiment's slurm)."""
     from hydra import compose, initialize_config_dir
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -58,14 +64,15 @@ def compose_experiment(overrides: list[str]) -> tuple[DictConfig, int]:
 
     register_configs()
     register_hydra_plugins()
-    if not any(o.lstrip("+").startswith("hydra/launcher=") for o in overrides):
-        overrides = ["hydra/launcher=slurm", *overrides]
     parser = OverridesParser.create()
 
     def points(arguments: list[str]) -> list[list[str]]:
         return BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)[0]
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        if named_launcher(overrides) is None:
+            own = compose("config", overrides=points(overrides)[0]).eval.launcher
+            overrides = [f"hydra/launcher={own}", *overrides]
         first = points(overrides)
         cfg = compose("config", overrides=first[0], return_hydra_config=True)
         grid = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
@@ -93,9 +100,22 @@ def needs_vllm(cfg: DictConfig) -> bool:
     return bool(cfg.training.get("use_vllm")) or (bool(cfg.eval.chain) and cfg.eval.backend == "vllm")
 
 
+def launcher_check(cfg: DictConfig, overrides: list[str]) -> Check:
+    """Which launcher profile the other checks vetted, and why that one."""
+    from rlvr_vocab import CONF_DIR
+
+    profile = cfg.hydra.runtime.choices["hydra/launcher"]
+    if named_launcher(overrides) is not None:
+        return Check(OK, "launcher profile", f"{profile}, as named (hydra/launcher={profile})")
+    profiles = ", ".join(sorted(p.stem for p in (CONF_DIR / "hydra" / "launcher").glob("*.yaml")))
+    return Check(OK, "launcher profile", f"{profile}: none named, so the experiment's own (its eval.launcher)",
+                 f"to check another: hydra/launcher=<one of {profiles}>")
+
+
 def run_checks(cfg: DictConfig, n_runs: int, overrides: list[str]) -> list[Check]:
     params = launcher_params(cfg)
-    checks = slurm_checks(params, n_runs)
+    checks = [launcher_check(cfg, overrides)]
+    checks += slurm_checks(params, n_runs)
     checks += gpu_checks(cfg, params)
     checks += version_checks(cfg)
     checks += hub_checks(cfg, overrides)

@@ -1,7 +1,7 @@
 """Learning curves from run dirs: training reward, held-out accuracy and benchmark accuracy against step, averaged
 over seeds.
 
-matplotlib is imported only inside `render_png`, so the CLI can import this module and stay fast.
+matplotlib is imported only inside `build_figure`, so the CLI can import this module and stay fast.
 """
 
 import io
@@ -15,9 +15,12 @@ from rlvr_vocab.run.manifest import UnreadableManifest, read_manifest
 
 # Overrides that differ between runs of a sweep without being settings of the experiment.
 IGNORED = {"run_name", "sweep_id", "hydra.launcher.wait"}
-# Panels `render_png` can draw: training reward, held-out accuracy, and one panel per benchmark.
+# Panels `build_figure` can draw: training reward, held-out accuracy, and one panel per benchmark.
 PANELS = ("reward", "accuracy", "benchmarks")
 BAND = "lines: mean over seeds; bands: min-max over seeds"
+# Each group's marker and line style (its colour differs too): equal curves of two arms stay two visible lines.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", "--", "-.", ":")
 
 
 def run_overrides(view) -> dict[str, str]:
@@ -145,8 +148,17 @@ def plot_runs(groups: dict[str, list[Path]], out: Path, title: str, panels: Sequ
 
 
 def render_png(groups: dict[str, list[Path]], title: str, panels: Sequence[str] = PANELS) -> bytes:
-    """A PNG of the `panels` against training step (training reward, held-out accuracy, one panel per benchmark any
-    run has): per group the mean over its runs and a min-max band over them."""
+    """`build_figure` as PNG bytes."""
+    buffer = io.BytesIO()
+    build_figure(groups, title, panels).savefig(buffer, format="png", dpi=120)
+    return buffer.getvalue()
+
+
+def build_figure(groups: dict[str, list[Path]], title: str, panels: Sequence[str] = PANELS):
+    """A matplotlib Figure of the `panels` against training step (training reward, held-out accuracy, one panel per
+    benchmark any run has): per group the mean over its runs and a min-max band over them, each group with its own
+    colour, marker and line style. Only panels some run has data for are drawn; the evaluation before training is
+    step 0."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -154,41 +166,62 @@ def render_png(groups: dict[str, list[Path]], title: str, panels: Sequence[str] 
 
     curves = {label: [load_curves(d) for d in run_dirs] for label, run_dirs in groups.items()}
     benchmarks = sorted({b for cs in curves.values() for c in cs for b in c["benchmarks"]})
-    layout = _layout(panels, benchmarks)
+    layout = [p for p in _layout(panels, benchmarks) if any(_panel_curve(c, p) for cs in curves.values() for c in cs)]
     ncols = 2 if len(layout) <= 4 else 3
-    nrows = -(-len(layout) // ncols)
+    nrows = max(1, -(-len(layout) // ncols))
     # An Agg figure of its own: headless, and no pyplot state shared with a caller.
     fig = Figure(figsize=(6.5 * ncols, 4.2 * nrows + 1.0), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    fig.suptitle(f"{title}\n{BAND}", fontsize=12)
+    if not layout:
+        fig.text(0.5, 0.5, "no data yet: no run has logged a curve", ha="center", va="center", color="gray")
+        return fig
+    axes = _panel_axes(fig, len(layout), ncols)
     colors = matplotlib.colormaps["tab10" if len(groups) <= 10 else "tab20"]
     handles = []
     for i, (label, runs) in enumerate(curves.items()):
-        color = colors(i % colors.N)
-        for ax, panel in zip(axes, layout, strict=False):
-            _draw(ax, [_panel_curve(c, panel) for c in runs], color, marker=None if panel == "reward" else "o")
-        # One legend entry per group, even for a group with data in some panels only.
-        handles.append(Line2D([], [], color=color, linewidth=1.8, label=f"{label}  (n={len(runs)})"))
-    for ax, panel in zip(axes, layout, strict=False):
+        style = _group_style(i, colors(i % colors.N))
+        drawn = [_draw(ax, [_panel_curve(c, panel) for c in runs], style, every=panel == "reward")
+                 for ax, panel in zip(axes, layout, strict=True)]
+        # One legend entry per group, even for a group with data in some panels only (or none yet).
+        handles.append(Line2D([], [], **style, label=f"{label}  (n={len(runs)})" + ("" if any(drawn) else
+                                                                                     ", no data yet")))
+    for ax, panel in zip(axes, layout, strict=True):
         _style(ax, *_panel_titles(panel))
-    for ax in axes[len(layout):]:
-        ax.set_visible(False)
-    fig.suptitle(f"{title}\n{BAND}", fontsize=12)
-    if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=9,
-                   frameon=False)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    return buffer.getvalue()
+        if panel != "reward" and not any(0 in _panel_curve(c, panel) for cs in curves.values() for c in cs):
+            # Benchmarks are evaluated on checkpoints and final/: the model before GRPO has a point only where a
+            # result at step 0 was written.
+            ax.text(0.01, 0.02, "no evaluation at step 0 (before GRPO)", transform=ax.transAxes, fontsize=8,
+                    color="gray")
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=9, frameon=False)
+    return fig
+
+
+def _panel_axes(fig, n: int, ncols: int) -> list:
+    """n axes, `ncols` a row; a last row with fewer panels spreads them over the full width (no empty slot)."""
+    rows = fig.add_gridspec(-(-n // ncols), 1)
+    axes = []
+    for row in range(rows.nrows):
+        count = min(ncols, n - row * ncols)
+        cells = rows[row].subgridspec(1, count)
+        axes += [fig.add_subplot(cells[0, j]) for j in range(count)]
+    return axes
+
+
+def _group_style(i: int, color) -> dict:
+    """Group i's look: colour, marker and line style all differ, so equal curves stay visible as two. Groups drawn
+    later (on top) get thinner lines and hollow markers, so a group beneath still shows through and around them."""
+    return {"color": color, "marker": MARKERS[i % len(MARKERS)], "linestyle": LINESTYLES[i % len(LINESTYLES)],
+            "linewidth": max(1.4, 3.0 - 0.8 * i), "markersize": 8.0 if i == 0 else 7.0,
+            "markerfacecolor": color if i == 0 else "none", "markeredgewidth": 1.0 if i == 0 else 1.6}
 
 
 def _layout(panels: Sequence[str], benchmarks: list[str]) -> list[str]:
-    """The panels to draw: "benchmarks" stands for one panel per benchmark found (none when there are none, unless
-    nothing else is asked for: then one empty panel says so)."""
+    """The panels asked for: "benchmarks" stands for one panel per benchmark found."""
     layout = [p for p in panels if p != "benchmarks"]
     if "benchmarks" in panels:
         layout += [f"benchmark:{b}" for b in benchmarks]
-    return layout or ["benchmark:"]
+    return layout
 
 
 def _panel_curve(curves: dict, panel: str) -> dict[int, float]:
@@ -201,19 +234,21 @@ def _panel_titles(panel: str) -> tuple[str, str]:
     if panel == "reward":
         return "training reward", "reward (mean of the logging step)"
     if panel == "accuracy":
-        return "held-out accuracy (greedy)", "accuracy"
-    name = panel.removeprefix("benchmark:")
-    return (f"{name}: accuracy (pass@1)" if name else "benchmarks"), "accuracy"
+        return "held-out accuracy (greedy; step 0: before GRPO)", "accuracy"
+    return f"{panel.removeprefix('benchmark:')}: accuracy (pass@1)", "accuracy"
 
 
-def _draw(ax, curves: list[dict[int, float]], color, marker: str | None) -> None:
+def _draw(ax, curves: list[dict[int, float]], style: dict, every: bool) -> bool:
+    """The mean over the runs' curves and their min-max band; False when none has a point."""
     curves = [c for c in curves if c]
     if not curves:
-        return
+        return False
     steps, mean, low, high = _spread(curves)
-    ax.plot(steps, mean, color=color, marker=marker, markersize=5, linewidth=1.8)
+    # A dense curve (reward: every logging step) gets a marker every tenth of its points.
+    ax.plot(steps, mean, **style, markevery=max(1, len(steps) // 10) if every else None)
     if len(curves) > 1:
-        ax.fill_between(steps, low, high, color=color, alpha=0.2, linewidth=0)
+        ax.fill_between(steps, low, high, color=style["color"], alpha=0.2, linewidth=0)
+    return True
 
 
 def _style(ax, title: str, ylabel: str) -> None:
@@ -221,5 +256,6 @@ def _style(ax, title: str, ylabel: str) -> None:
     ax.set_xlabel("training step")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    if not ax.has_data():
-        ax.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=ax.transAxes, color="gray")
+    low, high = ax.get_xlim()
+    if low > 0:  # every axis shows step 0 (before GRPO): a curve without it is seen to start later
+        ax.set_xlim(-0.02 * high, high)

@@ -29,7 +29,7 @@ from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.eval.results import read_summary
 from rlvr_vocab.run.fsio import umask
 from rlvr_vocab.run.layout import RunPaths, notified_marker
-from rlvr_vocab.run.manifest import UnreadableManifest, parse_iso, read_manifest
+from rlvr_vocab.run.manifest import UnreadableManifest, iso, parse_iso, read_manifest, slurm_ended
 from rlvr_vocab.run.states import FINAL, RunState
 
 INDEX_NAME = ".registry.sqlite"
@@ -129,7 +129,7 @@ def query_sacct(job_ids: list[str]) -> SlurmView:
 
 
 def experiments_root(cli_root: str | None) -> Path:
-    return Path(cli_root or os.environ.get("RLVR_EXPERIMENTS_ROOT", "experiments"))
+    return Path(cli_root or os.environ.get("RLVR_EXPERIMENTS_ROOT") or "experiments")
 
 
 def _scandir(path) -> list[os.DirEntry]:
@@ -267,9 +267,15 @@ class Registry:
         return db
 
     def _connect(self) -> sqlite3.Connection:
+        if not self.root.is_dir():
+            # Nothing to index, and reading creates nothing: a command run in the wrong directory leaves no
+            # `experiments/` behind.
+            db = sqlite3.connect(":memory:")
+            for statement in _SCHEMA:
+                db.execute(statement)
+            return db
         shared = self.index_path
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
             if not os.access(self.root, os.W_OK) or (shared.exists() and not os.access(shared, os.W_OK)):
                 raise PermissionError(shared)
             return self._open(shared)
@@ -443,6 +449,7 @@ class Registry:
                 self._store_accounting(finished)
             for view in views:
                 view.job_runs = {job: _job_runs(slurm, held, job) for job in view.slurm_jobs}
+                view.note_slurm_ends(view.job_runs)
         return sorted(views, key=lambda v: (v.exp_name, v.created or "", v.run_name))
 
     def status_rows(self, match: "RunFilter | None" = None, by_created: bool = False,
@@ -631,6 +638,8 @@ class RunView:
         self.state, self.stale, self.note = RunState.UNKNOWN, False, ""
         # Set by `Registry.runs(usage=True)`: job id -> every run of it (None: SLURM has no record of it).
         self.job_runs: dict[str, list[slurm_client.SacctRow] | None] = {}
+        # Attempt index -> when SLURM says its run of the job ended, where SLURM was asked about that job.
+        self.slurm_ends: dict[int, float] = {}
 
     @lazy
     def run_dir(self) -> Path:
@@ -716,6 +725,7 @@ class RunView:
 
     def resolve(self, slurm: SlurmView) -> None:
         self._resolve_state(slurm)
+        self.note_slurm_ends(slurm.runs)
         if self.state == RunState.RUNNING:
             self._check_progress()
         skipped = self.m.get("skipped_checkpoints") or []
@@ -867,9 +877,31 @@ class RunView:
         if self.state in FINAL:
             self.note = f"job {self.job_id} ended {row.state} (exit code {row.exit_code}) before the run started"
 
+    def note_slurm_ends(self, runs_of: dict[str, list[slurm_client.SacctRow] | None]) -> None:
+        """When SLURM ended each attempt's run of its job, from every run of the jobs it was asked about (job id ->
+        runs, oldest first)."""
+        for i, attempt in enumerate(self.attempts):
+            job = attempt.get("slurm_array_id") or attempt.get("slurm_job_id")
+            runs = runs_of.get(job) if job else None
+            end = slurm_ended(attempt, runs) if runs else None
+            if end is not None:
+                self.slurm_ends[i] = end
+
+    def _ended(self, i: int, recorded: float | None) -> float | None:
+        """When attempt i ended: SLURM's end of its run where known. A job killed outright records no end, and the
+        next attempt records the takeover's time for it; the job's own record stands where it is the earlier."""
+        slurm = self.slurm_ends.get(i)
+        return recorded if slurm is None else slurm if recorded is None else min(recorded, slurm)
+
     def settled_attempts(self) -> list[dict]:
-        """The attempts as `show` lists them: the last one ended as `status` says when its job could not record it."""
+        """The attempts as `show` lists them: the last one ended as `status` says when its job could not record it,
+        each ended when SLURM ended its run where that is known."""
         attempts = [dict(a) for a in self.attempts]
+        for i, attempt in enumerate(attempts):
+            recorded = parse_iso(attempt.get("ended"))
+            ended = self._ended(i, recorded)
+            if ended != recorded:
+                attempt["ended"] = iso(ended)
         if attempts and attempts[-1].get("end_state") is None and self.state in FINAL and \
                 not self.submitted_since_last_attempt:
             attempts[-1]["end_state"] = self.state.value
@@ -884,7 +916,11 @@ class RunView:
         # Summaries carry the spans precomputed (parsing every attempt's times dominates `status` at 10k runs).
         spans = self.m["attempt_spans"] if "attempt_spans" in self.m else _attempt_spans(self.attempts)
         now = time.time() if self.state == RunState.RUNNING else None
-        total = sum(max(0.0, (end or now) - start) for start, end in spans if start and (end or now))
+        total = 0.0
+        for i, (start, recorded) in enumerate(spans):
+            end = self._ended(i, recorded) or now
+            if start and end:
+                total += max(0.0, end - start)
         return total or None
 
     def to_json(self) -> dict[str, Any]:

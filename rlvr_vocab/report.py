@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -30,6 +31,8 @@ from rlvr_vocab.run.overrides import ONE_OFF_KEYS, launcher_overrides, override_
 
 QUESTION = "Does the reasoning vocabulary help under GRPO?"
 SMALL_N = 3
+# Decimals shown for a statistic; a comparison row may need more for its means to agree with its difference.
+DIGITS, MAX_DIGITS = 3, 6
 # Columns of a run's benchmark results: accuracy (pass@1) at the final model and at the best evaluated step.
 FINAL, BEST, BEST_STEP = " final", " best", " best_step"
 # Metrics besides the benchmarks', named as `rlvr-vocab compare` names its columns.
@@ -455,22 +458,30 @@ def _generated() -> str:
 def _answer(arms: list[Arm], rows: list[dict[str, Any]]) -> list:
     if len(arms) == 1:
         return []
-    a, b = arms
-    lines = [Para(_answer_sentence(r, a, b), "answer") for r in rows
-             if r["metric"].endswith(FINAL) or r["metric"] == HELD_OUT]
-    return [Heading("Answer in short"), *(lines or [Para("No benchmark or held-out results in either arm yet.")])]
+    return [Heading("Answer in short"), *(Para(line, "answer") for line in answer_lines(rows, *arms))]
 
 
-def _answer_sentence(row: dict[str, Any], a: Arm, b: Arm) -> str:
+def answer_lines(rows: list[dict[str, Any]], a: Arm, b: Arm) -> list[str]:
+    """The answer in plain words, one sentence per benchmark at the final model and for held-out accuracy: what
+    `rlvr-vocab report` puts first and `rlvr-vocab compare --vs` prints under its table."""
+    lines = [answer_sentence(r, a, b) for r in rows if r["metric"].endswith(FINAL) or r["metric"] == HELD_OUT]
+    return lines or ["No benchmark or held-out results in either arm yet."]
+
+
+def answer_sentence(row: dict[str, Any], a: Arm, b: Arm) -> str:
     where = f"{metric_title(row['metric'])}" + ("" if row["label"] == "all runs" else f", {row['label']}")
     diff = row["diff"]
     if diff is None:
         return f"{where}: no seed has results in both arms; nothing to compare."
     said = {f"{b.name} better": f"B ({b.sweep}) is better", f"{a.name} better": f"A ({a.sweep}) is better",
-            "interval includes 0": "the interval includes 0: no difference shown"}[row["verdict"]]
+            "interval includes 0": "no difference shown (the interval includes 0)"}[row["verdict"]]
     caveat = f" Caveat: {row['note']}." if row["note"] else ""
-    return (f"{where}: B - A = {_num(diff['mean_diff'], signed=True)} (95% CI {_num(diff['ci_low'], signed=True)} "
-            f"to {_num(diff['ci_high'], signed=True)}, {diff['n']} paired seeds): {said}.{caveat}")
+    d = decimals(row)
+    means = f"A {number(row['a']['mean'], digits=d)}, B {number(row['b']['mean'], digits=d)}; " \
+        if row["a"] is not None and row["b"] is not None else ""
+    return (f"{where}: {said}. {means}B - A = {number(diff['mean_diff'], True, d)} (95% CI "
+            f"{number(diff['ci_low'], True, d)} to {number(diff['ci_high'], True, d)}, {diff['n']} paired seeds: "
+            f"{', '.join(diff['seeds'])}).{caveat}")
 
 
 def _config_section(arms: list[Arm]) -> list:
@@ -505,28 +516,33 @@ def _results_section(arms: list[Arm], rows: list[dict[str, Any]]) -> list:
         if table:
             blocks += [Heading(metric_title(metric), 3), Table(
                 ["setting", f"A {a.sweep}: mean ± std", "n", "95% CI", f"B {b.sweep}: mean ± std", "n", "95% CI",
-                 "B - A", "95% CI", "paired seeds", "unpaired", "verdict", "note"], table)]
+                 "B - A", "95% CI", "paired on seeds", "unpaired seeds", "verdict", "note"], table)]
     return blocks
 
 
-def _summary_cells(s: dict[str, Any] | None) -> list[str]:
+def _summary_cells(s: dict[str, Any] | None, digits: int = DIGITS) -> list[str]:
     if s is None:
         return ["-", "0", "-"]
-    return [_mean_std(s), str(s["n"]), _interval(s["ci_low"], s["ci_high"])]
+    return [_mean_std(s, digits), str(s["n"]), _interval(s["ci_low"], s["ci_high"], digits=digits)]
 
 
 def _comparison_cells(row: dict[str, Any], a: Arm, b: Arm) -> list[Any]:
-    diff = row["diff"]
+    diff, d = row["diff"], decimals(row)
     if diff is None:
         diff_cells = ["-", "-", "-", "-"]
     else:
-        unpaired = [f"only {a.name}: {', '.join(diff['a_only'])}"] * bool(diff["a_only"]) + \
-                   [f"only {b.name}: {', '.join(diff['b_only'])}"] * bool(diff["b_only"])
-        diff_cells = [_num(diff["mean_diff"], signed=True), _interval(diff["ci_low"], diff["ci_high"], signed=True),
-                      ", ".join(diff["seeds"]), "; ".join(unpaired) or "-"]
+        diff_cells = [number(diff["mean_diff"], True, d), _interval(diff["ci_low"], diff["ci_high"], True, d),
+                      ", ".join(diff["seeds"]), unpaired_text(diff, a.name, b.name)]
     kind = {f"{b.name} better": "better", f"{a.name} better": "worse"}.get(row["verdict"], "unclear")
-    return [row["label"], *_summary_cells(row["a"]), *_summary_cells(row["b"]), *diff_cells,
+    return [row["label"], *_summary_cells(row["a"], d), *_summary_cells(row["b"], d), *diff_cells,
             Verdict(row["verdict"], kind), row["note"] or ""]
+
+
+def unpaired_text(diff: dict[str, Any], a: str, b: str) -> str:
+    """The seeds only one arm has, as "only A: 3; only B: 5" ("-" for none)."""
+    said = [f"only {a}: {', '.join(diff['a_only'])}"] * bool(diff["a_only"]) + \
+           [f"only {b}: {', '.join(diff['b_only'])}"] * bool(diff["b_only"])
+    return "; ".join(said) or "-"
 
 
 def _curves_section(arms: list[Arm]) -> list:
@@ -572,16 +588,37 @@ def _method_section() -> list:
         "With n < 3 seeds no interval means much.")]
 
 
-def _num(value: float | None, signed: bool = False) -> str:
-    return "-" if value is None else f"{value:+.3f}" if signed else f"{value:.3f}"
+def number(value: float | None, signed: bool = False, digits: int = DIGITS) -> str:
+    """`value` to `digits` decimals ("-" for None); a value that rounds to zero shows no sign of its own (+0.000)."""
+    if value is None:
+        return "-"
+    text = f"{value:+.{digits}f}"
+    if float(text) == 0:
+        text = "+" + text[1:]
+    return text if signed else text.removeprefix("+")
 
 
-def _mean_std(s: dict[str, Any]) -> str:
-    return _num(s["mean"]) + (f" ± {_num(s['std'])}" if s["std"] is not None else "")
+def decimals(row: dict[str, Any]) -> int:
+    """Decimals for a comparison row's numbers: DIGITS, or more where the arms' means rounded to DIGITS would not
+    differ by the difference rounded to DIGITS (0.587 and 0.588 beside +0.000). Only where the difference is over
+    the same runs as the means; with unpaired seeds the means and the paired difference need not agree."""
+    diff, a, b = row["diff"], row["a"], row["b"]
+    if diff is None or a is None or b is None or diff["a_only"] or diff["b_only"] or not a["n"] == b["n"] == diff["n"]:
+        return DIGITS
+    for digits in range(DIGITS, MAX_DIGITS + 1):
+        shown = Decimal(number(b["mean"], digits=digits)) - Decimal(number(a["mean"], digits=digits))
+        if shown == Decimal(number(diff["mean_diff"], digits=digits)):
+            return digits
+    return MAX_DIGITS
 
 
-def _interval(low: float, high: float, signed: bool = False) -> str:
-    return f"[{_num(low, signed)}, {_num(high, signed)}]"
+def _mean_std(s: dict[str, Any], digits: int = DIGITS) -> str:
+    return number(s["mean"], digits=digits) + (f" ± {number(s['std'], digits=digits)}" if s["std"] is not None
+                                               else "")
+
+
+def _interval(low: float, high: float, signed: bool = False, digits: int = DIGITS) -> str:
+    return f"[{number(low, signed, digits)}, {number(high, signed, digits)}]"
 
 
 # ---------------------------------------------------------------------------------------------- HTML and Markdown

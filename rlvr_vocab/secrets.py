@@ -1,7 +1,9 @@
 """Keep credentials out of everything the framework writes: run dirs, logs, the registry, job files, W&B's config.
 
-Two rules, applied by every writer: a value of a known secret environment variable is replaced wherever it appears,
-and a value under a secret-looking key (`token`, `hub_token`, `api_key`, `password`, ...) is replaced whatever it is.
+Two rules, applied by every writer: a value of a known secret environment variable (or anything shaped like a
+Hugging Face token) is replaced wherever it appears, and a value under a credential's key (`token`, `hub_token`,
+`api_key`, `password`, `client_secret`, ...) is replaced whatever it is. A key merely ending in `key` (`settings_key`,
+`sort_key`, `cache_key`) names no credential: its value, often a hash, is kept.
 Overrides typed with a literal secret never reach a job file: `move_secrets_to_env` hands them to the job through
 its environment instead.
 """
@@ -15,7 +17,13 @@ SECRET_ENV_VARS = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGI
 REDACTED = "***"
 # Short values would redact ordinary words; real keys are long.
 _MIN_SECRET_LEN = 8
-_SECRET_WORDS = {"token", "key", "secret", "password", "passwd", "apikey", "credential", "credentials"}
+# A key naming a credential: its last word is one of these, or one of these words is anywhere in it.
+_SECRET_LAST_WORDS = {"token", "apikey", "accesskey", "privatekey", "auth"}
+_SECRET_ANY_WORDS = {"secret", "secrets", "password", "passwd", "credential", "credentials"}
+# `key` alone names lookups and hashes (`settings_key`, `sort_key`); after one of these it names a credential.
+_SECRET_KEY_KINDS = {"api", "access", "private", "secret"}
+# Hugging Face user access tokens, wherever they appear.
+_HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
 # Tokenizer settings named like credentials.
 _NOT_SECRET = {"bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token"}
 _ENV_PREFIX = "RLVR_SECRET_"
@@ -32,14 +40,15 @@ def is_secret_key(key: str) -> bool:
     if name in _NOT_SECRET:
         return False
     words = re.split(r"[_\-]", name)
-    return words[-1] in _SECRET_WORDS or "secret" in words or "password" in words
+    return (words[-1] in _SECRET_LAST_WORDS or not _SECRET_ANY_WORDS.isdisjoint(words)
+            or (words[-1] == "key" and len(words) > 1 and words[-2] in _SECRET_KEY_KINDS))
 
 
 def redact(text: str) -> str:
-    """Secret environment values in `text` replaced."""
+    """Secret environment values and Hugging Face tokens in `text` replaced."""
     for value in secret_values():
         text = text.replace(value, REDACTED)
-    return text
+    return _HF_TOKEN.sub(REDACTED, text)
 
 
 def _is_reference(value: Any) -> bool:
@@ -59,7 +68,8 @@ def redact_obj(obj: Any, key: str | None = None) -> Any:
     if isinstance(obj, dict):
         return {k: redact_obj(v, str(k)) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [redact_obj(v) for v in obj]
+        # The items of a list under a credential's key are credentials too.
+        return [redact_obj(v, key) for v in obj]
     if key is not None and is_secret_key(key) and obj not in (None, "") and not _is_reference(obj):
         return REDACTED
     if isinstance(obj, str):

@@ -8,7 +8,7 @@
 #   sbatch --gpus-per-node=0 --mem=4G slurm/train_reasoning.sh model=tiny dataset=arithmetic training=grpo_local
 #
 # Edit the header for your cluster (sbatch options on the command line override it).
-# The job's output goes to $RLVR_EXPERIMENTS_ROOT/_slurm/<job name>-<job id>.out (unless you give --output);
+# The job's output goes to <experiments root>/_slurm/<job name>-<job id>.out (unless you give --output);
 # `rlvr-vocab logs RUN` finds it, and `rlvr-vocab resume RUN` submits the run again through this wrapper.
 # Runs land in experiments/reasoning_vocab/<run_name>/, run_name defaulting to job<SLURM_JOB_ID>, which a
 # requeued job keeps: it resumes from its latest complete checkpoint with the same W&B run.
@@ -37,11 +37,25 @@ fi
 
 # Output under the experiments root, not in the submit dir (Slurm needs an --output directory to exist before
 # the job starts, so it cannot be given in the header).
-ROOT="${RLVR_EXPERIMENTS_ROOT:-experiments}"
-mkdir -p "$ROOT/_slurm"
+# The job's own root decides: an experiments_root= override among the arguments wins over $RLVR_EXPERIMENTS_ROOT.
+slurm_output_dir() {
+  local root="${RLVR_EXPERIMENTS_ROOT:-experiments}" arg
+  for arg in "$@"; do
+    case "$arg" in
+      experiments_root=*|++experiments_root=*) root="${arg#*=}" ;;
+    esac
+  done
+  # Hydra drops the quotes around a value.
+  if [[ ${#root} -ge 2 && ( $root == \"*\" || $root == \'*\' ) ]]; then
+    root="${root:1:${#root}-2}"
+  fi
+  printf '%s/_slurm\n' "$root"
+}
+OUT_DIR="$(slurm_output_dir "$@")"
+mkdir -p "$OUT_DIR"
 SLURM_DEFAULT_OUT="$SLURM_SUBMIT_DIR/slurm-$SLURM_JOB_ID.out"
 if scontrol show job -o "$SLURM_JOB_ID" | grep -qF "StdOut=$SLURM_DEFAULT_OUT"; then
-  export RLVR_JOB_OUTPUT="$(cd "$ROOT/_slurm" && pwd)/$SLURM_JOB_NAME-$SLURM_JOB_ID.out"
+  export RLVR_JOB_OUTPUT="$(cd "$OUT_DIR" && pwd)/$SLURM_JOB_NAME-$SLURM_JOB_ID.out"
   exec >>"$RLVR_JOB_OUTPUT" 2>&1
   rm -f "$SLURM_DEFAULT_OUT"
 fi

@@ -1,9 +1,12 @@
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import traceback
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -45,6 +48,72 @@ def run_module(*args: str, module: str = "rlvr_vocab.train", env: dict | None = 
     )
 
 
+@contextmanager
+def _command_env(argv: list[str], env: dict | None, unset: tuple[str, ...]):
+    """The process state a command sees, as `run_module` would give it (argv, cwd, environment); restored after."""
+    saved_env, saved_argv, saved_cwd = dict(os.environ), sys.argv, Path.cwd()
+    for name in unset:
+        os.environ.pop(name, None)
+    os.environ.update(env or {})
+    try:
+        os.chdir(REPO)
+        sys.argv = argv
+        yield
+    finally:
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+
+
+def run_train(*args: str, env: dict | None = None, unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`python -m rlvr_vocab.train ARGS` in this process, for dry runs, refusals and submissions: the TRL import
+    is paid once per test session instead of once per command (tests/test_bad_input.py keeps one real shell run)."""
+    import trl  # noqa: F401  (imported here, sweeps check their points in this process: no worker to start)
+    from hydra.core.global_hydra import GlobalHydra
+
+    from rlvr_vocab.train import main as train_main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with _command_env(["rlvr_vocab.train", *args], env, unset):
+        GlobalHydra.instance().clear()
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                train_main()
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            except Exception:  # as the interpreter would: a traceback and exit code 1
+                traceback.print_exc()
+                code = 1
+            finally:
+                GlobalHydra.instance().clear()
+    return subprocess.CompletedProcess(["rlvr_vocab.train", *args], code, out.getvalue(), err.getvalue())
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`rlvr-vocab ARGS` in this process."""
+    from rlvr_vocab.cli import main as cli_main
+
+    out, err = io.StringIO(), io.StringIO()
+    with _command_env(["rlvr-vocab", *args], env, ()), redirect_stdout(out), redirect_stderr(err):
+        code = cli_main(list(args))
+    return subprocess.CompletedProcess(["rlvr-vocab", *args], code, out.getvalue(), err.getvalue())
+
+
+LOCAL_CLUSTER_MARK = "<!-- local-cluster:"
+
+
+def documented_local_cluster_commands() -> list[str]:
+    """Each line of the docs' bash blocks marked as run on the local cluster (README.md and docs/)."""
+    commands = []
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for block in page.read_text().split(LOCAL_CLUSTER_MARK)[1:]:
+            body = block.split("```bash\n", 1)[1].split("```", 1)[0]
+            commands += [line.strip() for line in body.splitlines() if line.strip()]
+    return commands
+
+
 def copy_fixture(name: str, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / name
@@ -73,11 +142,13 @@ DEMO = [*DEMO_MODEL, "dataset.embedded.n_test=20"]
 
 
 @pytest.fixture(scope="session")
-def demo_model(shared_cache, tmp_path_factory):
-    """Build the demo's data and warm-started tiny model here (2 cores), before jobs need them."""
-    scratch = {"RLVR_EXPERIMENTS_ROOT": str(tmp_path_factory.mktemp("warm-up"))}
-    done = run_module("training.max_steps=1", "eval.enabled=false", "run_name=warm", *DEMO, env=scratch)
-    assert done.returncode == 0, done.stderr[-2000:]
+def demo_model(shared_cache):
+    """The demo's data and warm-started tiny model, built here (2 cores, no training run) before jobs load them."""
+    from rlvr_vocab.doctor_checks import compose_experiment
+    from rlvr_vocab.modeling import model_path
+
+    cfg, _ = compose_experiment(DEMO)
+    model_path(cfg)
     return shared_cache
 
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import DEMO, DEMO_MODEL, REPO, manifest, run_module, wait_for
+from conftest import DEMO, DEMO_MODEL, REPO, manifest, run_module, run_train, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -29,7 +29,7 @@ def submissions(run_dir) -> list[dict]:
 def test_lifecycle_pending_running_cancel_resume(demo_cache, experiments_root, step_gate):
     run_dir = experiments_root / "demo" / "lifecycle"
     step_gate.hold_at(3)  # RUNNING with checkpoint-2, held there: the cancel cannot race the job's last step
-    submit = run_module("--multirun", "hydra/launcher=slurm_cpu", "run_name=lifecycle", "training.max_steps=6",
+    submit = run_train("--multirun", "hydra/launcher=slurm_cpu", "run_name=lifecycle", "training.max_steps=6",
                         "training.save_steps=2", "logging=wandb", "logging.mode=offline",
                         "+hydra.launcher.additional_parameters.hold=true", *DEMO)
     assert submit.returncode == 0, submit.stderr[-2000:]
@@ -65,8 +65,8 @@ def test_lifecycle_pending_running_cancel_resume(demo_cache, experiments_root, s
 def test_concurrent_resumes_submit_one_job(demo_cache, experiments_root, step_gate):
     """Three `rlvr-vocab resume RUN &` at once: one job is submitted, the others are refused as a sequential one is."""
     run_dir = experiments_root / "demo" / "raced"
-    submit = run_module("--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true", "run_name=raced",
-                        "training.max_steps=2", "eval.enabled=false", *DEMO, timeout=900)
+    submit = run_train("--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true", "run_name=raced",
+                        "training.max_steps=2", "eval.enabled=false", *DEMO)
     assert submit.returncode == 0, submit.stdout[-2000:] + submit.stderr[-2000:]
     step_gate.hold_at(1)  # the resumed job stays RUNNING at its first step while the others decide
     racers = [subprocess.Popen([sys.executable, "-m", "rlvr_vocab", "resume", "raced", "training.max_steps=4"],
@@ -92,7 +92,7 @@ def test_resume_failed_resubmits_only_the_failed(demo_cache, experiments_root, t
     good, doomed = tmp_path / "good.jsonl", tmp_path / "doomed.jsonl"
     good.write_text("".join(f'{{"question": "{i}+1", "answer": "{i + 1}"}}\n' for i in range(30)))
     shutil.copy(good, doomed)
-    sweep = run_module("--multirun", "hydra/launcher=slurm_cpu", f"dataset.path={good},{doomed}",
+    sweep = run_train("--multirun", "hydra/launcher=slurm_cpu", f"dataset.path={good},{doomed}",
                        "dataset.embedded=null", "dataset.test_split=null", "dataset.test_size=5",
                        "training.max_steps=2", "sweep_id=resume-failed",
                        "+hydra.launcher.additional_parameters.hold=true",

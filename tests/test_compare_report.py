@@ -4,6 +4,7 @@ Chromium as a person would see it) on synthetic run dirs with benchmark results.
 import json
 import os
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -255,7 +256,7 @@ def test_report_is_one_self_contained_html_file(arms, capsys, no_slurm):
     expected = stats.paired_difference(BASE, RV)
     assert "<h3>math500 (final model)</h3>" in page and "<h3>aime24 (best checkpoint)</h3>" in page
     assert f"{expected['mean_diff']:+.3f}" in page and 'class="better">B better</td>' in page
-    assert "only A: 3" in page and "B (rv) is better" in page and "n &lt; 3: interval not meaningful" in page
+    assert "only A: 3" in page and "B (rv) is better" in page and "n &lt; 3 seeds: interval not meaningful" in page
     # runs: states, attempts and requeues, W&B links
     assert 'href="https://wandb.ai/lab/rlvr/runs/wbaseline1"' in page and page.count('href="https://wandb.ai') == 7
     assert "TIMEOUT -&gt; COMPLETED" in page and "<td>COMPLETED</td>" in page
@@ -335,3 +336,132 @@ def test_reproduce_commands_a_grid_file_or_one_command_per_run(experiments_root,
         prefix + f"experiment=baseline training.learning_rate={lr} seed={seed}"
         for lr, seed in (("1e-6", "0"), ("3e-6", "0"), ("3e-6", "1"))]
     assert report.reproduce_commands(filed) == [prefix + "+sweep=lr_beta experiment=baseline"]
+
+
+# ---------------------------------------------------------------------------------------------- what a user sees
+
+# Equal means reached two ways: A's (0.575 + 0.6) / 2 prints as 0.587 at 3 decimals, B's 0.5875 as 0.588.
+EQUAL_A, EQUAL_B = {"0": 0.575, "1": 0.6}, {"0": 0.5875, "1": 0.5875}
+
+
+@pytest.fixture
+def equal_arms(experiments_root):
+    for seed in "01":
+        make_run(experiments_root, "eqa", "baseline", seed, EQUAL_A[seed])
+        make_run(experiments_root, "eqb", "reasoning_vocab", seed, EQUAL_B[seed], size=64)
+    return experiments_root
+
+
+def _vs_row(table: str, metric: str) -> list[str]:
+    """The cells of the `metric` row of `compare --vs`'s terminal table (split on its runs of 2+ spaces)."""
+    import re
+
+    (line,) = [line for line in table.splitlines() if line.strip().startswith(metric + " ")]
+    return re.split(r"\s{2,}", line.strip())
+
+
+def test_compare_vs_prints_the_answer_and_says_what_its_columns_are(equal_arms, capsys, no_slurm):
+    code, out = cli(capsys, "compare", "--sweep", "eqa", "--vs", "eqb")
+    table = out.out
+    assert code == 0
+    # the answer, the very sentences of the report's "Answer in short"
+    blocks = report.build(Registry(equal_arms).runs(ask_slurm=False), "eqa", "eqb")
+    answers = [b.text for b in blocks if isinstance(b, report.Para) and b.kind == "answer"]
+    assert len(answers) == 3 and all(f"  {a}\n" in table for a in answers)  # aime24, math500, held-out
+    assert "\nanswer:\n  aime24 (final model): " in table
+    assert "\n  math500 (final model): no difference shown (the interval includes 0). A 0.5875, B 0.5875; " \
+           "B - A = +0.0000 (95% CI -0.0125 to +0.0125" in table
+    assert "2 paired seeds: 0, 1). Caveat: n < 3 seeds: interval not meaningful." in table
+    # named columns and metrics, seeds listed as seeds
+    assert "paired on seeds" in table and "unpaired seeds" in table and "held-out accuracy (final)" in table
+    assert "training reward (last logged)" in table and "acc_final" not in table
+    assert "final model: each run's last weights" in table
+    metric, a, b, diff, seeds, unpaired, verdict = _vs_row(table, "math500 (final model)")
+    assert seeds == "0, 1" and unpaired == "-" and verdict == "interval includes 0 *"
+    # the means shown differ by the difference shown: 0.587 and 0.588 beside +0.000 needed a 4th decimal
+    mean_a, mean_b, shown = a.split()[0], b.split()[0], diff.split()[0]
+    assert (mean_a, mean_b, shown) == ("0.5875", "0.5875", "+0.0000")
+    assert Decimal(mean_b) - Decimal(mean_a) == Decimal(shown)
+    # every row with the same seeds in both arms agrees with itself
+    for row in ("aime24 (final model)", "held-out accuracy (final)", "training reward (last logged)"):
+        _, a, b, diff, *_ = _vs_row(table, row)
+        assert Decimal(b.split()[0]) - Decimal(a.split()[0]) == Decimal(diff.split()[0]), row
+
+
+def test_compare_vs_says_why_means_and_difference_differ_with_unpaired_seeds(arms, capsys, no_slurm):
+    code, out = cli(capsys, "compare", "--sweep", "base", "--vs", "rv")
+    assert code == 0 and "B - A is over the paired seeds only" in out.out
+    assert "3 paired seeds: 0, 1, 2).\n" in out.out and "B (rv) is better." in out.out
+    _, a, b, diff, seeds, unpaired, verdict = _vs_row(out.out, "math500 (final model)")
+    assert (seeds, unpaired, verdict) == ("0, 1, 2", "only A: 3", "B better") and a.startswith("0.502 ± ")
+
+
+def test_numbers_round_alike_and_zero_has_no_sign():
+    assert report.number(-1e-17, signed=True) == "+0.000" and report.number(-0.0004) == "0.000"
+    assert report.number(0.0125, signed=True, digits=4) == "+0.0125" and report.number(None) == "-"
+    row = {"a": stats.summarize(list(EQUAL_A.values())), "b": stats.summarize(list(EQUAL_B.values())),
+           "diff": stats.paired_difference(EQUAL_A, EQUAL_B)}
+    assert report.number(row["a"]["mean"]) != report.number(row["b"]["mean"])  # what a fixed 3 decimals showed
+    assert report.decimals(row) == 4
+    row["diff"]["a_only"] = ["3"]  # means over other seeds than the difference: nothing to agree with
+    assert report.decimals(row) == report.DIGITS
+
+
+def test_compare_says_what_its_short_column_names_mean(experiments_root, capsys, no_slurm):
+    for seed in "012":
+        make_run(experiments_root, "plain", "baseline", seed, 0.5, benchmarks=False)
+    code, out = cli(capsys, "compare", "--sweep", "plain")
+    legend = [line for line in out.out.splitlines() if line.startswith("columns: ")]
+    assert code == 0 and len(legend) == 1
+    assert "acc_final: held-out accuracy (greedy) of the final model" in legend[0]
+    assert "acc_initial: held-out accuracy (greedy) before GRPO" in legend[0] and "_std: sample std" in legend[0]
+
+
+def _figure(root: Path, arms: dict[str, str], panels=("reward", "accuracy", "benchmarks")):
+    from rlvr_vocab.plotting import build_figure, group_by_arm
+
+    runs = Registry(root).runs(ask_slurm=False)
+    groups = group_by_arm({label: [r for r in runs if r.sweep_id == sweep] for label, sweep in arms.items()})
+    return build_figure({k: [r.run_dir for r in v] for k, v in groups.items()}, "test", panels)
+
+
+def test_plot_draws_equal_arms_apart_from_step_0_and_no_empty_panel(equal_arms):
+    # the reasoning arm's math500 also has the model before GRPO evaluated: a result at step 0
+    for seed in "01":
+        _results(RunPaths(equal_arms / "reasoning_vocab" / f"lr=3e-6,seed={seed}"), "math500", {0: 0.3})
+    fig = _figure(equal_arms, {"A eqa": "eqa", "B eqb": "eqb"})
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["training reward", "held-out accuracy (greedy; step 0: before GRPO)",
+                      "aime24: accuracy (pass@1)", "math500: accuracy (pass@1)"]
+    for ax in fig.axes:
+        lines = ax.get_lines()
+        assert len(lines) == 2, ax.get_title()  # each arm drawn, none an empty panel
+        assert len({line.get_marker() for line in lines}) == 2 and len({line.get_linestyle() for line in lines}) == 2
+        assert ax.get_xlim()[0] <= 0  # every panel's axis shows step 0
+    held_out, aime, math = fig.axes[1:]
+    assert all(line.get_xdata()[0] == 0 for line in held_out.get_lines())  # eval.initial, at step 0
+    assert [line.get_xdata()[0] for line in math.get_lines()] == [50, 0]  # only B has a result at step 0
+    said = [t.get_text() for t in aime.texts]
+    assert said == ["no evaluation at step 0 (before GRPO)"] and not math.texts and not held_out.texts
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["A eqa  (n=2)", "B eqb  (n=2)"]
+    assert {(h.get_marker(), h.get_linestyle()) for h in fig.legends[0].legend_handles} == {("o", "-"), ("s", "--")}
+
+
+def test_plot_draws_only_panels_with_data(experiments_root, capsys, no_slurm, tmp_path):
+    for seed in "01":
+        make_run(experiments_root, "plain", "plain", seed, 0.5, benchmarks=False)
+    Manifest.load(RunPaths(experiments_root / "plain" / "lr=3e-6,seed=0")).update(eval={})
+    Manifest.load(RunPaths(experiments_root / "plain" / "lr=3e-6,seed=1")).update(eval={})
+    fig = _figure(experiments_root, {"plain": "plain"})
+    assert [ax.get_title() for ax in fig.axes] == ["training reward"]  # no held-out evaluation, no benchmark
+    empty = _figure(experiments_root, {"plain": "plain"}, ["benchmarks"])
+    assert empty.axes == [] and "no data yet" in " ".join(t.get_text() for t in empty.texts)
+    # three panels: two on top, the third over the whole width below, not beside an empty slot
+    for seed in "01":
+        make_run(experiments_root, "one", "one", seed, 0.5, benchmarks=False)
+        _results(RunPaths(experiments_root / "one" / f"lr=3e-6,seed={seed}"), "math500", {50: 0.4, STEPS: 0.5})
+    fig = _figure(experiments_root, {"one": "one"})
+    fig.draw_without_rendering()  # constrained layout places the axes at draw time
+    boxes = [ax.get_position() for ax in fig.axes]
+    assert len(boxes) == 3 and boxes[2].width > 1.8 * boxes[0].width

@@ -20,6 +20,10 @@ def test_the_demo_answers_the_question(slurm_cluster, chromium, experiments_root
     for run in runs:
         manifest = json.loads((run / "run.json").read_text())
         assert manifest["status"] == "COMPLETED"
+        # The docs' claim: GRPO visibly helps on the demo, every arm and seed.
+        held_out = manifest["eval"]
+        assert held_out["final"]["accuracy"] - held_out["initial"]["accuracy"] >= 0.15, (run, held_out)
+        assert f"accuracy after GRPO: {held_out['final']['accuracy']:.1%}" in (run / "train.log").read_text()
         jobs = manifest["eval_jobs"]  # one per kept milestone checkpoint (every 3rd) and one for final/
         assert [j["weights"] for j in jobs] == ["checkpoint-30", "final"] and all("job_id" in j for j in jobs), jobs
         states = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "State", "-j", ",".join(j["job_id"] for j in jobs)],
@@ -29,7 +33,8 @@ def test_the_demo_answers_the_question(slurm_cluster, chromium, experiments_root
         shown = run_module("show", f"{run.parent.name}/{run.name}", module="rlvr_vocab").stdout
         assert "evaluation of checkpoint-30 on arithmetic: job" in shown and "benchmark arithmetic:" in shown
 
-    assert "B - A [95% CI]" in demo.stdout and "paired seeds" in demo.stdout  # compare --vs
+    assert "B - A [95% CI]" in demo.stdout and "paired on seeds" in demo.stdout  # compare --vs
+    assert "answer:" in demo.stdout and "2 paired seeds: 0, 1" in demo.stdout  # the answer, in words
     report = experiments_root / "_reports" / "demo-seeds-vs-demo_reasoning-seeds.html"
     assert f"report written to {report}" in demo.stdout or report.name in demo.stdout
     page = report.read_text()

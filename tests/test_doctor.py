@@ -221,7 +221,9 @@ def test_doctor_against_the_local_cluster(slurm_cluster, capsys):
         assert statuses(lines)[what] == OK, lines[what]
     assert "debug (default)" in lines["partition"][0] and "MaxArraySize 201" in lines["job array"][0]
 
-    code, lines = doctor(capsys)  # the default profile asks for a GPU: the local nodes have none
+    code, lines = doctor(capsys)  # none named: the demo's own profile, the CPU one it is submitted with
+    assert code == 0 and "slurm_cpu: none named" in lines["launcher profile"][0], lines
+    code, lines = doctor(capsys, "hydra/launcher=slurm")  # the GPU profile asks for a GPU: the local nodes have none
     assert code == 2 and statuses(lines)["GPUs per node"] == FAIL and statuses(lines)["sbatch --test-only"] == FAIL
 
     for override, what, said in (

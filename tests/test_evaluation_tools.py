@@ -8,7 +8,7 @@ import pytest
 
 from rlvr_vocab.cli import compare, plot
 from rlvr_vocab.eval.passk import mean_pass_at_k, pass_at_k
-from rlvr_vocab.plotting import group_by_setting, load_curves, plot_runs
+from rlvr_vocab.plotting import build_figure, group_by_setting, load_curves, plot_runs
 from rlvr_vocab.registry import Registry
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -86,6 +86,14 @@ def test_plot_runs_writes_png(sweep, tmp_path):
               "lr=1e-6": [sweep / "demo" / "lr=1e-6,seed=0"], "empty": [tmp_path / "missing"]}
     out = plot_runs(groups, tmp_path / "plots" / "s.png", "sweep s")
     assert out.read_bytes()[:8] == PNG_MAGIC and out.stat().st_size > 10_000
+    # what the PNG shows: no benchmark, so no benchmark panel; the group without data said so in the legend
+    fig = build_figure(groups, "sweep s")
+    assert [ax.get_title() for ax in fig.axes] == ["training reward", "held-out accuracy (greedy; step 0: before GRPO)"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["lr=1e-5  (n=2)", "lr=1e-6  (n=1)",
+                                                                  "empty  (n=1), no data yet"]
+    for ax in fig.axes:
+        assert len({(line.get_marker(), line.get_linestyle()) for line in ax.get_lines()}) == 2
+    assert [list(line.get_xdata()) for line in fig.axes[1].get_lines()] == [[0, 5, 10]] * 2
 
 
 def cli_args(root, *argv):

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEMO, REPO, manifest, release, run_module, wait_for
+from conftest import DEMO, REPO, manifest, release, run_module, run_train, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -156,43 +156,6 @@ def test_gloo_all_reduce_across_nodes(nodes, submit):
     assert all(r[2] == "sum=3" for r in results)  # 1 + 2
 
 
-def test_node_failure_ends_or_requeues_a_two_node_job(nodes, submit):
-    """Node 2 set down under a running two-node job: NODE_FAIL; with --requeue the job runs again."""
-    def node2(state: str, *extra: str) -> None:
-        subprocess.run(["scontrol", "update", f"nodename={NODE2}", f"state={state}", *extra], check=True)
-
-    def node2_usable() -> bool:
-        return node_states().get(NODE2) in USABLE
-
-    # The second run (SLURM_RESTART_COUNT=1) ends by itself.
-    body = 'if [ "${SLURM_RESTART_COUNT:-0}" -ge 1 ]; then srun hostname; else srun sleep 600; fi'
-    ended, _ = submit("--no-requeue", "-N2", "--ntasks-per-node=1", "--wrap", body)
-    requeued, out = submit("--requeue", "-N2", "--ntasks-per-node=1", "--wrap", body)
-    try:
-        wait_state(ended, "RUNNING")
-        node2("down", "reason=test")
-        assert finished(ended) == "NODE_FAIL"
-        node2("resume")
-        wait_for(node2_usable, 60, f"{NODE2} back after resume", interval=0.5)
-
-        wait_state(requeued, "RUNNING")
-        node2("down", "reason=test")
-        wait_for(lambda: (f := job_fields(requeued)).get("JobState") == "PENDING" and f.get("Reason") == "BeginTime"
-                 and int(f.get("Restarts", 0)) >= 1, 60, "the job requeued", interval=0.5)
-        node2("resume")
-        wait_for(node2_usable, 60, f"{NODE2} back after resume", interval=0.5)
-        # A requeued job waits ~2 min (BeginTime) for its revoked credential to expire. Not "now": a new
-        # credential from the very second the old one was revoked in is refused (Job credential revoked).
-        subprocess.run(["scontrol", "update", f"JobId={requeued}", "StartTime=now+2"], check=True)
-        assert finished(requeued) == "COMPLETED", out.read_text()
-        assert sorted(out.read_text().split()) == sorted(nodes)
-        states = [state for state, _ in sacct_rows(requeued)]
-        assert states == ["NODE_FAIL", "COMPLETED"], states
-    finally:
-        if not node2_usable():
-            subprocess.run(["scontrol", "update", f"nodename={NODE2}", "state=resume"], capture_output=True)
-
-
 # ------------------------------------------------------------------------------------------------------------
 # The framework's multi-node job path on the two nodes: the demo as one data-parallel (gloo) job, and its faults.
 
@@ -215,11 +178,10 @@ def submitted(run_dir: Path) -> str:
 
 
 def test_demo_trains_across_two_nodes_as_two_ranks_on_one(nodes, demo_cache, experiments_root):
-    one = run_module("--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.tasks_per_node=2",
-                     "hydra.launcher.wait=true", "run_name=one-node", "training.max_steps=3", *TWO_RANKS, timeout=900)
+    one = run_train("--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.tasks_per_node=2",
+                     "hydra.launcher.wait=true", "run_name=one-node", "training.max_steps=3", *TWO_RANKS)
     assert one.returncode == 0, one.stdout[-2000:] + one.stderr[-2000:]
-    two = run_module(*MULTI, "hydra.launcher.wait=true", "run_name=two-nodes", "training.max_steps=3", *TWO_RANKS,
-                     timeout=900)
+    two = run_train(*MULTI, "hydra.launcher.wait=true", "run_name=two-nodes", "training.max_steps=3", *TWO_RANKS)
     assert two.returncode == 0, two.stdout[-2000:] + two.stderr[-2000:]
     single, spread = experiments_root / "demo" / "one-node", experiments_root / "demo" / "two-nodes"
     attempt = manifest(spread)["attempts"][0]
@@ -251,7 +213,7 @@ def test_an_sbatch_wrapper_job_spans_both_nodes(nodes, demo_cache, experiments_r
 def test_the_stop_signal_stops_both_nodes_at_one_step(nodes, demo_cache, experiments_root, step_gate):
     run_dir = experiments_root / "demo" / "stopped"
     step_gate.hold_at(2)
-    submit = run_module(*MULTI, "run_name=stopped", "training.max_steps=4", *TWO_RANKS)
+    submit = run_train(*MULTI, "run_name=stopped", "training.max_steps=4", *TWO_RANKS)
     assert submit.returncode == 0, submit.stderr[-2000:]
     job = submitted(run_dir)
     assert step_gate.wait_held() == "2"
@@ -272,7 +234,7 @@ def test_the_stop_signal_stops_both_nodes_at_one_step(nodes, demo_cache, experim
 def test_a_node_down_mid_job_requeues_and_resumes_on_both(nodes, demo_cache, experiments_root, step_gate):
     run_dir = experiments_root / "demo" / "downed"
     step_gate.hold_at(2)  # checkpoint-1 complete on every rank, checkpoint-2 not begun
-    submit = run_module(*MULTI, "run_name=downed", "training.max_steps=3", *TWO_RANKS)
+    submit = run_train(*MULTI, "run_name=downed", "training.max_steps=3", *TWO_RANKS)
     assert submit.returncode == 0, submit.stderr[-2000:]
     job = submitted(run_dir)
     step_gate.wait_held(job=job)
@@ -282,17 +244,40 @@ def test_a_node_down_mid_job_requeues_and_resumes_on_both(nodes, demo_cache, exp
     try:
         subprocess.run(["scontrol", "update", f"nodename={other}", "state=down", "reason=rlvr-multinode-test"],
                        check=True)
-        wait_for(lambda: any(state == "NODE_FAIL" for state, _ in sacct_rows(job)), 120, "NODE_FAIL in accounting")
+        wait_for(lambda: any(state == "NODE_FAIL" for state, _ in sacct_rows(job))
+                 and job_fields(job).get("JobState") == "PENDING", 120, "NODE_FAIL in accounting, the job requeued")
     finally:
         subprocess.run(["scontrol", "update", f"nodename={other}", "state=resume"], capture_output=True)
         wait_for(lambda: node_states().get(other) in USABLE, 120, f"{other} back")
+    assert states_seen("downed", "REQUEUED") <= {"NODE_FAIL", "REQUEUED"}, "never FAILED or CANCELLED"
+    # Released early (Slurm would wait ~2 min), the job must not start while its old steps still exit:
+    # a returning node reports them and Slurm kills the job's new run with them.
+    job_id = job_fields(job)["JobId"]  # an array task's steps carry its own job id
+    wait_for(lambda: subprocess.run(["pgrep", "-f", f"slurmstepd: \\[{job_id}\\."]).returncode == 1, 60,
+             "the old job steps to exit")
     step_gate.release()
     release(job, restarts + 1)
     final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
                      "the requeued job to complete")
     first, second = final["attempts"][-2:]
-    assert first["end_state"] == "NODE_FAIL" and second["resumed_from_step"] == 1
+    assert first["end_state"] == "NODE_FAIL" and "NODE_FAIL" in first["reason"], first
+    assert second["resumed_from_step"] == 1 and final["last_step"] == 3
     assert hostnames(second["nodes"]) == set(nodes)
+    wait_for(lambda: [s for s, _ in sacct_rows(job)][-2:] == ["NODE_FAIL", "COMPLETED"], 60,
+             "Slurm to record both runs of the job")
+
+
+def states_seen(name: str, wanted: str, timeout: float = 60) -> set[str]:
+    """Every state `status` shows for the run until it shows `wanted`."""
+    seen: set[str] = set()
+
+    def shown() -> bool:
+        rows = json.loads(run_module("status", "--json", module="rlvr_vocab").stdout)
+        seen.update(r["state"] for r in rows if r["run_name"] == name)
+        return wanted in seen
+
+    wait_for(shown, timeout, f"{name} to be {wanted}", interval=1.0)
+    return seen
 
 
 def _rank_pid(job: str, rank: int) -> int | None:
@@ -315,7 +300,7 @@ def _rank_pid(job: str, rank: int) -> int | None:
 def test_one_rank_killed_fails_the_whole_job(nodes, demo_cache, experiments_root, step_gate):
     run_dir = experiments_root / "demo" / "half-dead"
     step_gate.hold_at(2)
-    submit = run_module(*MULTI, "run_name=half-dead", "training.max_steps=4", *TWO_RANKS)
+    submit = run_train(*MULTI, "run_name=half-dead", "training.max_steps=4", *TWO_RANKS)
     assert submit.returncode == 0, submit.stderr[-2000:]
     job = submitted(run_dir)
     step_gate.wait_held()

@@ -4,7 +4,7 @@ import json
 import subprocess
 
 import pytest
-from conftest import DEMO, manifest, release, run_module, sacct_states, wait_for
+from conftest import DEMO, manifest, release, run_module, run_train, sacct_states, wait_for
 from test_notify import Webhook
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -39,7 +39,7 @@ def cli(*args: str):
 
 def test_a_stall_is_dumped_retried_once_and_the_run_completes(demo_cache, experiments_root, hook):
     run_dir = experiments_root / "demo" / "stuck"
-    submit = run_module(*SUBMIT, NOTIFY, "run_name=stuck", "watchdog.stall_after_s=6", "watchdog.kill_after_s=25",
+    submit = run_train(*SUBMIT, NOTIFY, "run_name=stuck", "watchdog.stall_after_s=6", "watchdog.kill_after_s=25",
                         "watchdog.check_every_s=1",
                         env={"RLVR_INJECT_FAULT": "hang:3", "RLVR_NOTIFY_WEBHOOK": hook.url})
     assert submit.returncode == 0, submit.stderr[-2000:]
@@ -72,10 +72,10 @@ def test_a_transient_error_is_retried_and_a_bug_is_not(demo_cache, experiments_r
     flaky, buggy = experiments_root / "demo" / "flaky", experiments_root / "demo" / "buggy"
     url = {"RLVR_NOTIFY_WEBHOOK": hook.url}
     # Retention on the way: the last checkpoint kept, and every 2nd step as a weights-only milestone.
-    flaky_job = run_module(*SUBMIT, NOTIFY, "run_name=flaky", "training.save_total_limit=1",
+    flaky_job = run_train(*SUBMIT, NOTIFY, "run_name=flaky", "training.save_total_limit=1",
                            "retention.milestone_every_steps=2", env={"RLVR_INJECT_FAULT": "transient:3", **url})
     assert flaky_job.returncode == 0, flaky_job.stderr[-2000:]
-    assert run_module(*SUBMIT, NOTIFY, "run_name=buggy", env={"RLVR_INJECT_FAULT": "bug:3", **url}).returncode == 0
+    assert run_train(*SUBMIT, NOTIFY, "run_name=buggy", env={"RLVR_INJECT_FAULT": "bug:3", **url}).returncode == 0
     wait_for(lambda: manifest(flaky).get("status") == "REQUEUED", 300, "the transient error to requeue the job")
     release(submitted(flaky))
     final = wait_for(lambda: manifest(flaky).get("status") == "COMPLETED" and manifest(flaky), 600,
@@ -101,7 +101,7 @@ def test_a_transient_error_is_retried_and_a_bug_is_not(demo_cache, experiments_r
 def test_a_node_failure_past_its_budget_is_not_retried(demo_cache, experiments_root, step_gate):
     run_dir = experiments_root / "demo" / "fragile"
     step_gate.hold_at(2)
-    assert run_module(*SUBMIT, "run_name=fragile", "retry.node_fail.budget=0").returncode == 0
+    assert run_train(*SUBMIT, "run_name=fragile", "retry.node_fail.budget=0").returncode == 0
     job = submitted(run_dir)
     step_gate.wait_held()
     node = subprocess.run(["sinfo", "-h", "-N", "-p", "debug", "-o", "%N"], capture_output=True, text=True,

@@ -214,12 +214,12 @@ def test_pins_follow_the_requested_revision_and_skip_broken_records(hf_home, tmp
 
 
 def test_a_submission_is_refused_until_prefetched_and_jobs_load_the_pinned_revision(hf_home, capsys):
-    from conftest import run_module
+    from conftest import run_train
 
     from rlvr_vocab.modeling import _prefetched_revision
 
     args = [*OVERRIDES, "logging.mode=offline", "dry_run=true"]
-    refused = run_module(*args, env={"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"})
+    refused = run_train(*args, env={"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"})
     lines = refused.stderr.strip().splitlines()
     assert refused.returncode == 2 and len(lines) == 1, refused.stderr[-2000:]
     assert lines[0].startswith("error: model.name_or_path:") and "rlvr-vocab prefetch experiment=baseline" in lines[0]
@@ -227,7 +227,7 @@ def test_a_submission_is_refused_until_prefetched_and_jobs_load_the_pinned_revis
     cache_everything()
     assert cli(["prefetch", *OVERRIDES]) == 0
     cache_model(SHA2)  # main moves on after the prefetch
-    accepted = run_module(*args, env={"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"})
+    accepted = run_train(*args, env={"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"})
     assert accepted.returncode == 0, accepted.stderr[-2000:]
     cfg, _ = compose_experiment(OVERRIDES)
     assert _prefetched_revision(cfg, MODEL, None) == SHA  # what from_pretrained is given in the job

@@ -78,8 +78,9 @@ def test_ids_equal_the_package_encoder(tokenizer, package_encoder):
     for text in SAMPLES:
         assert encode(tokenizer, text) == package_encoder.encode(text), text
     assert encode(tokenizer, "12345") == [16, 17, 18, 19, 20]  # digits one by one, as in Qwen
-    # A longer, varied text: the README and this module's source
-    text = (REPO / "README.md").read_text() + Path(tiny_qwen3.__file__).read_text()
+    # A longer, varied text: the README, the reasoning vocabulary's page and this module's source
+    text = "".join((REPO / page).read_text() for page in ("README.md", "docs/reasoning-vocab.md"))
+    text += Path(tiny_qwen3.__file__).read_text()
     for added, _ in ADDED_TOKENS:
         text = text.replace(added, "")
     ids = encode(tokenizer, text)

@@ -52,15 +52,6 @@ def test_demo_run_then_resume_with_more_steps(experiments_root):
     assert all(v not in first.stderr + first.stdout for v in SECRETS.values())
 
 
-def test_demo_grpo_lifts_held_out_accuracy_by_15_points(experiments_root):
-    """The README's claim, with the demo's defaults and fixed seed: GRPO visibly helps."""
-    result = run_module("run_name=full-demo")
-    assert result.returncode == 0, result.stderr[-3000:]
-    evals = json.loads((experiments_root / "demo" / "full-demo" / "run.json").read_text())["eval"]
-    assert evals["final"]["accuracy"] - evals["initial"]["accuracy"] >= 0.15, evals
-    assert f"accuracy after GRPO: {evals['final']['accuracy']:.1%}" in result.stderr
-
-
 def test_failure_is_recorded_with_its_summary(experiments_root, tmp_path):
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"question": "1+1", "answer": "2"}\nnot json at all\n')
@@ -113,19 +104,6 @@ def test_two_cpu_processes_train_data_parallel(experiments_root):
     assert manifest["status"] == "COMPLETED" and manifest["last_step"] == 2
     assert [a["world_size"] for a in manifest["attempts"]] == [2]
     assert "on 2 processes (distributed)" in (experiments_root / "demo" / "ddp" / "train.log").read_text()
-
-
-def test_two_tasks_through_the_submitit_launch_path(experiments_root):
-    """The path slurm_multi_gpu takes (submitit starts one task per rank, the job exports torch.distributed's
-    env), with submitit's local executor: 2 CPU ranks on gloo."""
-    result = run_module("--multirun", "hydra/launcher=local", "hydra.launcher.tasks_per_node=2", "run_name=tasks",
-                        "training.max_steps=2", *QUICK[:5], "training.per_device_train_batch_size=8",
-                        "eval.enabled=false")
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    manifest = json.loads((experiments_root / "demo" / "tasks" / "run.json").read_text())
-    assert manifest["status"] == "COMPLETED" and manifest["last_step"] == 2
-    assert [a["world_size"] for a in manifest["attempts"]] == [2]
-    assert "on 2 processes (distributed)" in (experiments_root / "demo" / "tasks" / "train.log").read_text()
 
 
 def test_a_finished_run_is_never_trained_again(experiments_root):

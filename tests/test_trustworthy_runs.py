@@ -11,7 +11,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_module
+from conftest import REPO, run_train
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
@@ -38,9 +38,9 @@ def config(*overrides: str):
 
 
 def readme_transitions() -> set[tuple[str, str, str]]:
-    """(from, event, to) rows of the README's state-transition table."""
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("### Run states"):]
+    """(from, event, to) rows of the state-transition table in docs/run-dir.md."""
+    text = (REPO / "docs" / "run-dir.md").read_text()
+    section = text[text.index("## Run states"):]
     rows = set()
     for line in section.splitlines()[2:]:
         if not line.startswith("|"):
@@ -208,11 +208,11 @@ def test_dry_run_refuses_online_wandb_without_credentials(tmp_path):
     no_credentials = {"HOME": str(tmp_path), "NETRC": str(tmp_path / "netrc")}
     args = ["experiment=baseline", "model=tiny", "dataset=arithmetic", "training=grpo_local", "eval.chain=false",
             "dry_run=true"]
-    online = run_module(*args, env=no_credentials, unset=("WANDB_API_KEY", "WANDB_MODE"))
+    online = run_train(*args, env=no_credentials, unset=("WANDB_API_KEY", "WANDB_MODE"))
     assert online.returncode == 2 and "logging.mode: is online but no W&B credentials" in online.stderr
     (tmp_path / "netrc").write_text("machine api.wandb.ai\n  login user\n  password " + "k" * 40 + "\n")
-    assert run_module(*args, env=no_credentials, unset=("WANDB_API_KEY", "WANDB_MODE")).returncode == 0
-    offline = run_module(*args, env={**no_credentials, "WANDB_MODE": "offline", "NETRC": "/nonexistent"},
+    assert run_train(*args, env=no_credentials, unset=("WANDB_API_KEY", "WANDB_MODE")).returncode == 0
+    offline = run_train(*args, env={**no_credentials, "WANDB_MODE": "offline", "NETRC": "/nonexistent"},
                          unset=("WANDB_API_KEY",))
     assert offline.returncode == 0, offline.stderr  # the environment's mode is the config's
 
@@ -220,7 +220,7 @@ def test_dry_run_refuses_online_wandb_without_credentials(tmp_path):
 def test_a_single_file_is_not_its_own_held_out_split(tmp_path):
     data = tmp_path / "local.jsonl"
     data.write_text("".join(f'{{"question": "{i}+1", "answer": "{i + 1}"}}\n' for i in range(30)))
-    result = run_module(f"dataset.path={data}", "dataset.embedded=null", "dry_run=true")
+    result = run_train(f"dataset.path={data}", "dataset.embedded=null", "dry_run=true")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "dataset.test_split" in result.stderr and "set dataset.test_split=null" in result.stderr
 
@@ -231,15 +231,15 @@ def submitted(stdout: str) -> list[str]:
 
 def test_dry_run_names_colliding_points_uniquely_and_keeps_the_sweep_id(experiments_root):
     prompts = "dataset.system_prompt='Answer in <think> tags','Answer in [think] tags'"
-    result = run_module("--multirun", "hydra/launcher=local", prompts, "dry_run=true")
+    result = run_train("--multirun", "hydra/launcher=local", prompts, "dry_run=true")
     assert result.returncode == 0, result.stderr
     names = submitted(result.stdout)
     assert len(names) == 2 and len(set(names)) == 2
     assert all(re.fullmatch(r"system_prompt=_Answer_in__think__tags-[0-9a-f]{6}", n) for n in names), names
     sweep = re.search(r"^sweep (\S+):", result.stdout, re.MULTILINE).group(1)
-    again = run_module("--multirun", "hydra/launcher=local", prompts, "dry_run=true", "training.max_steps=99")
+    again = run_train("--multirun", "hydra/launcher=local", prompts, "dry_run=true", "training.max_steps=99")
     assert re.search(r"^sweep (\S+):", again.stdout, re.MULTILINE).group(1) == sweep  # more steps: the same sweep
-    other = run_module("--multirun", "hydra/launcher=local", prompts, "dry_run=true", "seed=3")
+    other = run_train("--multirun", "hydra/launcher=local", prompts, "dry_run=true", "seed=3")
     assert re.search(r"^sweep (\S+):", other.stdout, re.MULTILINE).group(1) != sweep
     assert not experiments_root.exists() or not any(experiments_root.rglob("*.json"))  # nothing written
 
@@ -248,17 +248,17 @@ def test_the_same_grid_over_other_data_gets_its_own_run_dirs(experiments_root):
     lr = "training.learning_rate=1e-4,2e-4"
     cfg = config("run_name='lr=0.0001'", "training.learning_rate=1e-4")
     claims.claim(RunPaths(experiments_root / "demo" / "lr=0.0001"), Identity.of(cfg))  # the first grid's run
-    same = run_module("--multirun", "hydra/launcher=local", lr, "dry_run=true")
+    same = run_train("--multirun", "hydra/launcher=local", lr, "dry_run=true")
     assert submitted(same.stdout) == ["lr=0.0001", "lr=0.0002"]
-    other = run_module("--multirun", "hydra/launcher=local", lr, "dataset.embedded.seed=1", "dry_run=true")
+    other = run_train("--multirun", "hydra/launcher=local", lr, "dataset.embedded.seed=1", "dry_run=true")
     names = submitted(other.stdout)
     assert names[0].startswith("lr=0.0001-") and names[1] == "lr=0.0002", names
 
 
 def test_points_that_are_one_run_are_refused(experiments_root):
-    twice = run_module("--multirun", "hydra/launcher=local", "seed=1,1", "dry_run=true")
+    twice = run_train("--multirun", "hydra/launcher=local", "seed=1,1", "dry_run=true")
     assert twice.returncode == 2 and "are the same run" in twice.stderr
-    named = run_module("--multirun", "hydra/launcher=local", "seed=1,2", "run_name=mine", "dry_run=true")
+    named = run_train("--multirun", "hydra/launcher=local", "seed=1,2", "run_name=mine", "dry_run=true")
     assert named.returncode == 2 and "run_name: is fixed" in named.stderr
 
 

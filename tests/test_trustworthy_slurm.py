@@ -2,10 +2,21 @@
 
 import json
 import os
+import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
-from conftest import DEMO, REPO, manifest, run_module, sacct_states, wait_for
+from conftest import (
+    DEMO,
+    REPO,
+    documented_local_cluster_commands,
+    manifest,
+    run_module,
+    run_train,
+    sacct_states,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -32,8 +43,8 @@ def sbatch(*args: str, env: dict) -> str:
 
 def test_each_array_task_shows_its_own_logs(demo_cache, experiments_root):
     """The task whose job id equals the array's id is not the array: `logs` shows that task's own output."""
-    result = run_module("--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true", "seed=0,1,2",
-                        "training.max_steps=1", "eval.enabled=false", *DEMO, timeout=900)
+    result = run_train("--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true", "seed=0,1,2",
+                        "training.max_steps=1", "eval.enabled=false", *DEMO)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     runs = {p.name: manifest(p) for p in (experiments_root / "demo").iterdir()}
     array = {m["attempts"][0]["slurm_array_id"].split("_")[0] for m in runs.values()}.pop()
@@ -46,9 +57,14 @@ def test_each_array_task_shows_its_own_logs(demo_cache, experiments_root):
 
 
 def test_a_wrapper_run_resumes_through_sbatch(demo_cache, experiments_root, job_env, step_gate):
+    """The docs' local-cluster wrapper command as shown (shortened by overrides), cancelled, then resumed."""
+    documented = next(c for c in documented_local_cluster_commands() if c.startswith("sbatch "))
     step_gate.hold_at(3)  # checkpoint-2 written; cancelled there, it cannot have finished
-    job = sbatch("slurm/train_baseline.sh", *TINY, "training.max_steps=6", "training.save_steps=2",
-                 f"+model.model_kwargs.token={LITERAL_SECRET}", env=job_env)
+    out = subprocess.run(["sbatch", "--parsable", *shlex.split(documented)[1:], *TINY, "training.max_steps=6",
+                          "training.save_steps=2", f"+model.model_kwargs.token={LITERAL_SECRET}"],
+                         cwd=REPO, capture_output=True, text=True, env={**os.environ, **job_env})
+    assert out.returncode == 0, out.stderr
+    job = out.stdout.strip()
     run = f"job{job}"
     run_dir = experiments_root / "baseline" / run
     assert step_gate.wait_held() == "3"
@@ -69,9 +85,11 @@ def test_a_wrapper_run_resumes_through_sbatch(demo_cache, experiments_root, job_
     assert second["sbatch"]["script"] == first["sbatch"]["script"]
     assert second["sbatch"]["options"]["cpus-per-task"] == "1" and second["sbatch"]["options"]["gpus-per-node"] == "0"
     wait_for(lambda: sacct_states(new_job) == ["COMPLETED"], 120, "sacct to record the resumed job")
+    assert (run_dir / "final").is_dir() and first["sbatch"]["script"].endswith("slurm/train_baseline.sh")
     for attempt, job_id in ((first, job), (second, new_job)):  # output under the root, none in the checkout
         assert attempt["stdout"] == str(experiments_root / "_slurm" / f"rlvr-baseline-{job_id}.out")
-        assert not (REPO / f"slurm-{job_id}.out").exists()
+        assert "rlvr: job" in Path(attempt["stdout"]).read_text()
+        assert not (REPO / f"slurm-{job_id}.out").exists() and not list((REPO / "experiments").glob(f"*{job_id}*"))
     leaks = [p for p in experiments_root.rglob("*") if p.is_file() and LITERAL_SECRET.encode() in p.read_bytes()]
     assert not leaks, leaks
 

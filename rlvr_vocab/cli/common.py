@@ -1,5 +1,6 @@
 """What the subcommands share: the registry at --root, finding runs by name, filters' values, formatting."""
 
+import os
 import re
 import time
 from datetime import datetime
@@ -16,6 +17,15 @@ _SPAN_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 def registry(args) -> Registry:
     return Registry(experiments_root(args.root))
+
+
+def root_origin(args) -> str:
+    """How the experiments root was chosen, for a message that names it."""
+    if args.root:
+        return "from --root"
+    if os.environ.get("RLVR_EXPERIMENTS_ROOT"):
+        return "from RLVR_EXPERIMENTS_ROOT"
+    return "the default: ./experiments; set --root or RLVR_EXPERIMENTS_ROOT"
 
 
 def find_run(runs: list[RunView], query: str) -> RunView:

@@ -5,7 +5,8 @@ columns, each benchmark's accuracy at the final model and at the best checkpoint
 When the runs vary `seed`, each row is a setting (its swept values but seed) with the mean over its seeds and the
 standard deviation of reward and final accuracy, and for each benchmark column its mean, std, n and 95% bootstrap
 interval; `--runs` shows one row per run instead. `--vs S2` compares two arms per benchmark: each arm's mean over
-seeds and the difference S2 - S paired by seed, with its interval (rlvr_vocab.report).
+seeds and the difference S2 - S paired by seed, with its interval, then the answer in plain words, the same sentences
+as the report's (rlvr_vocab.report).
 """
 
 import csv
@@ -29,6 +30,19 @@ USAGE_COLUMNS = ("attempts", "elapsed_h", "cpu_h", "gpu_h")
 WITH_STD = ("reward", "acc_final")
 # What a benchmark column's summary over seeds adds besides its mean.
 SUMMARY_FIELDS = ("std", "n", "ci_low", "ci_high")
+# The short column names of the terminal table, said under it (CSV and JSON keep the names as they are).
+LEGEND = {
+    "n": "seeds averaged",
+    "reward": "training reward at the last logged step",
+    "acc_initial": "held-out accuracy (greedy) before GRPO",
+    "acc_final": "held-out accuracy (greedy) of the final model",
+    "acc_gain": "acc_final - acc_initial",
+    "format_rate": "share of held-out answers in the expected format",
+    "mean_length": "mean length of the held-out completions (tokens)",
+}
+# Under `compare --vs`'s table: what its metrics' "final model" and "best checkpoint" are.
+VS_LEGEND = ("final model: each run's last weights; best checkpoint: each run's best evaluated checkpoint, chosen on "
+             "the benchmark itself (optimistic)")
 
 
 def add_parser(sub) -> None:
@@ -167,6 +181,11 @@ def _print_table(sweep: str, table: list[dict], by_setting: bool) -> None:
         out.add_row(*[_cell(row, c) if by_setting and _is_benchmark(c) else fmt_number(row[c]) for c in columns])
     console = make_console()
     console.print(out)
+    legend = [f"{c}: {LEGEND[c]}" for c in LEGEND if c in columns] + \
+        ["pass@k: held-out pass@k of the final model"] * any(c.startswith("pass@") for c in columns) + \
+        ["_std: sample std over seeds"] * any(c.endswith("_std") for c in columns)
+    if legend:
+        console.print("columns: " + "; ".join(legend), markup=False, highlight=False, soft_wrap=True)
     if by_setting and any(_is_benchmark(c) for c in columns):
         console.print("benchmark columns: mean ± std over seeds [95% bootstrap interval of the mean] (n when it "
                       "differs from the setting's)")
@@ -219,36 +238,42 @@ def _print_vs(result: dict, a, b) -> None:
 
     rows = result["rows"]
     several = len({r["label"] for r in rows}) > 1
-    out = Table(box=None, header_style="bold", title=f"A = {a.sweep} vs B = {b.sweep}: per benchmark, mean ± std "
-                f"(n) [95% CI] over seeds; B - A paired by seed")
+    out = Table(box=None, header_style="bold", title=f"A = {a.sweep} vs B = {b.sweep}: per metric, each arm's mean "
+                f"± std (n) [95% CI] over seeds; B - A paired by seed")
     for column in ["setting"] * several + ["metric", f"A {a.sweep}", f"B {b.sweep}", "B - A [95% CI]",
-                                           "paired seeds", "unpaired", "verdict"]:
+                                           "paired on seeds", "unpaired seeds", "verdict"]:
         out.add_column(column)
     for r in rows:
-        diff = r["diff"]
-        out.add_row(*[r["label"]] * several, r["metric"], _summary_text(r["a"]), _summary_text(r["b"]),
-                    _diff_text(diff), " ".join(diff["seeds"]) if diff else "-", _unpaired(diff, a.name, b.name),
+        diff, digits = r["diff"], report.decimals(r)
+        out.add_row(*[r["label"]] * several, report.metric_title(r["metric"]), _summary_text(r["a"], digits),
+                    _summary_text(r["b"], digits), _diff_text(diff, digits), ", ".join(diff["seeds"]) if diff else "-",
+                    report.unpaired_text(diff, a.name, b.name) if diff else "-",
                     r["verdict"] + (" *" if r["note"] else ""))
     console = make_console()
     console.print(out)
+    said = [VS_LEGEND]
+    if any(r["diff"] and (r["diff"]["a_only"] or r["diff"]["b_only"]) for r in rows):
+        said.append("B - A is over the paired seeds only, each arm's mean over all its seeds: they need not agree")
     if result["note"]:
-        console.print(f"note: * n < {report.SMALL_N} seeds: interval not meaningful")
+        said.append(f"* n < {report.SMALL_N} seeds: interval not meaningful")
+    # Plain text: no rich markup in sweep names or intervals, and one line per sentence however wide.
+    for line in said:
+        console.print(f"note: {line}", markup=False, highlight=False, soft_wrap=True)
+    console.print("answer:", markup=False, soft_wrap=True)
+    for line in report.answer_lines(rows, a, b):
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
 
 
-def _summary_text(s: dict | None) -> str:
+def _summary_text(s: dict | None, digits: int) -> str:
     if s is None:
         return "-"
-    std = f" ± {s['std']:.3f}" if s["std"] is not None else ""
-    return f"{s['mean']:.3f}{std} (n={s['n']}) [{s['ci_low']:.3f}, {s['ci_high']:.3f}]"
+    std = f" ± {report.number(s['std'], digits=digits)}" if s["std"] is not None else ""
+    return (f"{report.number(s['mean'], digits=digits)}{std} (n={s['n']}) "
+            f"[{report.number(s['ci_low'], digits=digits)}, {report.number(s['ci_high'], digits=digits)}]")
 
 
-def _diff_text(diff: dict | None) -> str:
-    return "-" if diff is None else f"{diff['mean_diff']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}]"
-
-
-def _unpaired(diff: dict | None, a: str, b: str) -> str:
+def _diff_text(diff: dict | None, digits: int) -> str:
     if diff is None:
         return "-"
-    said = [f"only {a}: {' '.join(diff['a_only'])}"] * bool(diff["a_only"]) + \
-           [f"only {b}: {' '.join(diff['b_only'])}"] * bool(diff["b_only"])
-    return "; ".join(said) or "-"
+    low, high = (report.number(diff[k], True, digits) for k in ("ci_low", "ci_high"))
+    return f"{report.number(diff['mean_diff'], True, digits)} [{low}, {high}]"

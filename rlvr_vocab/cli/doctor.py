@@ -1,8 +1,9 @@
 """`rlvr-vocab doctor [overrides]`: can this machine run the experiment? One line per check; exit 2 if one fails.
 
-Takes the overrides of the submission it vets (`experiment=baseline hydra/launcher=slurm +sweep=seeds ...`; the
-launcher profile defaults to slurm) and checks Slurm and the profile's partition, account, QOS and limits, this
-node's GPUs, the locked library versions, the hub files jobs load offline, W&B, disk and the experiments root.
+Takes the overrides of the submission it vets (`experiment=baseline hydra/launcher=slurm +sweep=seeds ...`; without
+a launcher profile, the experiment's own: its eval.launcher, slurm_cpu for the demo) and checks Slurm and the
+profile's partition, account, QOS and limits, this node's GPUs, the locked library versions, the hub files jobs load
+offline, W&B, disk and the experiments root. The first line and the last say which profile was checked.
 """
 
 
@@ -27,9 +28,11 @@ def run(args) -> int:
     failed = sum(c.status == FAIL for c in checks)
     warned = sum(c.status == WARN for c in checks)
     runs = f"{n_runs} runs of " if n_runs > 1 else ""
+    launcher = f"hydra/launcher={cfg.hydra.runtime.choices['hydra/launcher']}"
     if failed:
-        print(f"{failed} check{'s' if failed > 1 else ''} failed: {runs}{cfg.exp_name} cannot run as configured")
+        print(f"{failed} check{'s' if failed > 1 else ''} failed: {runs}{cfg.exp_name} cannot run as configured "
+              f"({launcher})")
         return EXIT_BAD_INPUT
     warnings = f" ({warned} warning{'s' if warned > 1 else ''})" if warned else ""
-    print(f"{runs}{cfg.exp_name} can run here{warnings}")
+    print(f"{runs}{cfg.exp_name} can run here with {launcher}{warnings}")
     return 0

@@ -61,6 +61,9 @@ def run(args) -> int:
     if not targets:
         print("nothing to resume")
         return 0
+    if not args.force:
+        for target in targets:
+            check_identity(target, args.overrides)
     codes = []
     for target in targets:
         codes.append(_resume(target, args))
@@ -76,6 +79,29 @@ def _resume(view, args) -> int:
     shown = " ".join(redact_override(a) for a in cmd[3:])
     print(f"resume {view.exp_name}/{view.run_name} ({view.state}) {where}: {shown}", flush=True)
     return subprocess.run(cmd).returncode
+
+
+def check_identity(view, extra: list[str]) -> None:
+    """Refuse, in one line naming the keys, a resume that makes the run another experiment: before anything costs
+    the user work (the job's checks ask for a prefetch under HF_HUB_OFFLINE=1 before they get to the identity)."""
+    from rlvr_vocab.run.claims import stored_identity
+
+    stored = stored_identity(view.paths)
+    if stored is None:
+        return
+    from hydra import compose, initialize_config_dir
+
+    from rlvr_vocab import CONF_DIR
+    from rlvr_vocab.config import register_configs
+    from rlvr_vocab.run.identity import Identity, mismatch_error
+    from rlvr_vocab.user_errors import exit_on_user_error
+
+    register_configs()
+    # The job's overrides (an sbatch wrapper's fixed ones are among the run's recorded overrides).
+    with exit_on_user_error(), initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        wanted = Identity.of(compose("config", overrides=_merged(view, extra, force=False)))
+    if wanted != stored:
+        raise mismatch_error(f"{view.exp_name}/{view.run_name}", stored, wanted)
 
 
 def _wrapper(view) -> dict | None:

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from rlvr_vocab.cli.common import fmt_bytes, fmt_duration, fmt_number, parse_since, parse_state, registry
+from rlvr_vocab.cli.common import fmt_bytes, fmt_duration, fmt_number, parse_since, parse_state, registry, root_origin
 from rlvr_vocab.registry import RunFilter, StatusRows
 
 # --watch refreshes no faster than this: sacct polling in loops loads the controller.
@@ -55,7 +55,10 @@ def run(args) -> int:
             print("[", ",".join(reg.status_rows(match, newest=args.limit).rows), "]", sep="")
         else:
             newest = None if args.all else args.limit or TABLE_LIMIT
-            render(reg.status_rows(match, by_created=True, newest=newest), wide=args.wide)
+            # Where it looked, when an empty table is no filter's doing.
+            filtered = any(value is not None for value in match) and reg.root.is_dir()
+            render(reg.status_rows(match, by_created=True, newest=newest), wide=args.wide,
+                   where=None if filtered else f"{reg.root.resolve()} ({root_origin(args)})")
         notify_unreported(reg.resolved)
         if not args.watch:
             return 0
@@ -95,8 +98,9 @@ def notify_unreported(views) -> None:
     wait_for_pending(timeout)
 
 
-def render(page: StatusRows, wide: bool = False) -> None:
-    """The rows as a table, oldest first (the newest stay in view above the prompt), then the counts per state.
+def render(page: StatusRows, wide: bool = False, where: str | None = None) -> None:
+    """The rows as a table, oldest first (the newest stay in view above the prompt), then the counts per state
+    (`where`: the root read, named when there are no runs).
 
     Plain aligned text, the states coloured on a terminal: importing rich and laying out its table cost `status`
     more than reading 1,000 runs does.
@@ -117,7 +121,7 @@ def render(page: StatusRows, wide: bool = False) -> None:
         lines += [_line(row, widths, _STATE_COLOURS.get(r["state"]) if colour else None)
                   for r, row in zip(rows, cells, strict=True)]
         lines += [f"  {r['run_name']}: {r['note']}" for r in rows if r["note"]]
-    lines.append(footer(page.counts, len(rows)))
+    lines.append(footer(page.counts, len(rows), where))
     print("\n".join(lines))
 
 
@@ -129,11 +133,11 @@ def _line(cells: list[str] | tuple[str, ...], widths: list[int], state_colour: s
     return "  ".join(padded).rstrip()
 
 
-def footer(counts: dict[str, int], shown: int) -> str:
+def footer(counts: dict[str, int], shown: int, where: str | None = None) -> str:
     """`10000 runs: 9500 COMPLETED, 300 FAILED; showing the 50 most recent, newest last; --all for every run`."""
     total = sum(counts.values())
     if not total:
-        return "no runs"
+        return f"no runs under {where}" if where else "no runs"
     by_state = ", ".join(f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     text = f"{total} run{'s' if total > 1 else ''}: {by_state}"
     if shown < total:

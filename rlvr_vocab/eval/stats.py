@@ -10,7 +10,7 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 
 CONFIDENCE = 0.95
-SMALL_N_NOTE = "n < 3: interval not meaningful"
+SMALL_N_NOTE = "n < 3 seeds: interval not meaningful"
 # Bootstrap resamples drawn per batch: bounds memory at about 8 MB whatever n_boot and n.
 _BATCH_CELLS = 1_000_000
 

@@ -27,6 +27,10 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+
+
 def parse_iso(text: str | None) -> float | None:
     if not text:
         return None
@@ -132,8 +136,25 @@ _SLURM_END = {"PREEMPTED": RunState.PREEMPTED, "NODE_FAIL": RunState.NODE_FAIL, 
 _SLURM_OTHER = {"FAILED": RunState.FAILED, "CANCELLED": RunState.CANCELLED}
 
 
-def slurm_end(attempt: dict[str, Any]) -> tuple[RunState, str] | None:
-    """Slurm's account of how an attempt ended when it overrides the job's own (or the job recorded none).
+def attempt_run(attempt: dict[str, Any], runs: list[slurm_client.SacctRow]) -> slurm_client.SacctRow | None:
+    """This attempt's run of its job (sacct's runs of it, oldest first): the last one that had started when it did."""
+    started = parse_iso(attempt.get("started"))
+    mine = [r for r in runs if r.start is not None and started is not None and r.start <= started + 1]
+    return mine[-1] if mine else None
+
+
+def slurm_ended(attempt: dict[str, Any], runs: list[slurm_client.SacctRow]) -> float | None:
+    """When Slurm says this attempt's run of its job ended (sacct's End); None while it runs or if unknown."""
+    run = attempt_run(attempt, runs)
+    if run is None or run.end is None or (run is runs[-1] and run.state in slurm_client.LIVE_STATES):
+        return None
+    # An End before the attempt started is another run's (clocks of node and controller a little apart).
+    return run.end if run.end >= (parse_iso(attempt.get("started")) or 0) - 1 else None
+
+
+def slurm_end(attempt: dict[str, Any]) -> tuple[RunState, str, float | None] | None:
+    """Slurm's account of how an attempt ended when it overrides the job's own (or the job recorded none), and when
+    it ended as Slurm says (None if unknown).
 
     A job killed outright (SIGKILL, a node going down) records no end, and one stopped by Slurm records what it saw
     (a SIGTERM, an exception from a killed helper) rather than why.
@@ -148,10 +169,8 @@ def slurm_end(attempt: dict[str, Any]) -> tuple[RunState, str] | None:
             runs = slurm_client.job_runs(job)
         except slurm_client.SlurmError:
             runs = []
-    started = parse_iso(attempt.get("started"))
-    # This attempt's run of the job: the last one that had started when it did.
-    mine = [r for r in runs if r.start is not None and started is not None and r.start <= started + 1]
-    state, exit_code = (mine[-1].state, mine[-1].exit_code) if mine else (None, None)
+    mine = attempt_run(attempt, runs)
+    state, exit_code = (mine.state, mine.exit_code) if mine else (None, None)
     if state in _SLURM_END and _SLURM_END[state] != recorded:
         end = _SLURM_END[state]
     elif state == "FAILED" and recorded == RunState.CANCELLED:
@@ -162,7 +181,7 @@ def slurm_end(attempt: dict[str, Any]) -> tuple[RunState, str] | None:
         return None
     said = f"Slurm: {state} (exit code {exit_code})" if state else "no Slurm record of its end"
     had = f"; the job recorded {recorded}: {attempt.get('reason')}" if recorded else "; the job recorded no end"
-    return end, said + had
+    return end, said + had, slurm_ended(attempt, runs)
 
 
 class Manifest:
@@ -224,8 +243,10 @@ class Manifest:
         settled = slurm_end(last)
         if settled is None:
             return
-        end, reason = settled
-        last.update(end_state=end.value, reason=reason, ended=last.get("ended") or now_iso())
+        end, reason, ended = settled
+        # Not this takeover's time: the attempt ended when Slurm ended its job (the backoff counts from then too).
+        last.update(end_state=end.value, reason=reason,
+                    ended=last.get("ended") or (iso(ended) if ended is not None else now_iso()))
         if self.state in (RunState.RUNNING, RunState.REQUEUED) or (
                 self.state in (RunState.CANCELLED, RunState.FAILED) and end != self.state and end != RunState.LOST):
             self.set_state(Event.SLURM_END, end, reason if end == RunState.FAILED else None)
