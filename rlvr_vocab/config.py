@@ -2,18 +2,21 @@
 
 Their defaults live here; the YAML files under conf/ pick values. Third-party
 sections (`training` -> trl.GRPOConfig, `model.lora` -> peft.LoraConfig) are plain
-YAML with `_target_` and are validated by the class they are handed to.
+YAML with `_target_`: their leaves are typed by the class they are handed to
+(rlvr_vocab.validate.check_types).
 """
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from rlvr_vocab.config_types import Spec, dataclass_specs
 from rlvr_vocab.ops.notify import NotifyConfig
 from rlvr_vocab.ops.retry import RetryConfig
 from rlvr_vocab.ops.watchdog import WatchdogConfig
-from rlvr_vocab.reasoning_vocab import ReasoningVocabConfig
+from rlvr_vocab.reasoning_vocab import MODES, SELECTIONS, ReasoningVocabConfig
 
 
 @dataclass
@@ -41,7 +44,7 @@ class ModelConfig:
     # Sampling used by GRPO's generation (temperature, top_p, top_k, ...).
     generation_kwargs: dict[str, Any] = field(default_factory=dict)
     # A peft.LoraConfig node (`_target_: peft.LoraConfig`) or null for full fine-tuning.
-    lora: Any = None
+    lora: dict[str, Any] | None = None
     embedded: EmbeddedModelConfig | None = None
     # N added tokens mirroring base tokens (size 0: off); see rlvr_vocab.reasoning_vocab.
     reasoning_vocab: ReasoningVocabConfig = field(default_factory=ReasoningVocabConfig)
@@ -152,7 +155,7 @@ class RootConfig:
     precision: str = "auto"
     model: ModelConfig = field(default_factory=ModelConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    # trl.GRPOConfig values (`_target_: trl.GRPOConfig`), validated by GRPOConfig itself.
+    # trl.GRPOConfig values (`_target_: trl.GRPOConfig`), typed by GRPOConfig's annotations.
     training: Any = None
     # Reward name -> {weight, parameters}; see rlvr_vocab.rewards and conf/reward/.
     reward: dict[str, Any] = field(default_factory=dict)
@@ -167,3 +170,21 @@ class RootConfig:
 def register_configs() -> None:
     """Make the schemas available to the defaults lists under conf/."""
     ConfigStore.instance().store(name="rlvr_schema", node=RootConfig)
+
+
+# The values a string of ours takes, where it takes only some.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "precision": ("auto", "bf16", "fp16", "fp32"),
+    "logging.backend": ("wandb", "none"),
+    "logging.mode": ("online", "offline", "disabled"),
+    "model.embedded.kind": ("tiny_qwen2", "tiny_qwen3"),
+    "model.reasoning_vocab.selection": SELECTIONS,
+    "model.reasoning_vocab.mode": MODES,
+}
+
+
+@functools.cache
+def leaf_specs() -> dict[str, Spec]:
+    """What each key of ours takes (its type, its domain from rlvr_vocab.config_types.DOMAINS, its CHOICES), by
+    dotted key."""
+    return dataclass_specs(RootConfig, CHOICES)

@@ -7,7 +7,7 @@ from datasets import Dataset, DatasetDict, load_dataset
 from loguru import logger
 from omegaconf import DictConfig
 
-_LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+from rlvr_vocab.data_check import LOCAL_FORMATS, messages, missing_column
 
 
 def cache_dir() -> Path:
@@ -18,7 +18,7 @@ def cache_dir() -> Path:
 def _load_split(ds: DictConfig, path: str, split: str) -> Dataset:
     local = Path(path).expanduser()
     if local.is_file():
-        return load_dataset(_LOCAL_FORMATS.get(local.suffix, "json"), data_files={split: str(local)}, split=split)
+        return load_dataset(LOCAL_FORMATS.get(local.suffix, "json"), data_files={split: str(local)}, split=split)
     # A local directory (e.g. train.jsonl + test.jsonl) or a hub name.
     return load_dataset(str(local) if local.is_dir() else path, ds.config_name, split=split)
 
@@ -56,15 +56,8 @@ def load_splits(ds: DictConfig, seed: int) -> tuple[Dataset, Dataset]:
 
 
 def _check_columns(ds: DictConfig, split: Dataset, name: str, path: str) -> None:
-    missing = {ds.question_column, ds.answer_column} - set(split.column_names)
-    if missing:
-        from rlvr_vocab.errors import ConfigError
-
-        raise ConfigError(
-            f"dataset.{'question' if ds.question_column in missing else 'answer'}_column",
-            f"column {sorted(missing)[0]!r} not in the {name} split of {path} (columns: {split.column_names})",
-            "set dataset.question_column / dataset.answer_column",
-        )
+    if error := missing_column(ds, split.column_names, name, path):
+        raise error
 
 
 def load_held_out(ds: DictConfig) -> Dataset:
@@ -92,12 +85,11 @@ def to_prompts(split: Dataset, tokenizer, ds: DictConfig) -> Dataset:
     """Rows -> {prompt: chat-templated string, answer: gold answer} as the rewards expect."""
 
     # Read once: an OmegaConf attribute lookup per row costs more than the chat template itself.
-    question, answer, answer_format = ds.question_column, ds.answer_column, ds.answer_format
-    system = [{"role": "system", "content": ds.system_prompt}] if ds.system_prompt else []
+    question, answer, answer_format, system = ds.question_column, ds.answer_column, ds.answer_format, ds.system_prompt
 
     def convert(row: dict) -> dict:
-        messages = [*system, {"role": "user", "content": str(row[question])}]
-        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        chat = messages(system, row[question])
+        prompt = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
         return {"prompt": prompt, "answer": gold_answer(row[answer], answer_format)}
 
     return split.map(convert, remove_columns=split.column_names)

@@ -20,6 +20,7 @@ from typing import Any
 
 from loguru import logger
 
+from rlvr_vocab.config_types import DOMAINS, Spec, check_value, spec_of
 from rlvr_vocab.errors import ConfigError
 
 # Math-verify bounds parse/verify time with SIGALRM, which only the main thread may use.
@@ -289,20 +290,16 @@ def numeric_reward(
 # Config
 
 
-# (reward, parameter) -> (is_invalid, what is required of it)
-_LIMITS: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
-    ("repetition_penalty", "max_penalty"): (lambda v: v > 0, "must be <= 0 (it is a penalty)"),
-    ("repetition_penalty", "ngram_size"): (lambda v: v < 1, "must be >= 1"),
-    ("cosine", "max_len"): (lambda v: v <= 0, "must be > 0 (characters)"),
-    ("reasoning_steps", "n_steps"): (lambda v: v < 1, "must be >= 1"),
-    ("numeric", "close_tolerance"): (lambda v: v < 0, "must be >= 0 (relative error)"),
-}
+# A reward's multiplier in GRPO's weighted sum (negative: a penalty).
+_WEIGHT = spec_of(float)
 
 
-def _reward_params(name: str) -> dict[str, type]:
-    """The keyword-only parameters of reward `name` with their annotated types."""
+def reward_specs(name: str) -> dict[str, Spec]:
+    """What reward `name`'s weight and each of its keyword-only parameters take: the annotation, and its domain in
+    DOMAINS."""
     params = inspect.signature(REWARDS[name]).parameters.values()
-    return {p.name: p.annotation for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return {"weight": _WEIGHT, **{p.name: spec_of(p.annotation).with_domain(DOMAINS.get(f"reward.{name}.{p.name}"))
+                                  for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}}
 
 
 def _plain(node: Any) -> Any:
@@ -320,39 +317,19 @@ def _suggest(key: str, known: list[str], what: str) -> str:
     return f"{hint}{what}: {', '.join(known)}"
 
 
-def _type_ok(value: Any, expected: type) -> bool:
-    if isinstance(value, bool):  # bool is an int subclass, but True is no step count
-        return expected is bool
-    if expected is float:
-        return isinstance(value, (int, float))
-    return isinstance(value, expected)
-
-
-def _check_value(where: str, value: Any, expected: type) -> None:
-    if not _type_ok(value, expected):
-        raise ConfigError(where, f"expected {expected.__name__}, got {type(value).__name__} {value!r}")
-
-
 def _check_reward(name: str, node: Any) -> None:
     where = f"reward.{name}"
-    params = _reward_params(name)
+    params = reward_specs(name)
     if not isinstance(node, Mapping):
         raise ConfigError(where, f"expected a mapping of weight and parameters, got {node!r}")
-    known = ["weight", *params]
     for key in node:
-        if key not in known:
-            fix = _suggest(str(key), known, f"{name} takes")
+        if key not in params:
+            fix = _suggest(str(key), list(params), f"{name} takes")
             raise ConfigError(f"{where}.{key}", "unknown parameter", fix)
-    for key in known:
+    for key, spec in params.items():
         if key not in node:
             raise ConfigError(f"{where}.{key}", "missing parameter", f"set it in conf/reward/{name}.yaml")
-    if not _type_ok(node["weight"], float):
-        raise ConfigError(f"{where}.weight", f"must be a number, got {node['weight']!r}")
-    for key, expected in params.items():
-        _check_value(f"{where}.{key}", node[key], expected)
-        limit = _LIMITS.get((name, key))
-        if limit and limit[0](node[key]):
-            raise ConfigError(f"{where}.{key}", f"{limit[1]}, got {node[key]!r}")
+        check_value(f"{where}.{key}", node[key], spec)
 
 
 def check_reward_config(reward_cfg: Mapping[str, Mapping]) -> None:

@@ -119,6 +119,9 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
         path = model_path(cfg)
         if cfg.model.reasoning_vocab.size:
             path = extended_model(cfg, path, paths, plan.precision)
+    chain = EvalChain(cfg, paths, manifest, plan.grpo_kwargs["save_steps"]) if is_main_process() else None
+    if chain is not None:
+        chain.on_start()  # the initial weights are on disk now: their evaluation runs beside training
     job.beat(resume_step, "startup")  # each part of the start-up is progress for the watchdog
     model, tokenizer = load_model_and_tokenizer(cfg, path, plan.precision)
     # Before data, evals, the trainer and any resume: they all see the extended vocabulary.
@@ -139,7 +142,6 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
     periodic = ([PeriodicEvalCallback(job, evaluate, cfg.eval.eval_steps, summary)]
                 if cfg.eval.enabled and cfg.eval.eval_steps else [])
 
-    chain = EvalChain(cfg, paths, manifest, plan.grpo_kwargs["save_steps"]) if is_main_process() else None
     trainer_class, extra = (GRPOTrainer, {}) if rv is None else (ReasoningVocabGRPOTrainer, {"reasoning_vocab": rv})
     trainer = trainer_class(
         **extra,

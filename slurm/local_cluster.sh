@@ -150,8 +150,8 @@ ensure_packages() {
   local miss; miss="$(missing_cmds)"
   [[ -z $miss ]] && return 0
   say "installing ${PACKAGES[*]} (missing: $miss)"
-  apt-get update -q >"$LOG_DIR/apt.log" 2>&1 || die "apt-get update failed, see $LOG_DIR/apt.log"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${PACKAGES[@]}" >>"$LOG_DIR/apt.log" 2>&1 ||
+  apt-get -o DPkg::Lock::Timeout=600 update -q >"$LOG_DIR/apt.log" 2>&1 || die "apt-get update failed, see $LOG_DIR/apt.log"
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q "${PACKAGES[@]}" >>"$LOG_DIR/apt.log" 2>&1 ||
     die "apt-get install ${PACKAGES[*]} failed, see $LOG_DIR/apt.log"
   miss="$(missing_cmds)"
   [[ -z $miss ]] || die "still missing after install: $miss"

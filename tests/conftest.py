@@ -1,3 +1,4 @@
+import fcntl
 import io
 import json
 import os
@@ -23,10 +24,23 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (`-n 2 --dist loadgroup`), every test of the one local Slurm goes to one worker, in file
+    order: they stop daemons, set nodes down and restart the cluster, which no other test may see. The other
+    worker runs everything else meanwhile."""
+    for item in items:
+        if item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_cache(tmp_path_factory):
-    """One cache for the demo's built data and tiny models across the test session."""
-    cache = os.environ.get("RLVR_TEST_CACHE_DIR") or str(tmp_path_factory.mktemp("rlvr_cache"))
+    """One cache for the demo's built data and tiny models across the test session, its xdist workers included
+    (builds are atomic renames: concurrent builders are safe)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    cache = os.environ.get("RLVR_TEST_CACHE_DIR") or str(shared / "rlvr_cache")
+    Path(cache).mkdir(parents=True, exist_ok=True)
     os.environ["RLVR_CACHE_DIR"] = cache
     return Path(cache)
 
@@ -272,11 +286,21 @@ def chromium() -> str:
 def _install_chromium() -> str | None:
     if shutil.which("apt-get") is None:
         return "no apt-get here"
+    with open("/tmp/rlvr-tests-apt.lock", "w") as lock:  # two test workers: one apt-get at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if Path(CHROMIUM).exists():
+            return None
+        return _apt_install_chromium()
+
+
+def _apt_install_chromium() -> str | None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    # Another apt-get (the local cluster's install) may hold dpkg's lock: wait for it rather than fail.
+    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
+    install = [*apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]
     done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=1200)
     if done.returncode != 0:  # stale package lists: update them once and retry
-        subprocess.run(["apt-get", "update", "-q"], capture_output=True, text=True, env=env, timeout=600)
+        subprocess.run([*apt, "update", "-q"], capture_output=True, text=True, env=env, timeout=600)
         done = subprocess.run(install, capture_output=True, text=True, env=env, timeout=1200)
     if done.returncode != 0 or not Path(CHROMIUM).exists():
         return (done.stderr.strip().splitlines() or [f"apt-get exited {done.returncode}"])[-1]

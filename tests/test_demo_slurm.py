@@ -24,12 +24,13 @@ def test_the_demo_answers_the_question(slurm_cluster, chromium, experiments_root
         held_out = manifest["eval"]
         assert held_out["final"]["accuracy"] - held_out["initial"]["accuracy"] >= 0.15, (run, held_out)
         assert f"accuracy after GRPO: {held_out['final']['accuracy']:.1%}" in (run / "train.log").read_text()
-        jobs = manifest["eval_jobs"]  # one per kept milestone checkpoint (every 3rd) and one for final/
-        assert [j["weights"] for j in jobs] == ["checkpoint-30", "final"] and all("job_id" in j for j in jobs), jobs
+        jobs = manifest["eval_jobs"]  # the initial weights, each kept milestone checkpoint (every 3rd), final/
+        assert [j["weights"] for j in jobs] == ["initial", "checkpoint-30", "final"], jobs
+        assert all("job_id" in j for j in jobs), jobs
         states = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "State", "-j", ",".join(j["job_id"] for j in jobs)],
                                 capture_output=True, text=True).stdout.split()
-        assert states == ["COMPLETED", "COMPLETED"], states
-        assert sorted(json.loads((run / "evals.json").read_text())["arithmetic"], key=int) == ["30", "60"]
+        assert states == ["COMPLETED"] * 3, states
+        assert sorted(json.loads((run / "evals.json").read_text())["arithmetic"], key=int) == ["0", "30", "60"]
         shown = run_module("show", f"{run.parent.name}/{run.name}", module="rlvr_vocab").stdout
         assert "evaluation of checkpoint-30 on arithmetic: job" in shown and "benchmark arithmetic:" in shown
 

@@ -1,7 +1,7 @@
 """A sweep asks TRL, transformers and peft in a worker process: the same answers as in process."""
 
 import pytest
-from conftest import run_module
+from conftest import run_train
 
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.library_check import LibraryCheck, LibraryCheckWorker
@@ -51,7 +51,7 @@ def test_a_dead_worker_is_an_error_not_a_hang(worker):
 
 
 def test_a_sweep_point_refused_by_grpo_config_is_named(experiments_root):
-    result = run_module("--multirun", "hydra/launcher=local", "dry_run=true", "seed=0,1",
+    result = run_train("--multirun", "hydra/launcher=local", "dry_run=true", "seed=0,1",
                         "+training.auto_find_batch_size=true")
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()

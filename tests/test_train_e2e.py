@@ -18,7 +18,7 @@ QUICK = [
 SECRETS = {"WANDB_API_KEY": "wandb-key-0123456789abcdef", "HF_TOKEN": "hf_token_0123456789abcdef"}
 
 
-def test_demo_run_then_resume_with_more_steps(experiments_root):
+def test_demo_run_then_resume_with_more_steps_then_never_again(experiments_root):
     first = run_module("run_name=e2e", "training.max_steps=4", *QUICK, env=SECRETS)
     assert first.returncode == 0, first.stderr[-3000:]
     run_dir = experiments_root / "demo" / "e2e"
@@ -44,6 +44,13 @@ def test_demo_run_then_resume_with_more_steps(experiments_root):
     assert manifest["wandb_id"] == wandb_id
     assert [a["resumed_from_step"] for a in manifest["attempts"][1:]] == [4]
     assert len(manifest["attempts"]) == 2
+
+    files = {name: (run_dir / name).read_bytes() for name in ("run.json", "train.log", "metrics.jsonl")}
+    again = run_module("run_name=e2e", "training.max_steps=6", *QUICK)  # a finished run is never trained again
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "is already complete at step 6" in again.stderr and "step 7" not in again.stderr
+    assert {name: (run_dir / name).read_bytes() for name in files} == files, "nothing touched"
+    assert (run_dir / "final" / "rlvr_complete.json").exists()
 
     for path in experiments_root.rglob("*"):  # secrets never reach the run dir (logs, manifest, W&B files)
         if path.is_file():
@@ -104,21 +111,6 @@ def test_two_cpu_processes_train_data_parallel(experiments_root):
     assert manifest["status"] == "COMPLETED" and manifest["last_step"] == 2
     assert [a["world_size"] for a in manifest["attempts"]] == [2]
     assert "on 2 processes (distributed)" in (experiments_root / "demo" / "ddp" / "train.log").read_text()
-
-
-def test_a_finished_run_is_never_trained_again(experiments_root):
-    args = ["run_name=done", "training.max_steps=2", *QUICK[:5]]
-    first = run_module(*args)
-    assert first.returncode == 0, first.stderr[-3000:]
-    run_dir = experiments_root / "demo" / "done"
-    files = {name: (run_dir / name).read_bytes() for name in ("run.json", "train.log", "metrics.jsonl")}
-    second = run_module(*args)
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "is already complete at step 2" in second.stderr and "step 3" not in second.stderr
-    assert {name: (run_dir / name).read_bytes() for name in files} == files, "nothing touched"
-    manifest = json.loads(files["run.json"])
-    assert manifest["status"] == "COMPLETED" and manifest["last_step"] == 2 and len(manifest["attempts"]) == 1
-    assert (run_dir / "final" / "rlvr_complete.json").exists()
 
 
 def test_resume_refuses_a_changed_experiment_and_force_is_for_one_attempt(experiments_root):

@@ -1,5 +1,5 @@
-"""`rlvr-vocab eval RUN --benchmarks a,b [--checkpoints all|last|N,M]` (benchmarks) or `[--checkpoint N|final]
-[--dataset X] [--k K]` (a held-out split), here or as a SLURM job with `--launcher PROFILE`.
+"""`rlvr-vocab eval RUN --benchmarks a,b [--checkpoints all|last|initial,N,final]` (benchmarks) or
+`[--checkpoint N|final] [--dataset X] [--k K]` (a held-out split), here or as a SLURM job with `--launcher PROFILE`.
 
 Runs `python -m rlvr_vocab.eval.job` (which checks its inputs, then evaluates here or submits a SLURM job with a
 launcher profile); this command never imports torch itself.
@@ -13,10 +13,12 @@ from rlvr_vocab.cli.common import find_run, fmt_number, registry
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a run's checkpoints or final model on benchmarks or a held-out split")
+    p = sub.add_parser("eval", help="evaluate a run's weights (initial, checkpoints, final) on benchmarks or a "
+                                    "held-out split")
     p.add_argument("run")
     p.add_argument("--benchmarks", help="comma-separated conf/benchmark/ names (math500,gsm8k,...)")
-    p.add_argument("--checkpoints", help="with --benchmarks: all, last (default), final or steps N,M")
+    p.add_argument("--checkpoints",
+                   help="with --benchmarks: all, last (default), or a list of initial, final and steps N,M")
     p.add_argument("--backend", help="with --benchmarks: transformers (default) or vllm")
     p.add_argument("--benchmark-path", action="append", metavar="NAME=PATH",
                    help="with --benchmarks: a local copy of a benchmark (repeatable)")

@@ -2,9 +2,10 @@
 
 Brings up the local Slurm (slurm/local_cluster.sh; where it cannot, e.g. without root, it says so and runs the
 sweeps with the local launcher), submits both arms, the baseline (experiment=demo) and the reasoning vocabulary
-(experiment=demo_reasoning), over 2 seeds each with their evaluations chained (a job per milestone checkpoint and per
-final model), follows them until every training and evaluation job has ended, then shows the status, the paired
-comparison of the arms with its intervals, the curves, and writes the report, printing where it is.
+(experiment=demo_reasoning), over 2 seeds each with their evaluations chained (a job for the initial weights, per
+milestone checkpoint and per final model), follows them until every training and evaluation job has ended, then
+shows the status, the paired comparison of the arms with its intervals, the curves, and writes the report, printing
+where it is.
 """
 
 import json

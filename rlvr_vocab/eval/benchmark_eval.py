@@ -1,10 +1,11 @@
-"""Evaluate a run's checkpoints and final model on benchmarks (conf/benchmark/), here or as a SLURM job.
+"""Evaluate a run's initial weights, checkpoints and final model on benchmarks (conf/benchmark/), here or as a job.
 
-For each weights (a complete `checkpoint-N` or `final/`) the model is loaded once and every benchmark not yet
-evaluated with the same settings is: greedy accuracy (pass@1), pass@k from sampled completions, format rate and
-mean length, scored by the benchmark's verifier (the rewards' own) on base text (a reasoning vocabulary's tokens
-mapped back). Results go to the run's `eval/<benchmark>/` and its `evals.json` summary (rlvr_vocab.eval.results);
-nothing else of the run is touched, so an evaluation that fails leaves the training run as it was.
+For each weights (the initial weights at step 0, a complete `checkpoint-N` or `final/`) the model is loaded once
+and every benchmark not yet evaluated with the same settings is: greedy accuracy (pass@1), pass@k from sampled
+completions, format rate and mean length, scored by the benchmark's verifier (the rewards' own) on base text (a
+reasoning vocabulary's tokens mapped back). Results go to the run's `eval/<benchmark>/` and its `evals.json`
+summary (rlvr_vocab.eval.results); nothing else of the run is touched, so an evaluation that fails leaves the
+training run as it was.
 """
 
 import dataclasses
@@ -25,38 +26,60 @@ BACKENDS = ("transformers", "vllm")
 PENDING_MARK = "rlvr_eval_pending.json"
 
 
-def select_weights(paths: RunPaths, which: str) -> list[tuple[str, Path, int]]:
-    """(label, directory, step) of the weights to evaluate: `all` (every complete checkpoint and final/), `last`
-    (final/, else the newest complete checkpoint), `final`, or steps `N,M`."""
+def select_weights(paths: RunPaths, which: str) -> list[tuple[str, Path | None, int]]:
+    """(label, directory, step) of the weights to evaluate: `all` (the initial weights, every complete checkpoint
+    and final/), `last` (final/, else the newest complete checkpoint), or a comma list of `initial`, `final` and
+    steps (`initial,20,final`). The initial weights' directory is None: `initial_weights` resolves it when loading,
+    since it may be a hub name or the demo's model, built on demand."""
     complete = checkpoints.complete_checkpoints(paths.checkpoints)
     final_step = checkpoints.final_step(paths)
     final = [("final", paths.final, final_step)] if final_step is not None else []
+    initial_missing = _initial_missing(paths)
+    initial = [(results.INITIAL, None, 0)] if initial_missing is None else []
     kept = sorted([(p.name, p, checkpoints.checkpoint_step(p)) for p in checkpoints.milestones(paths) + complete],
                   key=lambda entry: entry[2])
     if which == "all":
-        chosen = kept + final
+        chosen = initial + kept + final
     elif which == "last":
         chosen = final or kept[-1:]
-    elif which == "final":
-        if not final:
+    else:
+        items = which.split(",")
+        bad = [s for s in items if not s.isdigit() and s not in (results.INITIAL, "final")]
+        if bad:
+            raise ConfigError("--checkpoints", f"'{bad[0]}' is not all, last, initial, final or a step",
+                              "e.g. --checkpoints all, or initial,20,final")
+        if results.INITIAL in items and initial_missing:
+            raise ConfigError("--checkpoints initial", initial_missing, "wait for the run to start")
+        if "final" in items and not final:
             raise ConfigError("--checkpoints final", f"{paths.final} is not complete (the run has not finished)",
                               "give checkpoint steps, or `last`")
-        chosen = final
-    else:
-        try:
-            steps = [int(s) for s in which.split(",")]
-        except ValueError:
-            raise ConfigError("--checkpoints", f"'{which}' is not all, last, final or steps like 20,40",
-                              "e.g. --checkpoints all") from None
-        by_step = {step: (label, path, step) for label, path, step in kept}
-        missing = [s for s in steps if s not in by_step]
+        by_name = {results.INITIAL: initial, "final": final, **{str(entry[2]): [entry] for entry in kept}}
+        missing = [s for s in items if s not in by_name]
         if missing:
             raise ConfigError("--checkpoints", f"no complete checkpoint at step {missing[0]}",
-                              f"complete checkpoints: {sorted(by_step) or 'none'}")
-        chosen = [by_step[s] for s in steps]
+                              f"complete checkpoints: {sorted(step for _, _, step in kept) or 'none'}")
+        chosen = [entry for s in items for entry in by_name[s]]
     if not chosen:
         raise ConfigError(str(paths.run_dir), "has neither final/ nor a complete checkpoint", "train it first")
     return chosen
+
+
+def _initial_missing(paths: RunPaths) -> str | None:
+    """Why the initial weights cannot be loaded yet, or None: a reasoning-vocabulary run's extended model is
+    written by its training job; a base model is there from the start."""
+    if not paths.config.is_file():
+        return f"{paths.config} does not exist (the run has not started)"
+    if _run_config(paths).model.reasoning_vocab.size and checkpoints.incompleteness(paths.extended_model):
+        return f"{paths.extended_model} is not complete (the training job writes it before its first step)"
+    return None
+
+
+def initial_weights(paths: RunPaths, cfg) -> str:
+    """Where the initial weights load from, picked as training picks them: a reasoning-vocabulary run's extended
+    model, else the base model (a hub name, a path, or the demo's model, cached once built)."""
+    from rlvr_vocab.modeling import model_path
+
+    return str(paths.extended_model) if cfg.model.reasoning_vocab.size else model_path(cfg)
 
 
 def benchmark_configs(names: list[str], local_paths: dict[str, str] | None = None,
@@ -109,13 +132,13 @@ def _evaluate_transformers(model, tokenizer, rv, cfg: BenchmarkConfig, rows, see
     )
 
 
-def _evaluate_vllm(weights: Path, tokenizer, rv, cfg: BenchmarkConfig, rows, seed: int) -> dict[str, Any]:
+def _evaluate_vllm(weights: str, tokenizer, rv, cfg: BenchmarkConfig, rows, seed: int) -> dict[str, Any]:
     """The same measures with vLLM's generation (GPU clusters; built for, not yet run here)."""
     from vllm import LLM, SamplingParams
 
     from rlvr_vocab.eval.passk import mean_pass_at_k
 
-    llm = LLM(model=str(weights), seed=seed)
+    llm = LLM(model=weights, seed=seed)
     prompts, answers = _prompts(tokenizer, cfg, rows), [r["answer"] for r in rows]
 
     def texts(outputs) -> list[list[str]]:
@@ -157,12 +180,13 @@ def evaluate_benchmarks(run_dir: str, which: str, benchmarks: list[str], backend
             logger.info(f"{paths.run_dir.name} {label} on {done.name}: already evaluated with these settings")
         if todo:
             cfg = _run_config(paths)
-            model, tokenizer = load_model_and_tokenizer(cfg, str(weights), choose_precision(cfg.precision))
+            source = str(weights) if weights is not None else initial_weights(paths, cfg)
+            model, tokenizer = load_model_and_tokenizer(cfg, source, choose_precision(cfg.precision))
             rv = load_reasoning_vocab(model, tokenizer)
             for bench in todo:
                 start = time.time()
                 rows = load_rows(bench, local_paths.get(bench.name) if local_paths else None)
-                measured = (_evaluate_vllm(weights, tokenizer, rv, bench, rows, seed) if backend == "vllm"
+                measured = (_evaluate_vllm(source, tokenizer, rv, bench, rows, seed) if backend == "vllm"
                             else _evaluate_transformers(model, tokenizer, rv, bench, rows, seed))
                 record = {"benchmark": bench.name, "weights": label, "step": step,
                           "settings_key": settings_key(bench), "settings": _settings(bench, backend), **measured,
@@ -171,7 +195,8 @@ def evaluate_benchmarks(run_dir: str, which: str, benchmarks: list[str], backend
                 written.append(record)
                 shown = ", ".join(f"{k} {v:.3g}" for k, v in flatten(measured).items() if isinstance(v, float))
                 logger.info(f"{paths.run_dir.name} {label} on {bench.name}: {shown} (n={measured['n']})")
-        (weights / PENDING_MARK).unlink(missing_ok=True)  # evaluated: rotation may take it now
+        if weights is not None:
+            (weights / PENDING_MARK).unlink(missing_ok=True)  # evaluated: rotation may take it now
     if written:
         _summarise_into_manifest(paths)
     return written

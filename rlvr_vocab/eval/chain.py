@@ -1,9 +1,11 @@
-"""Evaluation jobs chained to training: milestone checkpoints and the final model, each evaluated as its own job.
+"""Evaluation jobs chained to training: the initial weights, milestone checkpoints and the final model, each
+evaluated as its own job.
 
-The training job (rank 0) submits an evaluation job when a checkpoint completes at every `eval.every_checkpoints`-th
-checkpoint, and once `final/` is complete, with the resources of `eval.launcher`; training only waits for the
-submission. A milestone checkpoint carries a pending mark until its evaluation job ends, and rotation leaves it
-alone meanwhile. A submission that fails is logged and recorded, never a training failure.
+The training job (rank 0) submits an evaluation job for the initial weights once they are on disk (once per run, not
+again on a resumed attempt), when a checkpoint completes at every `eval.every_checkpoints`-th checkpoint, and once
+`final/` is complete, with the resources of `eval.launcher`; training only waits for the submission. A milestone
+checkpoint carries a pending mark until its evaluation job ends, and rotation leaves it alone meanwhile. A
+submission that fails is logged and recorded, never a training failure.
 """
 
 import json
@@ -14,7 +16,9 @@ from loguru import logger
 from omegaconf import DictConfig, OmegaConf
 
 from rlvr_vocab import slurm_client
-from rlvr_vocab.eval.benchmark_eval import PENDING_MARK
+from rlvr_vocab.eval import results
+from rlvr_vocab.eval.benchmark_eval import PENDING_MARK, benchmark_configs
+from rlvr_vocab.eval.benchmarks import settings_key
 from rlvr_vocab.run.fsio import atomic_write_text
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.manifest import Manifest, now_iso
@@ -28,6 +32,18 @@ class EvalChain:
     @property
     def enabled(self) -> bool:
         return bool(self.ev.chain and self.ev.benchmarks)
+
+    def on_start(self) -> None:
+        """The initial weights, unless an earlier attempt submitted their evaluation or they are evaluated already."""
+        if self.enabled and not self._initial_submitted_or_done():
+            self._submit(results.INITIAL, None)
+
+    def _initial_submitted_or_done(self) -> bool:
+        if any(j["weights"] == results.INITIAL and j.get("job_id") for j in self.manifest.data.get("eval_jobs", [])):
+            return True
+        local = OmegaConf.to_container(self.ev.benchmark_paths, resolve=True)
+        configs = benchmark_configs(list(self.ev.benchmarks), local, self.ev.benchmark_max_samples)
+        return all(results.has_result(self.paths, c.name, results.INITIAL, settings_key(c)) for c in configs)
 
     def on_checkpoint(self, path: Path, step: int, max_steps: int) -> None:
         """A milestone is evaluated; the last step's checkpoint is not: final/ (the same weights) will be."""
@@ -43,7 +59,7 @@ class EvalChain:
         from rlvr_vocab.eval.job import submit_job
 
         benchmarks = list(self.ev.benchmarks)
-        entry = {"weights": checkpoint.name if checkpoint is not None else "final", "benchmarks": benchmarks,
+        entry = {"weights": checkpoint.name if checkpoint is not None else which, "benchmarks": benchmarks,
                  "launcher": self.ev.launcher, "submitted": now_iso()}
         try:
             job = submit_job(self.ev.launcher, self.paths.run_dir, evaluate_benchmarks, str(self.paths.run_dir),

@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rlvr_vocab.eval.job", description=__doc__.splitlines()[0])
     p.add_argument("run_dir", type=Path)
     p.add_argument("--benchmarks", help="comma-separated conf/benchmark/ names: evaluate on these benchmarks")
-    p.add_argument("--checkpoints", default="last", help="with --benchmarks: all, last (default), final or steps N,M")
+    p.add_argument("--checkpoints", default="last",
+                   help="with --benchmarks: all, last (default), or a list of initial, final and steps N,M")
     p.add_argument("--backend", default="transformers", help="with --benchmarks: transformers or vllm")
     p.add_argument("--benchmark-path", action="append", default=[], metavar="NAME=PATH",
                    help="with --benchmarks: a local copy of a benchmark (repeatable)")

@@ -1,6 +1,6 @@
 """Benchmark results of a run: one file per (benchmark, weights, settings), and their summary.
 
-    <run_dir>/eval/<benchmark>/<weights>-<settings_key>.json   one evaluation (weights: checkpoint-N or final)
+    <run_dir>/eval/<benchmark>/<weights>-<settings_key>.json   one evaluation (weights: initial, checkpoint-N, final)
     <run_dir>/evals.json                                       the summary: benchmark -> step -> measures
 
 A result is written by whichever job evaluated (a chained evaluation job, `rlvr-vocab eval`, or training's own
@@ -20,6 +20,8 @@ from rlvr_vocab.run.layout import RunPaths
 
 # What a result measures (pass@k keys come besides: `pass@4`, ...).
 MEASURES = ("accuracy", "format_rate", "mean_length", "n")
+# The weights label of the model the policy was loaded from, recorded at step 0.
+INITIAL = "initial"
 SUMMARY_NAME = "evals.json"
 _LOCK_NAME = ".evals.lock"
 
@@ -58,8 +60,8 @@ def all_results(paths: RunPaths) -> list[dict[str, Any]]:
 
 
 def summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """benchmark -> str(step) -> the measures of its newest result at that step (the final model's step included,
-    marked `weights: final`)."""
+    """benchmark -> str(step) -> the measures of its newest result at that step (the initial weights at step 0 and
+    the final model's step included, marked `weights: initial` and `weights: final`)."""
     summary: dict[str, dict[str, dict[str, Any]]] = {}
     for r in sorted(results, key=lambda r: r.get("time") or ""):
         measures = {k: v for k, v in r.items() if k in MEASURES or k.startswith("pass@")}
@@ -86,8 +88,9 @@ def read_summary(paths: RunPaths) -> dict[str, Any]:
 
 def final_and_best(summary: dict[str, dict[str, Any]], benchmark: str, final_step: int | None = None
                    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """A benchmark's result at the final model (or the last step evaluated) and at its best step (by accuracy)."""
-    steps = summary.get(benchmark) or {}
+    """A benchmark's result at the final model (or the last step evaluated) and at its best step (by accuracy); the
+    initial weights are neither, as GRPO has not touched them."""
+    steps = {s: v for s, v in (summary.get(benchmark) or {}).items() if v.get("weights") != INITIAL}
     if not steps:
         return None, None
     ordered = sorted(steps.items(), key=lambda kv: int(kv[0]))
