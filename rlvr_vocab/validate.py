@@ -575,9 +575,9 @@ def describe_evaluation(cfg: DictConfig, run_dir: Path) -> str | None:
         return None
     every = "every checkpoint" if ev.every_checkpoints == 1 else f"every {ev.every_checkpoints}th checkpoint"
     names = ",".join(ev.benchmarks)
-    return (f"{', '.join(ev.benchmarks)} on {every} and final/, as jobs of hydra/launcher={ev.launcher}, backend "
-            f"{ev.backend}: python -m rlvr_vocab.eval.job {run_dir} --benchmarks {names} --checkpoints <step|final> "
-            f"--backend {ev.backend}")
+    return (f"{', '.join(ev.benchmarks)} on the initial weights, {every} and final/, as jobs of "
+            f"hydra/launcher={ev.launcher}, backend {ev.backend}: python -m rlvr_vocab.eval.job {run_dir} "
+            f"--benchmarks {names} --checkpoints <initial|step|final> --backend {ev.backend}")
 
 
 def check_eval(ev) -> None:

@@ -83,11 +83,3 @@ def test_bad_eval_requests_are_one_line_and_exit_2(use_root, args, words):
     assert out.returncode == 2 and words in out.stderr, out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
-
-@pytest.mark.slurm
-def test_eval_as_a_slurm_job(slurm_cluster, use_root):
-    result = evaluated("evald", "--checkpoint", "2", "--launcher", "slurm_cpu", "--wait")
-    assert result["weights"] == "checkpoint-2"
-    at_step_2 = manifest(use_root)["eval"]["history"][0]
-    assert {k: result[k] for k in MEASURES} == {k: at_step_2[k] for k in MEASURES}
-    assert list((use_root / "eval" / ".submitit").iterdir())  # submitit's job files, beside the results

@@ -19,7 +19,7 @@ def cli(*args: str):
 def test_usage_and_show_of_a_completed_run(demo_cache, experiments_root):
     run_dir = experiments_root / "demo" / "metered"
     submit = run_train("--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true", "run_name=metered",
-                        "training.max_steps=2", "eval.enabled=false", *DEMO, timeout=600)
+                        "training.max_steps=2", "eval.enabled=false", *DEMO)
     assert submit.returncode == 0, submit.stdout[-2000:] + submit.stderr[-2000:]
     job = json.loads((run_dir / "submissions.json").read_text())[-1]["job_id"]
     wait_for(lambda: sacct_states(job) == ["COMPLETED"], 120, "sacct to record the job COMPLETED")

@@ -9,8 +9,11 @@ from conftest import REPO
 WRAPPERS = ("train_baseline.sh", "train_reasoning.sh")
 
 
+SHARED = "wrapper_job.sh"
+
+
 def function(script: str, name: str) -> str:
-    """A shell function's definition, as written in the wrapper."""
+    """A shell function's definition, as written in the script."""
     text = (REPO / "slurm" / script).read_text()
     found = re.search(rf"^{name}\(\) \{{\n.*?^\}}$", text, re.M | re.S)
     assert found, f"{script} defines no {name}()"
@@ -26,20 +29,23 @@ def output_dir(script: str, *args: str, env_root: str | None) -> str:
     return run.stdout.strip()
 
 
-@pytest.mark.parametrize("script", WRAPPERS)
-def test_an_experiments_root_override_decides_the_job_output_dir(script):
+def test_an_experiments_root_override_decides_the_job_output_dir():
     args = ("training.learning_rate=3e-6", "experiments_root=/x", "run_name=a")
-    assert output_dir(script, *args, env_root="/from/env") == "/x/_slurm"
-    assert output_dir(script, "++experiments_root='/y z'", env_root="/from/env") == "/y z/_slurm"
-    assert output_dir(script, "seed=1", env_root="/from/env") == "/from/env/_slurm"
-    assert output_dir(script, "seed=1", env_root=None) == "experiments/_slurm"
-    assert output_dir(script, "eval.experiments_root=/no", env_root=None) == "experiments/_slurm"
-    text = (REPO / "slurm" / script).read_text()
-    assert 'OUT_DIR="$(slurm_output_dir "$@")"' in text, "the wrapper asks the function with its own arguments"
+    assert output_dir(SHARED, *args, env_root="/from/env") == "/x/_slurm"
+    assert output_dir(SHARED, "++experiments_root='/y z'", env_root="/from/env") == "/y z/_slurm"
+    assert output_dir(SHARED, "seed=1", env_root="/from/env") == "/from/env/_slurm"
+    assert output_dir(SHARED, "seed=1", env_root=None) == "experiments/_slurm"
+    assert output_dir(SHARED, "eval.experiments_root=/no", env_root=None) == "experiments/_slurm"
+    body = function(SHARED, "run_wrapped_training")
+    assert 'out_dir="$(slurm_output_dir "$@")"' in body, "the job's output dir comes from the job's own arguments"
 
 
-def test_the_wrappers_pick_their_output_dir_alike():
-    assert function(WRAPPERS[0], "slurm_output_dir") == function(WRAPPERS[1], "slurm_output_dir")
+@pytest.mark.parametrize(("script", "experiment"), [("train_baseline.sh", "baseline"),
+                                                    ("train_reasoning.sh", "reasoning_vocab")])
+def test_each_wrapper_runs_the_shared_body_with_its_experiment(script, experiment):
+    lines = (REPO / "slurm" / script).read_text().splitlines()
+    assert 'source "$(python -m rlvr_vocab.resources wrapper_job.sh)"' in lines
+    assert lines[-1] == f'run_wrapped_training {experiment} "$@"'
 
 
 @pytest.mark.parametrize("script", WRAPPERS)
@@ -47,5 +53,6 @@ def test_only_the_header_asks_for_cpus(script):
     """`sbatch --cpus-per-task=1` overrides the header; nothing in the body may ask for 8 again."""
     lines = (REPO / "slurm" / script).read_text().splitlines()
     assert "#SBATCH --cpus-per-task=8" in lines
+    lines += (REPO / "slurm" / SHARED).read_text().splitlines()
     body = [line for line in lines if not line.lstrip().startswith("#")]
     assert not [line for line in body if re.search(r"cpus|\s-c\s?\d", line)]
