@@ -8,6 +8,7 @@ import sys
 import time
 import traceback
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ os.environ.setdefault("WANDB_SILENT", "true")
 SLURM_FILES = (
     "test_cli_slurm.py", "test_demo_slurm.py", "test_doctor_slurm.py", "test_eval_slurm.py",
     "test_experiments_qwen3_slurm.py", "test_local_cluster_nodes.py", "test_operations_slurm.py",
-    "test_reliability.py", "test_slurm.py", "test_trustworthy_slurm.py", "test_usage_slurm.py",
+    "test_reliability.py", "test_slurm.py", "test_trustworthy_slurm.py",
 )
 
 
@@ -232,11 +233,20 @@ def release(job: str, restarts: int = 1) -> None:
 
 
 def start_now_if_requeued(job: str) -> dict[str, str] | None:
-    """A requeued job waiting for its begin time is made eligible now (None then); else its `scontrol` fields."""
+    """A requeued job waiting for its begin time is made eligible in 2 s (None then); else its `scontrol` fields.
+
+    Not "now": started in the very second its old credential was revoked in, Slurm kills the job at once
+    ("Job credential revoked"). A begin time already that close is left alone, so polling never postpones it.
+    """
     out = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True).stdout
     fields = dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
     if fields.get("JobState") == "PENDING" and fields.get("Reason") == "BeginTime":
-        subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], capture_output=True)
+        try:
+            wait_s = (datetime.fromisoformat(fields.get("StartTime", "")) - datetime.now()).total_seconds()
+        except ValueError:  # "Unknown"
+            wait_s = float("inf")
+        if wait_s > 3:
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now+2"], capture_output=True)
         return None
     return fields
 

@@ -26,7 +26,7 @@ def submissions(run_dir) -> list[dict]:
     return json.loads((run_dir / "submissions.json").read_text())
 
 
-def test_lifecycle_pending_running_cancel_resume(demo_cache, experiments_root, step_gate):
+def test_lifecycle_pending_running_cancel_and_concurrent_resumes(demo_cache, experiments_root, step_gate):
     run_dir = experiments_root / "demo" / "lifecycle"
     step_gate.hold_at(3)  # RUNNING with checkpoint-2, held there: the cancel cannot race the job's last step
     submit = run_train("--multirun", "hydra/launcher=slurm_cpu", "run_name=lifecycle", "training.max_steps=6",
@@ -48,9 +48,20 @@ def test_lifecycle_pending_running_cancel_resume(demo_cache, experiments_root, s
     cancelled = manifest(run_dir)
     assert cancelled["attempts"][-1]["end_state"] == "CANCELLED"
 
+    # Three `rlvr-vocab resume RUN &` at once: one job is submitted, the others are refused as a sequential one is.
+    step_gate.hold_at(5)  # the resumed job stays RUNNING while the others decide
+    racers = [subprocess.Popen([sys.executable, "-m", "rlvr_vocab", "resume", "lifecycle"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=REPO) for _ in range(3)]
+    results = [(p.wait(timeout=600), *p.communicate()) for p in racers]
+    assert sorted(code for code, _, _ in results) == [0, 2, 2], results
+    refusals = [err for code, _, err in results if code == 2]
+    assert all("two jobs must not write one run dir" in err and len(err.strip().splitlines()) == 1
+               for err in refusals), refusals
+    assert len(submissions(run_dir)) == 2, "the first submission and exactly one resume"
+    assert step_gate.wait_held() == "5"
+    sequential = cli("resume", "lifecycle")
+    assert sequential.returncode == 2 and f"SLURM job {submissions(run_dir)[-1]['job_id']}" in sequential.stderr
     step_gate.release()
-    resumed = cli("resume", "lifecycle")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
     wait_for(lambda: state_of("lifecycle") == "COMPLETED", 600, "the resumed run to complete")
     final = manifest(run_dir)
     assert final["last_step"] == 6
@@ -60,32 +71,6 @@ def test_lifecycle_pending_running_cancel_resume(demo_cache, experiments_root, s
     assert len(submissions(run_dir)) == 2
     overrides = submissions(run_dir)[-1]["overrides"]
     assert sum(o.startswith("sweep_id=") for o in overrides) == 1 and "force_resume=true" not in overrides
-
-
-def test_concurrent_resumes_submit_one_job(demo_cache, experiments_root, step_gate):
-    """Three `rlvr-vocab resume RUN &` at once: one job is submitted, the others are refused as a sequential one is."""
-    run_dir = experiments_root / "demo" / "raced"
-    submit = run_train("--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true", "run_name=raced",
-                        "training.max_steps=2", "eval.enabled=false", *DEMO)
-    assert submit.returncode == 0, submit.stdout[-2000:] + submit.stderr[-2000:]
-    step_gate.hold_at(1)  # the resumed job stays RUNNING at its first step while the others decide
-    racers = [subprocess.Popen([sys.executable, "-m", "rlvr_vocab", "resume", "raced", "training.max_steps=4"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-              for _ in range(3)]
-    results = [(p.wait(timeout=600), *p.communicate()) for p in racers]
-    codes = sorted(code for code, _, _ in results)
-    assert codes == [0, 2, 2], results
-    refusals = [err for code, _, err in results if code == 2]
-    assert all("two jobs must not write one run dir" in err and len(err.strip().splitlines()) == 1
-               for err in refusals), refusals
-    assert len(submissions(run_dir)) == 2, "the first submission and exactly one resume"
-    job = submissions(run_dir)[-1]["job_id"]
-    step_gate.wait_held()
-    sequential = cli("resume", "raced", "training.max_steps=4")
-    assert sequential.returncode == 2 and f"SLURM job {job}" in sequential.stderr
-    step_gate.release()
-    wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir)["last_step"] == 4, 600,
-             "the resumed run to complete")
 
 
 def test_resume_failed_resubmits_only_the_failed(demo_cache, experiments_root, tmp_path):

@@ -28,12 +28,15 @@ def test_both_wrappers_train_tiny_qwen3_and_the_reasoning_run_resumes_through_it
         demo_cache, experiments_root, job_env):
     from rlvr_vocab.data import cache_dir
     from rlvr_vocab.demo.tiny_qwen3 import ensure_tiny_qwen3
+    from rlvr_vocab.reasoning_vocab import load_reasoning_vocab
 
     ensure_tiny_qwen3(cache_dir())  # built here once (2 cores), not by two 1-CPU jobs at once
     jobs = {
         "baseline": sbatch("slurm/train_baseline.sh", *ARGS, *DATA["math500"], "run_name=wrapped", env=job_env),
+        # 256 added tokens, not the experiment's 75,000: the resume reloads the extended model all the same, and
+        # tests/test_experiments_qwen3.py trains the full size once.
         "reasoning_vocab": sbatch("slurm/train_reasoning.sh", *ARGS, *DATA["gsm8k"], "run_name=wrapped",
-                                  env=job_env),
+                                  "model.reasoning_vocab.size=256", env=job_env),
     }
     run_dirs = {exp: experiments_root / exp / "wrapped" for exp in jobs}
     wait_for(lambda: all(manifest(d).get("status") == "COMPLETED" for d in run_dirs.values()), 900,
@@ -56,6 +59,7 @@ def test_both_wrappers_train_tiny_qwen3_and_the_reasoning_run_resumes_through_it
     model = AutoModelForCausalLM.from_pretrained(run_dir / "final")
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "final")
     assert tokenizer.convert_tokens_to_ids("</think>") == 151668
-    assert model.get_input_embeddings().weight.shape[0] == 226688  # 151,643 + specials, padded, + 75,000
+    rv = load_reasoning_vocab(model, tokenizer)
+    assert rv.size == 256 and rv.first_id == 151669 and len(tokenizer) == 151669 + 256
     summary = json.loads((run_dirs["baseline"] / "run.json").read_text())
     assert summary["attempts"][0]["sbatch"]["script"].endswith("slurm/train_baseline.sh")

@@ -2,6 +2,7 @@
 
 import json
 import shlex
+import sqlite3
 import subprocess
 
 import pytest
@@ -11,15 +12,18 @@ from conftest import (
     REPO,
     documented_local_cluster_commands,
     manifest,
+    run_module,
     run_train,
     sacct_states,
     wait_for,
 )
 
+from rlvr_vocab.registry import INDEX_NAME
+
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
-def test_sweep_is_one_array_and_resubmission_submits_nothing(demo_cache, experiments_root):
+def test_sweep_is_one_array_its_tasks_logs_and_usage_and_resubmission_submits_nothing(demo_cache, experiments_root):
     args = ["--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true", "training.learning_rate=1e-4,2e-4",
             "seed=0,1", "training.max_steps=4", *DEMO]
     dry = run_train(*args, "dry_run=true")
@@ -42,6 +46,40 @@ def test_sweep_is_one_array_and_resubmission_submits_nothing(demo_cache, experim
     assert again.returncode == 0, again.stderr[-2000:]
     assert "0 to submit" in again.stdout and "nothing to submit" in again.stdout
     assert again.stdout.count("completed at step 4") == 4
+
+    # The task whose job id equals the array's id is not the array: `logs` shows each task's own output.
+    array = next(iter(job_ids)).split("_")[0]
+    assert any(manifest(r)["attempts"][0]["slurm_job_id"] == array for r in runs), "a task has the array's job id"
+    for run in runs:
+        logs = cli("logs", run.name, "--err")
+        assert logs.returncode == 0 and f"run demo/{run.name}, attempt 1" in logs.stdout, logs.stderr
+        assert all(f"run demo/{other.name}," not in logs.stdout for other in runs if other != run)
+
+    # Resource accounting from sacct: `usage` and `show`; the index keeps a finished job's accounting.
+    usage = json.loads(cli("usage", "--json").stdout)
+    by_name = {u["run_name"]: u for u in usage["runs"]}
+    assert sorted(by_name) == [r.name for r in runs] and usage["groups"][0]["exp"] == "demo"
+    for name, u in by_name.items():
+        submitted = json.loads((experiments_root / "demo" / name / "submissions.json").read_text())[-1]["job_id"]
+        assert u["state"] == "COMPLETED" and u["slurm_jobs"] == [submitted], u
+        assert u["elapsed_s"] > 0 and u["cpu_h"] > 0 and u["gpu_h"] == 0 and u["wait_s"] >= 0
+        assert u["attempts"] == 1 and u["slurm_runs"] == 1 and u["steps_redone"] == 0
+        assert u["max_rss"] > 50 * 2**20, "the job's peak memory (the local cluster samples every 5 s)"
+    assert usage["total"]["cpu_h"] == pytest.approx(sum(u["cpu_h"] for u in by_name.values()))
+    job = by_name[runs[0].name]["slurm_jobs"][0]
+    with sqlite3.connect(experiments_root / INDEX_NAME) as db:
+        (held,) = db.execute("select runs from accounting where job_id = ?", (job,)).fetchone()
+    db.close()
+    (row,) = json.loads(held)
+    assert row[0] == job and row[1] == "COMPLETED" and row[7] == by_name[runs[0].name]["elapsed_s"]
+    table = cli("usage")
+    assert table.returncode == 0 and table.stdout.splitlines()[1].split()[:3] == ["demo", "4", "4"]
+    line = next(ln for ln in cli("show", runs[0].name).stdout.splitlines() if ln.strip().startswith("resources"))
+    assert "CPU-h" in line and "0.000 GPU-h" in line and "1 attempt, 1 Slurm run" in line
+
+
+def cli(*args: str):
+    return run_module(*args, module="rlvr_vocab")
 
 
 def test_data_removed_before_start_fails_without_requeue(demo_cache, experiments_root, tmp_path):

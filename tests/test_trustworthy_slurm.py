@@ -13,7 +13,6 @@ from conftest import (
     documented_local_cluster_commands,
     manifest,
     run_module,
-    run_train,
     sacct_states,
     wait_for,
 )
@@ -39,21 +38,6 @@ def sbatch(*args: str, env: dict) -> str:
     out = subprocess.run(["sbatch", "--parsable", *WRAPPER_JOB, *args], cwd=REPO, capture_output=True, text=True,
                          env={**os.environ, **env}, check=True)
     return out.stdout.strip()
-
-
-def test_each_array_task_shows_its_own_logs(demo_cache, experiments_root):
-    """The task whose job id equals the array's id is not the array: `logs` shows that task's own output."""
-    result = run_train("--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true", "seed=0,1,2",
-                        "training.max_steps=1", "eval.enabled=false", *DEMO)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    runs = {p.name: manifest(p) for p in (experiments_root / "demo").iterdir()}
-    array = {m["attempts"][0]["slurm_array_id"].split("_")[0] for m in runs.values()}.pop()
-    assert any(m["attempts"][0]["slurm_job_id"] == array for m in runs.values()), "a task has the array's job id"
-    for name, m in runs.items():
-        logs = cli("logs", name, "--err")
-        assert logs.returncode == 0, logs.stderr
-        assert f"run demo/{name}, attempt 1" in logs.stdout, (name, m["attempts"][0])
-        assert all(f"run demo/{other}," not in logs.stdout for other in runs if other != name)
 
 
 def test_a_wrapper_run_resumes_through_sbatch(demo_cache, experiments_root, job_env, step_gate):
