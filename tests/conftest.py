@@ -241,9 +241,9 @@ def start_now_if_requeued(job: str) -> dict[str, str] | None:
     out = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True).stdout
     fields = dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
     if fields.get("JobState") == "PENDING" and fields.get("Reason") == "BeginTime":
-        try:
-            wait_s = (datetime.fromisoformat(fields.get("StartTime", "")) - datetime.now()).total_seconds()
-        except ValueError:  # "Unknown"
+        try:  # EligibleTime: the begin time (StartTime is only the scheduler's guess, often "Unknown")
+            wait_s = (datetime.fromisoformat(fields.get("EligibleTime", "")) - datetime.now()).total_seconds()
+        except ValueError:
             wait_s = float("inf")
         if wait_s > 3:
             subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now+2"], capture_output=True)
