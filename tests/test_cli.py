@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from rlvr_vocab import registry
 from rlvr_vocab.cli import main
@@ -283,6 +284,9 @@ def test_a_teammate_on_a_shared_root_reads_what_they_can(tmp_path):
         pytest.skip("no user 'nobody' here")
     if os.getuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("needs root and setpriv to act as another user")
+    closed = [str(d) for d in (REPO, *REPO.parents) if not d.stat().st_mode & stat.S_IXOTH]
+    if closed:  # e.g. a clone under `mktemp -d` (mode 0700): the teammate could not import the package at all
+        pytest.skip(f"other users cannot enter {closed[0]}, so a teammate cannot run this checkout's code")
     shared = tmp_path / "shared"
     old = os.umask(0o022)  # the owner's files: readable, not writable, by others
     try:
