@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import NamedTuple
 
+from rlvr_vocab.run.states import RunState
+
 # Job states of jobs still in the controller's hands (squeue and sacct spellings).
 LIVE_STATES = frozenset({"PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "RESIZING", "REQUEUE_HOLD", "REQUEUE_FED",
                          "CONFIGURING", "COMPLETING", "STOPPED", "SIGNALING", "STAGE_OUT"})
@@ -54,6 +56,57 @@ def _checked(args: list[str], timeout: float = _TIMEOUT_S) -> str:
 def job_state(text: str) -> str:
     """A state as sacct/squeue print it: "CANCELLED by 0" and "CANCELLED+" (truncated) both mean CANCELLED."""
     return text.split()[0].rstrip("+") if text.strip() else ""
+
+
+def array_id(job_id: str) -> str:
+    """The job id an array task (`123_4`, `123_[0-9%4]`) belongs to; a plain job's own id."""
+    return job_id.split("_", 1)[0]
+
+
+# Slurm's job states as run states (the rest have the same name).
+_AS_RUN_STATE = {"SUSPENDED": RunState.RUNNING, "RESIZING": RunState.RUNNING, "CONFIGURING": RunState.RUNNING,
+                 "COMPLETING": RunState.RUNNING, "REQUEUE_HOLD": RunState.REQUEUED, "REQUEUE_FED": RunState.REQUEUED,
+                 "BOOT_FAIL": RunState.NODE_FAIL, "DEADLINE": RunState.TIMEOUT, "REVOKED": RunState.CANCELLED}
+# Slurm's account of an end that overrides whatever the job recorded: the job saw only a SIGTERM or a SIGKILL.
+_SLURM_DECIDES = frozenset({RunState.PREEMPTED, RunState.NODE_FAIL, RunState.OUT_OF_MEMORY, RunState.TIMEOUT})
+
+
+def run_state(slurm_state: str) -> RunState:
+    """A Slurm job state (sacct or squeue spelling) as a run state."""
+    state = job_state(slurm_state)
+    return _AS_RUN_STATE.get(state) or RunState.parse(state) or RunState.UNKNOWN
+
+
+def another_task_failed(slurm_state: str, recorded: RunState | None) -> bool:
+    """A task of a multi-task job failed and Slurm ended the others: their SIGTERM reads as CANCELLED, but the job
+    FAILED."""
+    return run_state(slurm_state) == RunState.FAILED and recorded == RunState.CANCELLED
+
+
+def end_state(slurm_state: str | None, recorded: RunState | None) -> RunState | None:
+    """How a job's run ended when Slurm's account overrides the job's own (None: the job's record stands).
+
+    A job killed outright (SIGKILL, a node going down) records no end; one stopped by Slurm records what it saw (a
+    SIGTERM, an exception from a killed helper) rather than why.
+    """
+    state = run_state(slurm_state) if slurm_state else None
+    if state in _SLURM_DECIDES and state != recorded:
+        return state
+    if slurm_state and another_task_failed(slurm_state, recorded):
+        return RunState.FAILED
+    if recorded is None:
+        return state if state in (RunState.FAILED, RunState.CANCELLED) else RunState.LOST
+    return None
+
+
+# Ended for good (a PREEMPTED job may be requeued); with submitit's spellings of a local job's end.
+_ENDED_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL",
+                           "DEADLINE", "FINISHED", "INTERRUPTED"})
+
+
+def has_ended(slurm_state: str) -> bool:
+    """The job will not run again: a waiting launcher may stop polling it."""
+    return job_state(slurm_state) in _ENDED_STATES
 
 
 def parse_time(text: str) -> float | None:
@@ -145,7 +198,7 @@ def sacct(job_ids: list[str], every_run: bool = False) -> list[SacctRow]:
     """Accounting rows of these jobs (one call whatever their number); `every_run`: one row per run of a requeued
     job (sacct -D), oldest first, else the latest run of each."""
     # Array tasks that have not started yet are only known under their array's id.
-    ids = sorted(set(job_ids) | {j.split("_")[0] for j in job_ids if "_" in j})
+    ids = sorted(set(job_ids) | {array_id(j) for j in job_ids})
     if not ids:
         return []
     args = ["sacct", "-n", "-P", *(["-D"] if every_run else []), "-o", _SACCT_FIELDS, "-j", ",".join(ids)]
@@ -254,7 +307,7 @@ def queue_states(job_ids: list[str]) -> dict[str, str]:
     ids = {j for j in job_ids if j}
     if not ids:
         return {}
-    out = _run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(sorted({j.split("_")[0] for j in ids}))])
+    out = _run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(sorted({array_id(j) for j in ids}))])
     if out.returncode and "Invalid job id" not in out.stderr:
         raise SlurmError(f"squeue failed: {_said(out)}")
     states = {}

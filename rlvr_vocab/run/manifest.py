@@ -130,12 +130,6 @@ def _wrapper_submission(fields: dict[str, str]) -> dict[str, Any]:
             "options": {k: v for k, v in options.items() if v not in (None, "", "(null)", "N/A")}}
 
 
-_SLURM_END = {"PREEMPTED": RunState.PREEMPTED, "NODE_FAIL": RunState.NODE_FAIL, "BOOT_FAIL": RunState.NODE_FAIL,
-              "OUT_OF_MEMORY": RunState.OUT_OF_MEMORY, "TIMEOUT": RunState.TIMEOUT, "DEADLINE": RunState.TIMEOUT}
-# Used only when the job recorded no end at all (it was killed outright).
-_SLURM_OTHER = {"FAILED": RunState.FAILED, "CANCELLED": RunState.CANCELLED}
-
-
 def attempt_run(attempt: dict[str, Any], runs: list[slurm_client.SacctRow]) -> slurm_client.SacctRow | None:
     """This attempt's run of its job (sacct's runs of it, oldest first): the last one that had started when it did."""
     started = parse_iso(attempt.get("started"))
@@ -171,13 +165,8 @@ def slurm_end(attempt: dict[str, Any]) -> tuple[RunState, str, float | None] | N
             runs = []
     mine = attempt_run(attempt, runs)
     state, exit_code = (mine.state, mine.exit_code) if mine else (None, None)
-    if state in _SLURM_END and _SLURM_END[state] != recorded:
-        end = _SLURM_END[state]
-    elif state == "FAILED" and recorded == RunState.CANCELLED:
-        end = RunState.FAILED  # another task failed and Slurm ended the job: the SIGTERM was not a cancel
-    elif recorded is None:
-        end = _SLURM_OTHER.get(state or "", RunState.LOST)
-    else:
+    end = slurm_client.end_state(state, recorded)
+    if end is None:
         return None
     said = f"Slurm: {state} (exit code {exit_code})" if state else "no Slurm record of its end"
     had = f"; the job recorded {recorded}: {attempt.get('reason')}" if recorded else "; the job recorded no end"

@@ -28,8 +28,6 @@ from rlvr_vocab.run.manifest import now_iso
 from rlvr_vocab.validate import check_time_limit
 
 _POLL_S = 10.0
-_FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE",
-          "FINISHED", "INTERRUPTED"}
 
 
 class _SubmitAndReturn:
@@ -149,7 +147,7 @@ class _SubmitAndReturn:
 
         in_parallel(record, list(zip(points, jobs, strict=False)))
         sweep_id = self.plan.sweep_id if self.plan else self.config.get("sweep_id")
-        arrays = sorted({job.job_id.split("_")[0] for job in jobs}, key=lambda a: (len(a), a)) or ["-"]
+        arrays = sorted({slurm_client.array_id(job.job_id) for job in jobs}, key=lambda a: (len(a), a)) or ["-"]
         runs = f"{len(jobs)} run{'s' if len(jobs) != 1 else ''}"
         print(f"submitted sweep {sweep_id}: {runs} as {self._EXECUTOR} job array{'s' if len(arrays) > 1 else ''} "  # noqa: T201
               f"{', '.join(arrays)}")
@@ -182,7 +180,7 @@ def _wait_with_progress(jobs, job_overrides) -> list[JobReturn]:
         if line != last:
             print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)  # noqa: T201
             last = line
-        if all(s.split()[0] in _FINAL for s in states):
+        if all(slurm_client.has_ended(s) for s in states):
             break
         time.sleep(_POLL_S)
     results = []
