@@ -9,12 +9,12 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from rlvr_vocab.core.keys import is_one_off, override_key
 from rlvr_vocab.eval import results
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.manifest import UnreadableManifest, read_manifest
+from rlvr_vocab.run.overrides import recorded_overrides
 
-# Overrides that differ between runs of a sweep without being settings of the experiment.
-IGNORED = {"run_name", "sweep_id", "hydra.launcher.wait"}
 # Panels `build_figure` can draw: training reward, held-out accuracy, and one panel per benchmark.
 PANELS = ("reward", "accuracy", "benchmarks")
 BAND = "lines: mean over seeds; bands: min-max over seeds"
@@ -25,9 +25,8 @@ LINESTYLES = ("-", "--", "-.", ":")
 
 def run_overrides(view) -> dict[str, str]:
     """A run's Hydra overrides as key -> value (from its manifest, else from its last submission)."""
-    raw = view.m.get("overrides") or (view.submissions[-1].get("overrides") if view.submissions else []) or []
-    pairs = (o.split("=", 1) for o in raw if "=" in o)
-    return {k.lstrip("+~"): v.strip("'\"") for k, v in pairs if k.lstrip("+~") not in IGNORED}
+    pairs = (o.split("=", 1) for o in recorded_overrides(view.m, view.submissions) if "=" in o)
+    return {k.lstrip("+~"): v.strip("'\"") for k, v in pairs if not is_one_off(override_key(k))}
 
 
 def swept_keys(values: list[dict[str, str]]) -> list[str]:

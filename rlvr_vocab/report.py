@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from rlvr_vocab import CONF_DIR
+from rlvr_vocab.core.keys import is_one_off, override_key
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.eval import results
 from rlvr_vocab.plotting import group_by_arm, render_png, run_overrides, sort_key, swept_keys
-from rlvr_vocab.run.overrides import ONE_OFF_KEYS, launcher_overrides, override_key
+from rlvr_vocab.run.overrides import launcher_overrides, recorded_overrides
 
 QUESTION = "Does the reasoning vocabulary help under GRPO?"
 SMALL_N = 3
@@ -321,9 +322,7 @@ def reproduce_commands(arm: Arm) -> list[str]:
 
 def _raw_overrides(view) -> list[str]:
     """The run's overrides as typed, without those naming the run or the submission."""
-    submission = view.submissions[-1] if view.submissions else {}
-    raw = view.m.get("overrides") or submission.get("overrides") or []
-    return [o for o in raw if "=" in o and override_key(o) not in ONE_OFF_KEYS]
+    return [o for o in recorded_overrides(view.m, view.submissions) if "=" in o and not is_one_off(override_key(o))]
 
 
 def _hydra_overrides(view) -> list[str]:

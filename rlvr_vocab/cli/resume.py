@@ -13,10 +13,11 @@ import sys
 
 from rlvr_vocab import slurm_client
 from rlvr_vocab.cli.common import find_run, registry, select
+from rlvr_vocab.core.keys import override_key
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.run.claims import record_submission, submit_lock
 from rlvr_vocab.run.manifest import now_iso
-from rlvr_vocab.run.overrides import launcher_overrides, override_key, run_overrides
+from rlvr_vocab.run.overrides import launcher_overrides, recorded_overrides, run_overrides
 from rlvr_vocab.run.states import LIVE, UNFINISHED, RunState
 from rlvr_vocab.secrets import redact_override
 
@@ -113,8 +114,7 @@ def _wrapper(view) -> dict | None:
 
 
 def _base_overrides(view) -> list[str]:
-    submission = view.submissions[-1] if view.submissions else {}
-    return run_overrides(list(view.m.get("overrides") or submission.get("overrides") or []))
+    return run_overrides(recorded_overrides(view.m, view.submissions))
 
 
 def _merged(view, extra: list[str], force: bool) -> list[str]:

@@ -21,13 +21,13 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from rlvr_vocab import slurm_client
+from rlvr_vocab.core.keys import VALIDITY_NEUTRAL, names_experiment, override_key
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.run import checkpoints, claims
-from rlvr_vocab.run.identity import ALLOWED_TO_CHANGE, Identity, fingerprint, flatten, identity_of
+from rlvr_vocab.run.identity import Identity, fingerprint, flatten, identity_of
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.lease import lease_is_live
 from rlvr_vocab.run.manifest import UnreadableManifest, read_manifest
-from rlvr_vocab.run.overrides import ONE_OFF_KEYS, override_key
 from rlvr_vocab.run.states import RunState
 from rlvr_vocab.secrets import is_secret_key
 
@@ -35,9 +35,6 @@ from rlvr_vocab.secrets import is_secret_key
 ALIASES = {"learning_rate": "lr", "per_device_train_batch_size": "bs", "num_generations": "gens", "size": "rv_size"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]")
 _HASH_LEN = 6
-# Keys validation passes on without judging them (any int is a seed): points whose configs differ only in these
-# are validated as one.
-VALIDITY_NEUTRAL = ("seed",)
 _WRITERS = 8  # threads writing run dirs (see in_parallel)
 
 
@@ -71,9 +68,7 @@ def run_name_for(job: Sequence[str], keys: Sequence[str]) -> str:
 
 
 def _identifying(override: str) -> bool:
-    key = override_key(override)
-    allowed = any(key == e or key.startswith(e + ".") for e in ALLOWED_TO_CHANGE)
-    return not allowed and key not in ONE_OFF_KEYS and not key.startswith("hydra")
+    return names_experiment(override_key(override))
 
 
 def sweep_id_for(exp_name: str, jobs: Sequence[Sequence[str]]) -> str:

@@ -4,43 +4,19 @@ A run dir belongs to one experiment. Its identity is fixed when the run dir is c
 submission and every start compares against it: the same identity continues the run, a different one is refused
 with the keys that differ, unless the user starts a new run_name or forces this one attempt (`force_resume=true`).
 
-`ALLOWED_TO_CHANGE` lists what may change without changing the experiment: how long and how often it trains,
-checkpoints, logs and evaluates, where it is tracked and launched. Everything else is identity, and so are keys
-added to the config schema later (a run created before them shows them as `(absent) -> value`).
+`core.keys.ALLOWED_TO_CHANGE` lists what may change without changing the experiment; everything else is identity.
 """
 
 import hashlib
 import json
 from typing import Any
 
+from rlvr_vocab.core.keys import ALLOWED_TO_CHANGE, VOLATILE, within
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.secrets import is_secret_key
 
-# A key is allowed to change when it equals an entry or lies below it (`eval` covers `eval.k`).
-ALLOWED_TO_CHANGE = (
-    # Bookkeeping: names, where the run dir lives, one-off switches of a submission.
-    "run_name", "sweep_id", "experiments_root", "dry_run", "force_resume", "max_requeues",
-    # Tracking, held-out evaluation (its own RNG: it never changes training) and operations.
-    "logging", "eval", "watchdog", "retry", "notify", "retention",
-    # How long, and how often it checkpoints and logs.
-    "training.max_steps", "training.save_steps", "training.save_strategy", "training.save_total_limit",
-    "training.save_only_model", "training.logging_steps", "training.logging_first_step",
-    "training.logging_strategy", "training.log_completions", "training.num_completions_to_print",
-    "training.log_level",
-    # Throughput and memory knobs that leave the maths alone.
-    "training.dataloader_num_workers", "training.dataloader_pin_memory", "training.dataloader_persistent_workers",
-    "training.dataloader_prefetch_factor", "training.activation_checkpointing", "training.gradient_checkpointing",
-    "training.gradient_checkpointing_kwargs", "training.vllm_gpu_memory_utilization", "training.ddp_timeout",
-    "training.torch_empty_cache_steps",
-)
-# Never part of any fingerprint: they name the attempt, not its config.
-_VOLATILE = ("run_name", "sweep_id", "experiments_root", "dry_run", "force_resume")
 _SHOWN_CHANGES = 8
 ABSENT = "(absent)"
-
-
-def _matches(key: str, entries: tuple[str, ...]) -> bool:
-    return any(key == e or key.startswith(e + ".") for e in entries)
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -63,11 +39,11 @@ def resolved(cfg) -> dict[str, Any]:
 
 
 def identity_of(flat: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in flat.items() if not _matches(k, ALLOWED_TO_CHANGE)}
+    return {k: v for k, v in flat.items() if not within(k, ALLOWED_TO_CHANGE)}
 
 
 def attempt_config_of(flat: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in flat.items() if not _matches(k, _VOLATILE)}
+    return {k: v for k, v in flat.items() if not within(k, VOLATILE)}
 
 
 def fingerprint(flat: dict[str, Any]) -> str:

@@ -1,22 +1,21 @@
-"""A run's overrides as typed, and which of them belong to one submission only (never repeated by a resume)."""
+"""A run's overrides as typed: what a resume repeats, and where they are recorded."""
 
+from typing import Any
+
+from rlvr_vocab.core.keys import is_one_off, override_key
 from rlvr_vocab.secrets import redact_override
-
-# Overrides that belong to one submission, never to the run: they are not recorded for later resumes.
-ONE_OFF_KEYS = ("force_resume", "dry_run", "run_name", "sweep_id")
-# Launcher overrides of one submission (its mode, a held or followed submission), not the run's launcher settings.
-ONE_OFF_LAUNCHER = ("hydra.mode", "hydra.launcher.wait=", "+hydra.launcher.additional_parameters.hold=")
-
-
-def override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 def run_overrides(overrides: list[str]) -> list[str]:
     """The overrides that describe the run (what a resume repeats), redacted."""
-    return [redact_override(o) for o in overrides if override_key(o) not in ONE_OFF_KEYS]
+    return [redact_override(o) for o in overrides if not is_one_off(override_key(o))]
 
 
 def launcher_overrides(hydra_overrides: list[str]) -> list[str]:
     """A submission's launcher settings (partition, account, time...) without its one-off states."""
-    return [o for o in hydra_overrides if not o.startswith(ONE_OFF_LAUNCHER)]
+    return [o for o in hydra_overrides if not is_one_off(override_key(o))]
+
+
+def recorded_overrides(manifest: dict[str, Any], submissions: list[dict[str, Any]]) -> list[str]:
+    """A run's overrides as recorded: by its latest attempt, else (never started) by its latest submission."""
+    return list(manifest.get("overrides") or (submissions[-1].get("overrides") if submissions else None) or [])
