@@ -173,7 +173,7 @@ def _file_rows(path: str, mtime_ns: int) -> SplitRows:
 def _prepared_split(repo_id: str, config_name: str | None, split: str) -> SplitRows | None:
     """A hub data set's split from the copy datasets prepared (rlvr_vocab.prefetch): its recorded row count and
     features, and the first row of its first Arrow file."""
-    from rlvr_vocab.prefetch import dataset_prepared
+    from rlvr_vocab.hub_cache import dataset_prepared
 
     prepared = dataset_prepared(repo_id, config_name)
     if prepared is None:

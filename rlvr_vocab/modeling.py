@@ -77,8 +77,7 @@ def load_model_and_tokenizer(cfg: DictConfig, path: str, precision: str):
 def _prefetched_revision(cfg: DictConfig, path: str, requested: str | None) -> str | None:
     """The commit `rlvr-vocab prefetch` fetched of a hub model: every job of a sweep loads the same files, whatever
     the branch points at by the time a job starts."""
-    from rlvr_vocab.prefetch import pinned_revision
-    from rlvr_vocab.validate import looks_local
+    from rlvr_vocab.hub_cache import looks_local, pinned_revision
 
     if looks_local(path):
         return None

@@ -1,11 +1,6 @@
-"""An experiment's files on the Hugging Face hub: which repos, whether this machine's caches hold them, fetching them
-on a login node (`rlvr-vocab prefetch`) and the revisions that fetch pinned.
-
-Compute nodes often have no internet and run with HF_HUB_OFFLINE=1. A model must then be a complete snapshot in the
-hub cache (`<hub cache>/models--org--name/snapshots/<sha>/`); a data set must be prepared in datasets' own cache,
-since offline `load_dataset` reads only its Arrow files (`<datasets cache>/org___name/<config>/<version>/<hash>/`),
-never the hub snapshot. What a prefetch fetched is recorded with its commit hash in
-`<experiments root>/_prefetch/<exp_name>.json`, so jobs can load exactly that revision (`pinned_revision`).
+"""An experiment's files on the Hugging Face hub: which repos, whether a job could load them offline from this
+machine's caches (`rlvr_vocab.hub_cache` reads those), and fetching them on a login node (`rlvr-vocab prefetch`),
+recording the commit hashes fetched under the experiments root so that jobs load exactly those revisions.
 """
 
 import json
@@ -19,14 +14,22 @@ from typing import Any
 from omegaconf import DictConfig
 
 from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.hub_cache import (
+    SHA,
+    dataset_prepared,
+    datasets_cache,
+    hf_home,  # TEMP re-export until doctor/ and cli/prefetch import hub_cache
+    hub_cache,
+    looks_local,
+    model_missing,
+    model_snapshot,
+    offline,
+    pinned_revision,
+)
+from rlvr_vocab.run.layout import RootPaths
 
-PREFETCH_DIR = "_prefetch"
-_SHA = re.compile(r"[0-9a-f]{40}")
 # Formats transformers never loads for a torch model: not worth a login node's download or the shared cache's space.
 MODEL_IGNORE = ["*.gguf", "*.onnx", "*.msgpack", "*.h5", "*.ot", "*.tflite", "onnx/*", "original/*"]
-_WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
-_TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,6 @@ class CacheState:
 def hub_repos(cfg: DictConfig, benchmarks: bool = True) -> list[HubRepo]:
     """The hub repos a run of `cfg` loads: its model, its data set and (`benchmarks`) its benchmark suite's data
     sets, except what is embedded or a local path."""
-    from rlvr_vocab.validate import looks_local
-
     repos = []
     if cfg.model.name_or_path is not None and not looks_local(str(cfg.model.name_or_path)):
         revision = (cfg.model.model_kwargs or {}).get("revision")
@@ -77,80 +78,7 @@ def hub_repos(cfg: DictConfig, benchmarks: bool = True) -> list[HubRepo]:
     return list(unique.values())
 
 
-# Read at call time: huggingface_hub and datasets read these variables once, at import.
-def hf_home() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface"
-    return Path(os.environ.get("HF_HOME") or default).expanduser()
-
-
-def hub_cache() -> Path:
-    return Path(
-        os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE") or hf_home() / "hub"
-    ).expanduser()
-
-
-def datasets_cache() -> Path:
-    return Path(os.environ.get("HF_DATASETS_CACHE") or hf_home() / "datasets").expanduser()
-
-
-def offline() -> bool:
-    return any(
-        os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-    )
-
-
-def _snakecase(name: str) -> str:
-    """datasets.naming.camelcase_to_snakecase, which names a data set's cache directory (not imported: importing
-    datasets costs seconds on every submission)."""
-    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    return re.sub(r"([a-z\d])([A-Z])", r"\1_\2", name).lower()
-
-
 # ------------------------------------------------------------------------------------------------ the caches
-
-
-def model_snapshot(repo_id: str, revision: str | None = None) -> tuple[str, Path] | None:
-    """(commit hash, snapshot dir) of a model in the hub cache at `revision` (branch, tag or hash; None: main)."""
-    folder = hub_cache() / f"models--{repo_id.replace('/', '--')}"
-    rev = revision or "main"
-    ref = folder / "refs" / rev
-    sha = rev if _SHA.fullmatch(rev) else ref.read_text().strip() if ref.is_file() else None
-    snapshot = folder / "snapshots" / sha if sha else None
-    return (sha, snapshot) if snapshot is not None and snapshot.is_dir() else None
-
-
-def model_missing(snapshot: Path) -> str | None:
-    """What a model snapshot lacks for `from_pretrained` offline (config, every weight shard, tokenizer), or None."""
-    if not (snapshot / "config.json").is_file():  # is_file follows the blob symlink: a dangling one is missing
-        return "no config.json"
-    index = next((snapshot / n for n in _WEIGHT_INDEXES if (snapshot / n).is_file()), None)
-    if index is not None:
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        missing = [s for s in shards if not (snapshot / s).is_file()]
-        if missing:
-            return f"weight shard {missing[0]} missing ({len(missing)} of {len(shards)})"
-    elif not any((snapshot / n).is_file() for n in _WEIGHTS):
-        return "no weights (model.safetensors)"
-    if not any((snapshot / n).is_file() for n in _TOKENIZER):
-        return "no tokenizer files"
-    return None
-
-
-def dataset_prepared(repo_id: str, config_name: str | None = None) -> Path | None:
-    """datasets' prepared copy of a hub data set (what `load_dataset` reads offline), the newest; None if absent.
-
-    The same search as datasets' offline fallback (packaged_modules/cache): `<config>/<version>/<hash>/` whose
-    dataset_info.json names that config."""
-    namespace, _, name = repo_id.rpartition("/")
-    root = datasets_cache() / f"{namespace}___{_snakecase(name)}"
-    found = []
-    for info in root.glob(f"{config_name or '*'}/*/*/dataset_info.json"):
-        try:
-            if json.loads(info.read_text()).get("config_name") == info.parent.parent.parent.name:
-                found.append(info.parent)
-        except (OSError, ValueError):
-            continue
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
 def cache_state(repo: HubRepo, root: str | Path) -> CacheState:
@@ -205,46 +133,13 @@ def first_gap(cfg: DictConfig, benchmarks: bool) -> tuple[HubRepo, str] | None:
 # ------------------------------------------------------------------------------------------------ the record
 
 
-def record_path(root: str | Path, exp_name: str) -> Path:
-    return Path(root) / PREFETCH_DIR / f"{exp_name}.json"
-
-
-def _records(root: str | Path) -> list[dict[str, Any]]:
-    entries = []
-    for path in sorted((Path(root) / PREFETCH_DIR).glob("*.json")):
-        try:
-            entries.extend(json.loads(path.read_text()).get("repos") or [])
-        except (OSError, ValueError, AttributeError):
-            continue  # a teammate's unreadable or hand-broken record pins nothing
-    return entries
-
-
-def pinned_revision(
-    root: str | Path, repo_id: str, requested: str | None = None, kind: str | None = None
-) -> str | None:
-    """The commit `rlvr-vocab prefetch` last fetched of `repo_id` for the revision a config asks for (`requested`,
-    None: main), over every experiment's record under the experiments root `root`; None if never prefetched.
-
-    Loading this hash (not the branch) keeps every job of a sweep on the same files, whatever is downloaded later."""
-    wanted = requested or "main"
-    matches = [
-        r
-        for r in _records(root)
-        if r.get("repo_id") == repo_id
-        and r.get("requested", "main") == wanted
-        and (kind is None or r.get("kind") == kind)
-        and _SHA.fullmatch(str(r.get("revision", "")))
-    ]
-    return max(matches, key=lambda r: r.get("time", ""))["revision"] if matches else None
-
-
 def write_record(root: str | Path, exp_name: str, overrides: list[str], fetched: list[dict[str, Any]]) -> Path:
     """Merge `fetched` into the experiment's record (earlier entries for other repos stay) and write it."""
     from rlvr_vocab.run.fsio import atomic_write_text
     from rlvr_vocab.run.manifest import now_iso
     from rlvr_vocab.secrets import redact_override
 
-    path = record_path(root, exp_name)
+    path = RootPaths(root).prefetch_record(exp_name)
     path.parent.mkdir(parents=True, exist_ok=True)  # the umask's mode, like every file under the root
     try:
         earlier = json.loads(path.read_text()).get("repos") or []

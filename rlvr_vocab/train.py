@@ -6,7 +6,6 @@
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import hydra
@@ -20,10 +19,12 @@ from rlvr_vocab.launch import register_hydra_plugins
 from rlvr_vocab.launch.distributed import export_from_slurm
 from rlvr_vocab.logs import setup_logging
 from rlvr_vocab.run import checkpoints
+from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.lifecycle import JobLifecycle, is_main_process
 from rlvr_vocab.secrets import move_secrets_to_env
 from rlvr_vocab.user_errors import exit_on_user_error, prefer_raised_hydra_errors
-from rlvr_vocab.validate import Plan, check_name, validate
+from rlvr_vocab.validation.names import check_name, name_run
+from rlvr_vocab.validation.plan import Plan, validate
 
 
 def _task_overrides() -> list[str]:
@@ -38,6 +39,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     Whatever happens after validation, the attempt's end is recorded and W&B closed (`JobLifecycle`). A run that is
     already complete is left untouched; under SLURM a timeout/preemption signal checkpoints and requeues the job.
     """
+    name_run(cfg)
     plan = _validate_or_record_failure(cfg)
     if cfg.dry_run:
         print(f"dry run: config is valid\n{plan.describe()}")  # noqa: T201
@@ -66,7 +68,7 @@ def _validate_or_record_failure(cfg: DictConfig) -> Plan:
         return validate(cfg)
     except ConfigError as e:
         if in_slurm_job() and cfg.run_name and _safe_name(cfg.exp_name) and _safe_name(cfg.run_name):
-            run_dir = Path(cfg.experiments_root) / cfg.exp_name / cfg.run_name
+            run_dir = RunPaths.of(cfg.experiments_root, cfg.exp_name, cfg.run_name).run_dir
             JobLifecycle.record_invalid_start(cfg, run_dir, e, _task_overrides())
         raise
 

@@ -11,17 +11,10 @@ from pathlib import Path
 import pytest
 
 from rlvr_vocab.cli import main as cli
-from rlvr_vocab.doctor_checks import compose_experiment
-from rlvr_vocab.prefetch import (
-    _snakecase,
-    cache_state,
-    datasets_cache,
-    hub_cache,
-    hub_repos,
-    offline_problem,
-    pinned_revision,
-    record_path,
-)
+from rlvr_vocab.doctor.experiment import compose_experiment
+from rlvr_vocab.hub_cache import _snakecase, datasets_cache, hub_cache, pinned_revision
+from rlvr_vocab.prefetch import cache_state, hub_repos, offline_problem
+from rlvr_vocab.run.layout import RootPaths
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 SHA2 = "89abcdef0123456789abcdef0123456789abcdef"
@@ -132,7 +125,7 @@ def test_missing_files_are_refused_in_one_line_naming_the_repo_and_prefetch(hf_h
     assert cli(["prefetch", *OVERRIDES]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and MODEL in err and "cannot be fetched" in err and "login node" in err
-    assert not record_path(cfg.experiments_root, "baseline").exists()
+    assert not RootPaths(cfg.experiments_root).prefetch_record("baseline").exists()
 
 
 def test_cached_files_are_recorded_and_pinned(hf_home, capsys):
@@ -144,7 +137,7 @@ def test_cached_files_are_recorded_and_pinned(hf_home, capsys):
     assert cli(["prefetch", *OVERRIDES, "+model.model_kwargs.token=hf_abcdefghijklmnop"]) == 0
     out = capsys.readouterr().out
     assert f"{MODEL} @ {SHA[:12]}" in out and f"{DATA} @ {SHA2[:12]}" in out
-    record = json.loads(record_path(cfg.experiments_root, "baseline").read_text())
+    record = json.loads(RootPaths(cfg.experiments_root).prefetch_record("baseline").read_text())
     entries = {e["repo_id"]: e for e in record["repos"]}
     assert entries[MODEL]["revision"] == SHA and entries[MODEL]["kind"] == "model"
     assert entries[DATA]["revision"] == SHA2 and entries[DATA]["kind"] == "dataset"

@@ -165,9 +165,9 @@ def evaluate_benchmarks(run_dir: str, which: str, benchmarks: list[str], backend
                         seed: int = 0) -> list[dict[str, Any]]:
     """Evaluate the chosen weights of a run on the benchmarks; returns the results written (skips what is there)."""
     from rlvr_vocab.modeling import load_model_and_tokenizer, match_threads_to_allocation
+    from rlvr_vocab.precision import choose_precision
     from rlvr_vocab.reasoning_vocab import load_reasoning_vocab
     from rlvr_vocab.run.identity import flatten
-    from rlvr_vocab.validate import choose_precision
 
     check_backend(backend)
     paths = RunPaths(run_dir)

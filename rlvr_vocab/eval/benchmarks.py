@@ -13,7 +13,6 @@ import dataclasses
 import difflib
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,13 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 from rlvr_vocab import CONF_DIR
 from rlvr_vocab.config import ArithmeticDataConfig
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.validate import looks_local
+from rlvr_vocab.hub_cache import looks_local, offline
 
 BENCHMARK_DIR = CONF_DIR / "benchmark"
 ANSWER_FORMATS = ("plain", "gsm8k")
 # Rewards of rlvr_vocab.rewards that score a completion against the gold answer.
 VERIFIERS = ("accuracy", "numeric")
 _LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
-_TRUE = ("1", "true", "yes", "on")  # as huggingface_hub reads its boolean environment variables
 
 
 @dataclass
@@ -196,7 +194,7 @@ def _load_split(cfg: BenchmarkConfig, source: str):
             return load_dataset(_LOCAL_FORMATS.get(local.suffix, "json"), data_files=data_files, split=cfg.split)
         return load_dataset(source if hub else str(local), cfg.config_name, split=cfg.split)
     except (ConnectionError, FileNotFoundError, ValueError) as err:
-        if hub and isinstance(err, ConnectionError) and _offline():
+        if hub and isinstance(err, ConnectionError) and offline():
             raise ConfigError("benchmark.path", f"{source} is not in the local Hugging Face cache and the hub is "
                               "offline (HF_HUB_OFFLINE=1)", "pass a local copy (benchmark.path=/local/dir) or "
                               "prefetch it where there is network: rlvr-vocab prefetch EXPERIMENT_OVERRIDES") from None
@@ -208,10 +206,6 @@ def _load_split(cfg: BenchmarkConfig, source: str):
 def _integral(value: Any) -> Any:
     """27.0 -> 27: numeric answer columns (AMC copies store float64) read as the integers they are."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _offline() -> bool:
-    return any(os.environ.get(var, "").lower() in _TRUE for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
 

@@ -56,7 +56,7 @@ def eval_config(run_dir: Path, dataset: str | None, k: int | None, max_samples: 
     """The run's own resolved config, with another data set (a conf/dataset/ name or a local file) if asked."""
     from rlvr_vocab.config import DatasetConfig, RootConfig
     from rlvr_vocab.run.layout import RunPaths
-    from rlvr_vocab.validate import check_dataset, check_eval
+    from rlvr_vocab.validation.sections import check_dataset, check_eval
 
     snapshot = RunPaths(run_dir).config
     if not snapshot.is_file():
@@ -89,8 +89,8 @@ def evaluate_run(run_dir: str, checkpoint: str | None = None, dataset: str | Non
     from rlvr_vocab.data import load_held_out, load_splits, to_prompts
     from rlvr_vocab.eval.heldout import held_out_eval, summary
     from rlvr_vocab.modeling import load_model_and_tokenizer, match_threads_to_allocation
+    from rlvr_vocab.precision import choose_precision
     from rlvr_vocab.reasoning_vocab import load_reasoning_vocab
-    from rlvr_vocab.validate import choose_precision
 
     run = Path(run_dir)
     weights, label = model_dir(run, checkpoint)
@@ -146,6 +146,7 @@ def submit_job(launcher: str, run_dir: Path, fn, *args: Any, **kwargs: Any):
     from rlvr_vocab import slurm_client
     from rlvr_vocab.config import register_configs
     from rlvr_vocab.launch import register_hydra_plugins
+    from rlvr_vocab.validation.sections import check_launcher
 
     register_configs()
     register_hydra_plugins()
@@ -162,15 +163,7 @@ def submit_job(launcher: str, run_dir: Path, fn, *args: Any, **kwargs: Any):
                   nodes=1, tasks_per_node=1)
     target = instantiate({"_target_": cfg.hydra.launcher._target_, **params})
     with slurm_client.outside_job():
-        target.check_settings()
-        target.preflight(1)
-        return target._executor().submit(fn, *args, **kwargs)
-
-
-def check_launcher(where: str, launcher: str) -> None:
-    known = sorted(p.stem for p in (CONF_DIR / "hydra" / "launcher").glob("*.yaml"))
-    if launcher not in known:
-        raise ConfigError(where, f"unknown launcher profile '{launcher}'", f"use one of {', '.join(known)}")
+        return target.submit_one(fn, *args, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:

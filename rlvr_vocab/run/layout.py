@@ -1,4 +1,5 @@
-"""Every path of a run directory, in one place: nothing else spells "train.log" or "final".
+"""Every path of a run directory and of the experiments root, in one place: nothing else spells "train.log",
+"final" or "_reports".
 
     <experiments_root>/<exp_name>/<run_name>/
       run.json           the manifest: state, attempts, checkpoints, metrics (written by the run's own job)
@@ -14,6 +15,12 @@
       wandb/             W&B's files
       .lease/            the single-writer lease
       .heartbeat.json    the job's progress (time, step, phase) for the watchdog and `status`
+    <experiments_root>/
+      .registry.sqlite   the registry's index (a cache: deleting it loses nothing)
+      _prefetch/<exp_name>.json   what `rlvr-vocab prefetch` fetched, with commit hashes
+      _sweeps/<sweep_id>/          Hydra's multirun dir of a sweep (conf/config.yaml's hydra.sweep.dir)
+      _reports/, _plots/           what `report` and `plot` write by default
+The root's own entries start with `_` or `.`: no experiment name can take them (names start with a letter or digit).
 """
 
 from pathlib import Path
@@ -122,3 +129,38 @@ class RunPaths:
 
     def relative(self, path: Path) -> str:
         return str(Path(path).relative_to(self.run_dir))
+
+
+class RootPaths:
+    """The experiments root's own files, beside its experiments' folders."""
+
+    INDEX_NAME = ".registry.sqlite"
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"RootPaths({self.root})"
+
+    def run(self, exp_name: str, run_name: str) -> RunPaths:
+        return RunPaths.of(self.root, exp_name, run_name)
+
+    @property
+    def index(self) -> Path:
+        return self.root / self.INDEX_NAME
+
+    @property
+    def prefetch(self) -> Path:
+        return self.root / "_prefetch"
+
+    def prefetch_record(self, exp_name: str) -> Path:
+        return self.prefetch / f"{exp_name}.json"
+
+    def sweep(self, sweep_id: str) -> Path:
+        return self.root / "_sweeps" / sweep_id
+
+    def report(self, name: str, fmt: str) -> Path:
+        return self.root / "_reports" / f"{name}.{fmt}"
+
+    def plot(self, name: str) -> Path:
+        return self.root / "_plots" / f"{name}.png"

@@ -69,6 +69,13 @@ class _SubmitAndReturn:
         })
         return executor
 
+    def submit_one(self, fn, *args: Any, **kwargs: Any):
+        """One job of `fn(*args, **kwargs)` through this profile, its settings checked and Slurm asked first (an
+        evaluation job): the same executor as a sweep's."""
+        self.check_settings()
+        self.preflight(1)
+        return self._executor().submit(fn, *args, **kwargs)
+
     def sbatch_script(self, n_jobs: int) -> str | None:
         """The exact sbatch script submitit will submit for an array of n_jobs (None off SLURM)."""
         if self._EXECUTOR != "slurm":
