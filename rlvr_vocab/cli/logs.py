@@ -35,7 +35,7 @@ def log_paths(view, attempt_n: int | None, keys: tuple[str, ...]) -> list[Path]:
             found.append(path)
     if found:
         return found
-    train_log = view.run_dir / "train.log"
+    train_log = view.paths.train_log
     if train_log.exists():
         return [train_log]
     raise ConfigError(f"run {view.run_name}", "has no log yet", "it may still be pending")

@@ -9,7 +9,6 @@ submission that fails is logged and recorded, never a training failure.
 """
 
 import json
-import os
 from pathlib import Path
 
 from loguru import logger
@@ -21,6 +20,7 @@ from rlvr_vocab.eval.benchmark_eval import PENDING_MARK, benchmark_configs
 from rlvr_vocab.eval.benchmarks import settings_key
 from rlvr_vocab.run.fsio import atomic_write_text
 from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.run.lease import pid_alive
 from rlvr_vocab.run.manifest import Manifest, now_iso
 
 
@@ -89,7 +89,7 @@ def needed_by_evaluation(checkpoint: Path) -> bool:
     job = str(pending.get("job_id") or "")
     try:
         if pending.get("launcher") == "local":  # submitit's local jobs are processes of this machine
-            live = job.isdigit() and _pid_alive(int(job))
+            live = job.isdigit() and pid_alive(int(job))
         else:
             live = bool(job) and job in slurm_client.queue_states([job])
     except slurm_client.SlurmError:
@@ -97,13 +97,3 @@ def needed_by_evaluation(checkpoint: Path) -> bool:
     if not live:
         mark.unlink(missing_ok=True)
     return live
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

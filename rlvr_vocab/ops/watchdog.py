@@ -116,7 +116,7 @@ class Watchdog:
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         where = "the job's stderr"
         if self.main:
-            log = self.run_dir / "train.log"
+            log = RunPaths(self.run_dir).train_log
             with log.open("a") as f:
                 f.write(f"--- stacks of every thread, pid {os.getpid()}, phase {self.phase}, step {self.step} ---\n")
                 f.flush()

@@ -72,8 +72,7 @@ class RunStateCallback(TrainerCallback):
         PartialState().wait_for_everyone()
         if not state.is_world_process_zero:
             return
-        checkpoint_dir = Path(args.output_dir)
-        path = checkpoint_dir / f"checkpoint-{state.global_step}"
+        path = self.job.paths.checkpoint(state.global_step)
         save_s = time.monotonic() - (getattr(state, "rlvr_save_started", None) or time.monotonic())
         checkpoints.mark_complete(path, save_s=round(save_s, 2))
         protected = None
@@ -83,13 +82,13 @@ class RunStateCallback(TrainerCallback):
             self.chain.on_checkpoint(path, state.global_step, state.max_steps)
             protected = needed_by_evaluation
         retention = self.job.cfg.retention
-        checkpoints.rotate(checkpoint_dir, self.keep, protected, retention.milestone_every_steps)
+        checkpoints.rotate(self.job.paths.checkpoints, self.keep, protected, retention.milestone_every_steps)
         checkpoints.prune_set_aside(self.job.paths, retention.incomplete_grace_h)
         self.manifest.data["disk_bytes"] = checkpoints.disk_use(self.job.paths)
         # Only complete ones: a directory another rank or a killed save left behind cannot be resumed from.
         kept = [{"step": checkpoints.checkpoint_step(p), "path": self.job.paths.relative(p),
                  "save_s": checkpoints.marker(p).get("save_s")}
-                for p in checkpoints.complete_checkpoints(checkpoint_dir)]
+                for p in checkpoints.complete_checkpoints(self.job.paths.checkpoints)]
         self.job.record_checkpoint(path, save_s, kept)
         logger.info(f"checkpoint-{state.global_step} complete (saved in {save_s:.1f} s)")
 

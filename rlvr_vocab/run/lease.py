@@ -33,7 +33,8 @@ class LeaseLost(RuntimeError):
     """Another job took over this run dir's lease: this one must not write to it any more."""
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """A process of this id lives on this host (perhaps another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -87,7 +88,7 @@ def stale_reason(holder: dict, me: dict | None = None) -> str | None:
             return f"its SLURM job {job} is {state.lower() if state else 'no longer in the queue'}"
     if holder.get("host") == socket.gethostname():
         pid = int(holder.get("pid") or 0)
-        return None if pid and _pid_alive(pid) else f"pid {pid} on this host has exited"
+        return None if pid and pid_alive(pid) else f"pid {pid} on this host has exited"
     age = time.time() - float(holder.get("heartbeat") or 0)
     return f"no heartbeat for {age:.0f} s" if age > LEASE_TTL_S else None
 
