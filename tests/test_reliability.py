@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import DEMO, DEMO_MODEL, REPO, manifest, release, run_cli, run_train, sacct_states, wait_for
 
-from rlvr_vocab.cli.resume import command
+from rlvr_vocab.launch.resume import command
 from rlvr_vocab.registry import Registry
 from rlvr_vocab.run.checkpoints import COMPLETE_MARKER
 

@@ -7,19 +7,10 @@ one that changes the experiment is refused with the keys it changes, unless `--f
 whose job is pending or running is refused: two jobs must never write one run dir, however many resumes race.
 """
 
-import shlex
-import subprocess
-import sys
-
-from rlvr_vocab import slurm_client
 from rlvr_vocab.cli.common import find_run, registry, select
-from rlvr_vocab.core.keys import override_key
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.run.claims import record_submission, submit_lock
-from rlvr_vocab.run.manifest import now_iso
-from rlvr_vocab.run.overrides import launcher_overrides, recorded_overrides, run_overrides
-from rlvr_vocab.run.states import LIVE, UNFINISHED, RunState
-from rlvr_vocab.secrets import redact_override
+from rlvr_vocab.launch.resume import check_identity, resume_run, select_targets
+from rlvr_vocab.run.states import RunState
 
 
 def add_parser(sub) -> None:
@@ -38,139 +29,21 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     runs = registry(args).runs()
     if args.run and not (args.sweep or args.failed):
-        targets = [find_run(runs, args.run)]
+        chosen = [find_run(runs, args.run)]
     elif args.sweep or args.failed:
         if args.run:  # with --sweep/--failed the positional is an override
             args.overrides.insert(0, args.run)
-        targets = [r for r in select(runs, sweep=args.sweep) if r.state != RunState.COMPLETED]
-        if args.failed:  # a job that recorded its failure may still be exiting: said below, not passed over
-            targets = [r for r in targets if r.state in UNFINISHED or r.state in LIVE and r.recorded in UNFINISHED]
+        chosen = [r for r in select(runs, sweep=args.sweep) if r.state != RunState.COMPLETED]
     else:
         raise ConfigError("resume", "needs a run, --sweep S or --failed")
-    live = [r for r in targets if r.state in LIVE]
-    if len(targets) == 1 and live:
-        r = live[0]
-        raise ConfigError(f"run {r.exp_name}/{r.run_name}", f"is {r.state} as SLURM job {r.job_id}",
-                          f"two jobs must not write one run dir: wait, or `rlvr-vocab cancel {r.run_name}` first")
-    for r in live:
-        if r.recorded in UNFINISHED:
-            print(f"skip {r.run_name}: recorded {r.recorded} but SLURM job {r.job_id} is still ending; resume it once "
-                  "`rlvr-vocab status` shows it ended")
-        else:
-            print(f"skip {r.run_name}: {r.state} as SLURM job {r.job_id}")
-    targets = [r for r in targets if r.state not in LIVE]
+    targets, skipped = select_targets(chosen, args.failed)
+    for line in skipped:
+        print(line)
     if not targets:
         print("nothing to resume")
         return 0
     if not args.force:
         for target in targets:
             check_identity(target, args.overrides)
-    codes = []
-    for target in targets:
-        codes.append(_resume(target, args))
-    return max(codes)
-
-
-def _resume(view, args) -> int:
-    wrapper = _wrapper(view)
-    if wrapper is not None and not args.local and not args.launcher:
-        return _resume_wrapper(view, wrapper, args.overrides, args.force)
-    cmd = command(view, args.overrides, args.force, args.launcher, local=args.local)
-    where = "here" if "--multirun" not in cmd else "through its launcher"
-    shown = " ".join(redact_override(a) for a in cmd[3:])
-    print(f"resume {view.exp_name}/{view.run_name} ({view.state}) {where}: {shown}", flush=True)
-    return subprocess.run(cmd).returncode
-
-
-def check_identity(view, extra: list[str]) -> None:
-    """Refuse, in one line naming the keys, a resume that makes the run another experiment: before anything costs
-    the user work (the job's checks ask for a prefetch under HF_HUB_OFFLINE=1 before they get to the identity)."""
-    from rlvr_vocab.run.claims import stored_identity
-
-    stored = stored_identity(view.paths)
-    if stored is None:
-        return
-    from hydra import compose, initialize_config_dir
-
-    from rlvr_vocab import CONF_DIR
-    from rlvr_vocab.config import register_configs
-    from rlvr_vocab.run.identity import Identity, mismatch_error
-    from rlvr_vocab.user_errors import exit_on_user_error
-
-    register_configs()
-    # The job's overrides (an sbatch wrapper's fixed ones are among the run's recorded overrides).
-    with exit_on_user_error(), initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        wanted = Identity.of(compose("config", overrides=_merged(view, extra, force=False)))
-    if wanted != stored:
-        raise mismatch_error(f"{view.exp_name}/{view.run_name}", stored, wanted)
-
-
-def _wrapper(view) -> dict | None:
-    """The sbatch wrapper a run was submitted with, if it was (and never through a sweep since)."""
-    if view.submissions and view.submissions[-1].get("launcher") != "sbatch":
-        return None
-    recorded = [a.get("sbatch") for a in view.attempts if a.get("sbatch")]
-    return recorded[-1] if recorded else None
-
-
-def _base_overrides(view) -> list[str]:
-    return run_overrides(recorded_overrides(view.m, view.submissions))
-
-
-def _merged(view, extra: list[str], force: bool) -> list[str]:
-    wanted = [*extra, *(["force_resume=true"] if force else [])]
-    wanted.append(f"run_name='{view.run_name}'")
-    if view.sweep_id:
-        wanted.append(f"sweep_id={view.sweep_id}")
-    replaced = {override_key(o) for o in wanted}
-    return [o for o in _base_overrides(view) if override_key(o) not in replaced] + wanted
-
-
-def command(view, extra: list[str], force: bool, launcher: str | None, local: bool = False) -> list[str]:
-    """The `python -m rlvr_vocab.train ...` that continues the run (through its launcher unless `local`)."""
-    submission = view.submissions[-1] if view.submissions else {}
-    overrides = _merged(view, extra, force)
-    # The original launcher settings (partition, account, time...), but not one-off submission states.
-    hydra = launcher_overrides(submission.get("hydra_overrides", []))
-    if launcher:
-        hydra = [o for o in hydra if not o.startswith("hydra/launcher=")] + [f"hydra/launcher={launcher}"]
-    if local:
-        hydra = []
-    mode = ["--multirun"] if hydra or launcher else []
-    return [sys.executable, "-m", "rlvr_vocab.train", *mode, *hydra, *overrides]
-
-
-def wrapper_command(view, wrapper: dict, extra: list[str], force: bool) -> list[str]:
-    """`sbatch [the job's resources] <wrapper script> <overrides>`: the wrapper adds its own fixed overrides."""
-    fixed = set(wrapper.get("fixed_overrides") or [])
-    overrides = [o for o in _merged(view, extra, force) if o not in fixed]
-    options = [f"--{k}={v}" for k, v in (wrapper.get("options") or {}).items()]
-    return [*options, wrapper["script"], *overrides]
-
-
-def _resume_wrapper(view, wrapper: dict, extra: list[str], force: bool) -> int:
-    args = wrapper_command(view, wrapper, extra, force)
-    fixed = list(wrapper.get("fixed_overrides") or [])
-    overrides = args[args.index(wrapper["script"]) + 1:]
-    # Everything the job will check, checked here first (exit code 2 and one line if not).
-    check = subprocess.run([sys.executable, "-m", "rlvr_vocab.train", *fixed, *overrides, "dry_run=true"],
-                           capture_output=True, text=True, cwd=wrapper.get("submit_dir"))
-    if check.returncode:
-        sys.stderr.write(check.stderr)
-        return check.returncode
-    shown = " ".join(shlex.quote(redact_override(a)) for a in args)
-    with submit_lock(view.run_dir.parent.parent):
-        job = view.job_id
-        state = slurm_client.queue_states([job]).get(job) if job else None
-        if state in slurm_client.LIVE_STATES:
-            raise ConfigError(f"run {view.exp_name}/{view.run_name}", f"is {state} as SLURM job {job}",
-                              "two jobs must not write one run dir: wait, or `rlvr-vocab cancel` it first")
-        try:
-            job_id = slurm_client.sbatch(args, cwd=wrapper.get("submit_dir"))
-        except slurm_client.SlurmError as e:
-            raise ConfigError("sbatch", str(e), "check the wrapper's resources") from None
-        record_submission(view.paths, {"job_id": job_id, "submitted": now_iso(), "sweep_id": view.sweep_id,
-                                       "launcher": "sbatch", "script": wrapper["script"], "overrides": overrides})
-    print(f"resume {view.exp_name}/{view.run_name} ({view.state}) through sbatch: {shown}")
-    print(f"submitted as SLURM job {job_id}")
-    return 0
+    say = lambda line: print(line, flush=True)  # noqa: E731
+    return max(resume_run(t, args.overrides, args.force, args.launcher, args.local, say) for t in targets)
