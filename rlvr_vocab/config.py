@@ -16,7 +16,7 @@ from rlvr_vocab.config_types import Spec, dataclass_specs
 from rlvr_vocab.ops.notify import NotifyConfig
 from rlvr_vocab.ops.retry import RetryConfig
 from rlvr_vocab.ops.watchdog import WatchdogConfig
-from rlvr_vocab.reasoning_vocab import MODES, SELECTIONS, ReasoningVocabConfig
+from rlvr_vocab.reasoning_vocab.config import MODES, SELECTIONS, ReasoningVocabConfig
 
 
 @dataclass
@@ -172,8 +172,14 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="rlvr_schema", node=RootConfig)
 
 
+# How gold answers are written: plain (the answer itself) or gsm8k (reasoning, then `#### answer`).
+ANSWER_FORMATS = ("plain", "gsm8k")
+# What generates a benchmark's completions: transformers, or vLLM (GPU clusters).
+EVAL_BACKENDS = ("transformers", "vllm")
 # The values a string of ours takes, where it takes only some.
 CHOICES: dict[str, tuple[str, ...]] = {
+    "dataset.answer_format": ANSWER_FORMATS,
+    "eval.backend": EVAL_BACKENDS,
     "precision": ("auto", "bf16", "fp16", "fp32"),
     "logging.backend": ("wandb", "none"),
     "logging.mode": ("online", "offline", "disabled"),

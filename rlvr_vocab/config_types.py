@@ -188,6 +188,14 @@ class Spec:
         return cls(tuple(data["kinds"]), data["nullable"], tuple(data["choices"]))
 
 
+# trl.GRPOConfig's strings that take only some values (its annotations say `str`; its help text lists them, and
+# tests/test_validation_types.py checks this table against it).
+GRPO_CHOICES: dict[str, tuple[str, ...]] = {
+    "training.vllm_mode": ("server", "colocate"),
+    "training.loss_type": ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"),
+    "training.importance_sampling_level": ("token", "sequence"),
+}
+
 # from_pretrained's options (model.model_kwargs) that configs here set; any other passes on to the model's config.
 MODEL_KWARGS: dict[str, Spec] = {
     "torch_dtype": Spec(("str",), nullable=True, choices=("auto", "bfloat16", "float16", "float32", "float64")),

@@ -111,7 +111,7 @@ def extended_model(cfg: DictConfig, base_path: str, paths: RunPaths, precision: 
     consumer loads it from there (the policy, TRL's reference model, vLLM, evaluation) and so sees the same
     vocabulary. vLLM in particular loads `model.name_or_path`: the base vocabulary if the extension lived only in
     memory."""
-    from rlvr_vocab.reasoning_vocab import apply_reasoning_vocab
+    from rlvr_vocab.reasoning_vocab.surgery import apply_reasoning_vocab
 
     target = paths.extended_model
     source = {"base": base_path, "reasoning_vocab": OmegaConf.to_container(cfg.model.reasoning_vocab, resolve=True)}

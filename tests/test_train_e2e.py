@@ -72,7 +72,7 @@ def test_failure_is_recorded_with_its_summary(experiments_root, tmp_path):
 
 
 def test_reasoning_vocab_demo_resumes_and_final_model_maps_back(experiments_root):
-    from rlvr_vocab.reasoning_vocab import load_reasoning_vocab
+    from rlvr_vocab.reasoning_vocab.surgery import load_reasoning_vocab
 
     args = ["experiment=demo_reasoning", "run_name=rv", "model.reasoning_vocab.size=12", *QUICK[:5]]
     first = run_module(*args, "training.max_steps=2")

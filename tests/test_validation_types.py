@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from rlvr_vocab import CONF_DIR
 from rlvr_vocab.config_types import Spec
-from rlvr_vocab.doctor_checks import compose_experiment
+from rlvr_vocab.doctor.experiment import compose_experiment
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.library_check import LibraryCheck, LibraryCheckWorker
 from rlvr_vocab.validate import declared, validate
@@ -149,3 +149,18 @@ def test_a_sweeps_worker_process_declares_the_same_types(libraries):
     assert "linear" in libraries.grpo_types()["lr_scheduler_type"].choices  # an enum's values
     assert libraries.grpo_types()["gradient_checkpointing"].nullable  # TrainingArguments' bool | None, not TRL's bool
     assert libraries.generation_types()["top_k"].kinds == ("int",)  # from GenerationConfig's docstring
+
+
+def test_grpo_strings_of_few_values_take_what_trl_documents():
+    """GRPO_CHOICES is ours (TRL annotates these as plain `str`): each value must be one TRL's help text names."""
+    import dataclasses
+
+    import trl
+
+    from rlvr_vocab.config_types import GRPO_CHOICES
+
+    help_of = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(trl.GRPOConfig)}
+    for key, values in GRPO_CHOICES.items():
+        name = key.removeprefix("training.")
+        assert name in help_of, f"{key} is no longer a trl.GRPOConfig field"
+        assert all(f"'{v}'" in help_of[name] or f"`'{v}'`" in help_of[name] for v in values), (key, help_of[name])

@@ -25,7 +25,8 @@ def _models():
 
     from rlvr_vocab.data import cache_dir
     from rlvr_vocab.demo.tiny_qwen3 import ensure_tiny_qwen3
-    from rlvr_vocab.reasoning_vocab import ReasoningVocabConfig, apply_reasoning_vocab
+    from rlvr_vocab.reasoning_vocab.config import ReasoningVocabConfig
+    from rlvr_vocab.reasoning_vocab.surgery import apply_reasoning_vocab
 
     path = ensure_tiny_qwen3(cache_dir())
     base = AutoModelForCausalLM.from_pretrained(path, dtype=th.float32)

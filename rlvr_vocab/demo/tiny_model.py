@@ -4,20 +4,14 @@ Built locally (nothing downloaded) and cached on disk under a hash of every inpu
 with plain `AutoModelForCausalLM.from_pretrained` / `AutoTokenizer.from_pretrained`.
 """
 
-import hashlib
-import json
-import os
-import shutil
-import tempfile
-import time
 from pathlib import Path
 
 import torch as th
-from loguru import logger
 from tokenizers import AddedToken, pre_tokenizers
 from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen2Tokenizer
 
 from rlvr_vocab.demo.arithmetic import read_jsonl
+from rlvr_vocab.demo.cached_build import ensure_built, file_hash
 
 IM_START, IM_END, PAD = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
@@ -133,10 +127,6 @@ def warm_start(
     return loss.item()
 
 
-def _file_hash(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def ensure_tiny_model(
     cache_dir: Path,
     data_dir: Path,
@@ -155,9 +145,8 @@ def ensure_tiny_model(
     held-out greedy accuracy around 40-55%, in the middle of the steep part of the learning curve, where GRPO helps
     most. Untied embeddings learned faster than tied ones here.
 
-    The directory name hashes every input, including the train data's content, so a changed input builds anew. It is
-    built in a temporary directory beside it and renamed into place: concurrent builders are safe, and the loser of
-    the race discards its copy.
+    The directory name hashes every input, including the train data's content, so a changed input builds anew;
+    `ensure_built` publishes it atomically, so concurrent builders are safe.
     """
     data_dir = Path(data_dir)
     inputs = {
@@ -170,39 +159,18 @@ def ensure_tiny_model(
         "warm_start_steps": warm_start_steps,
         "warm_start_lr": warm_start_lr,
         "warm_start_batch_size": warm_start_batch_size,
-        "train_data": _file_hash(data_dir / "train.jsonl"),
+        "train_data": file_hash(data_dir / "train.jsonl"),
     }
-    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:12]
-    out_dir = Path(cache_dir) / f"tiny-qwen2-h{hidden_size}-l{num_layers}-{digest}"
-    if out_dir.is_dir():
-        return out_dir
-    start = time.perf_counter()
-    tokenizer = build_tokenizer()
-    model = build_model(tokenizer, hidden_size, num_layers, seed, tie_embeddings)
-    rows = read_jsonl(data_dir / "train.jsonl")
-    loss = warm_start(
-        model, tokenizer, rows, system_prompt, warm_start_steps, warm_start_lr, warm_start_batch_size, seed
-    )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp"))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "build_inputs.json").write_text(json.dumps(inputs, indent=2))
-        if not (tmp / "config.json").is_file():
-            raise RuntimeError(f"save_pretrained wrote no weights for {out_dir.name}: build it on global rank 0 only")
-    except BaseException:
-        shutil.rmtree(tmp)  # leave no half-written copy behind
-        raise
-    try:
-        os.rename(tmp, out_dir)  # atomic; fails if a concurrent builder finished first
-    except OSError:
-        shutil.rmtree(tmp)
-        logger.info(f"Tiny model {out_dir} was built concurrently; using that copy")
-        return out_dir
-    n_params = sum(p.numel() for p in model.parameters())
-    logger.info(
-        f"Built tiny Qwen2 ({n_params / 1e3:.0f}k params, {warm_start_steps} warm-start steps, final loss {loss:.3f}) "
-        f"in {time.perf_counter() - start:.1f}s at {out_dir}"
-    )
-    return out_dir
+
+    def build():
+        tokenizer = build_tokenizer()
+        model = build_model(tokenizer, hidden_size, num_layers, seed, tie_embeddings)
+        rows = read_jsonl(data_dir / "train.jsonl")
+        loss = warm_start(
+            model, tokenizer, rows, system_prompt, warm_start_steps, warm_start_lr, warm_start_batch_size, seed
+        )
+        n_params = sum(p.numel() for p in model.parameters())
+        return model, tokenizer, (f"tiny Qwen2 ({n_params / 1e3:.0f}k params, {warm_start_steps} warm-start steps, "
+                                  f"final loss {loss:.3f})")
+
+    return ensure_built(cache_dir, f"tiny-qwen2-h{hidden_size}-l{num_layers}", inputs, build)

@@ -9,11 +9,6 @@ input, so it loads with plain `AutoModelForCausalLM.from_pretrained` / `AutoToke
 
 import base64
 import functools
-import hashlib
-import json
-import os
-import shutil
-import tempfile
 import time
 from importlib import resources
 from pathlib import Path
@@ -23,6 +18,8 @@ from loguru import logger
 from tokenizers import AddedToken
 from transformers import Qwen2Tokenizer, Qwen3Config, Qwen3ForCausalLM
 from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+from rlvr_vocab.demo.cached_build import ensure_built, file_hash
 
 BUILD_VERSION = 1  # part of the cache key: bump when the build itself changes so stale caches are not reused
 N_BASE_TOKENS = 151643  # BPE tokens, ids 0..151642; the added tokens follow
@@ -206,18 +203,13 @@ def build_tiny_qwen3(
     return model
 
 
-def _file_hash(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def ensure_tiny_qwen3(
     cache_dir: Path, hidden_size: int = 64, num_layers: int = 2, seed: int = 0, tie_embeddings: bool = True
 ) -> Path:
     """Return a directory with the tiny Qwen3 and its tokenizer, building it on the first call.
 
-    The directory name hashes every input, including the ranks file's content, so a changed input builds anew. It is
-    built in a temporary directory beside it and renamed into place: concurrent builders are safe, and the loser of
-    the race discards its copy.
+    The directory name hashes every input, including the ranks file's content, so a changed input builds anew;
+    `ensure_built` publishes it atomically, so concurrent builders are safe.
     """
     inputs = {
         "build_version": BUILD_VERSION,
@@ -225,32 +217,13 @@ def ensure_tiny_qwen3(
         "num_layers": num_layers,
         "seed": seed,
         "tie_embeddings": tie_embeddings,
-        "ranks": _file_hash(ranks_file()),
+        "ranks": file_hash(ranks_file()),
     }
-    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:12]
-    out_dir = Path(cache_dir) / f"tiny-qwen3-h{hidden_size}-l{num_layers}-{digest}"
-    if out_dir.is_dir():
-        return out_dir
-    start = time.perf_counter()
-    tokenizer = build_qwen3_tokenizer()
-    model = build_tiny_qwen3(tokenizer, hidden_size, num_layers, seed, tie_embeddings)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp"))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "build_inputs.json").write_text(json.dumps(inputs, indent=2))
-        if not (tmp / "config.json").is_file():
-            raise RuntimeError(f"save_pretrained wrote no weights for {out_dir.name}: build it on global rank 0 only")
-    except BaseException:
-        shutil.rmtree(tmp)  # leave no half-written copy behind
-        raise
-    try:
-        os.rename(tmp, out_dir)  # atomic; fails if a concurrent builder finished first
-    except OSError:
-        shutil.rmtree(tmp)
-        logger.info(f"Tiny Qwen3 {out_dir} was built concurrently; using that copy")
-        return out_dir
-    n_params = sum(p.numel() for p in model.parameters())
-    logger.info(f"Built tiny Qwen3 ({n_params / 1e6:.1f}M params) in {time.perf_counter() - start:.1f}s at {out_dir}")
-    return out_dir
+
+    def build():
+        tokenizer = build_qwen3_tokenizer()
+        model = build_tiny_qwen3(tokenizer, hidden_size, num_layers, seed, tie_embeddings)
+        n_params = sum(p.numel() for p in model.parameters())
+        return model, tokenizer, f"tiny Qwen3 ({n_params / 1e6:.1f}M params)"
+
+    return ensure_built(cache_dir, f"tiny-qwen3-h{hidden_size}-l{num_layers}", inputs, build)

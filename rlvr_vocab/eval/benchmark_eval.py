@@ -15,13 +15,13 @@ from typing import Any
 
 from loguru import logger
 
+from rlvr_vocab.config import EVAL_BACKENDS
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.eval import results
 from rlvr_vocab.eval.benchmarks import BenchmarkConfig, load_benchmark_config, load_rows, settings_key
 from rlvr_vocab.run import checkpoints
 from rlvr_vocab.run.layout import RunPaths
 
-BACKENDS = ("transformers", "vllm")
 # Beside a checkpoint while an evaluation job still needs it: rotation leaves the checkpoint alone meanwhile.
 PENDING_MARK = "rlvr_eval_pending.json"
 
@@ -95,8 +95,8 @@ def benchmark_configs(names: list[str], local_paths: dict[str, str] | None = Non
 
 
 def check_backend(backend: str) -> None:
-    if backend not in BACKENDS:
-        raise ConfigError("eval.backend", f"unknown backend '{backend}'", f"use one of {', '.join(BACKENDS)}")
+    if backend not in EVAL_BACKENDS:
+        raise ConfigError("eval.backend", f"unknown backend '{backend}'", f"use one of {', '.join(EVAL_BACKENDS)}")
 
 
 def _settings(cfg: BenchmarkConfig, backend: str) -> dict[str, Any]:
@@ -121,7 +121,7 @@ def _prompts(tokenizer, cfg: BenchmarkConfig, rows: list[dict[str, str]]) -> lis
 
 def _evaluate_transformers(model, tokenizer, rv, cfg: BenchmarkConfig, rows, seed: int) -> dict[str, Any]:
     from rlvr_vocab.eval.generation import evaluate
-    from rlvr_vocab.reasoning_vocab import generation_logits_processors
+    from rlvr_vocab.reasoning_vocab.logits import generation_logits_processors
 
     return evaluate(
         model, tokenizer, _prompts(tokenizer, cfg, rows), [r["answer"] for r in rows], _scorer(cfg.verifier),
@@ -166,7 +166,7 @@ def evaluate_benchmarks(run_dir: str, which: str, benchmarks: list[str], backend
     """Evaluate the chosen weights of a run on the benchmarks; returns the results written (skips what is there)."""
     from rlvr_vocab.modeling import load_model_and_tokenizer, match_threads_to_allocation
     from rlvr_vocab.precision import choose_precision
-    from rlvr_vocab.reasoning_vocab import load_reasoning_vocab
+    from rlvr_vocab.reasoning_vocab.surgery import load_reasoning_vocab
     from rlvr_vocab.run.identity import flatten
 
     check_backend(backend)

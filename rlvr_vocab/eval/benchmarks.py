@@ -22,12 +22,11 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from rlvr_vocab import CONF_DIR
-from rlvr_vocab.config import ArithmeticDataConfig
+from rlvr_vocab.config import ANSWER_FORMATS, ArithmeticDataConfig
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.hub_cache import looks_local, offline
 
 BENCHMARK_DIR = CONF_DIR / "benchmark"
-ANSWER_FORMATS = ("plain", "gsm8k")
 # Rewards of rlvr_vocab.rewards that score a completion against the gold answer.
 VERIFIERS = ("accuracy", "numeric")
 _LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}

@@ -90,7 +90,7 @@ def evaluate_run(run_dir: str, checkpoint: str | None = None, dataset: str | Non
     from rlvr_vocab.eval.heldout import held_out_eval, summary
     from rlvr_vocab.modeling import load_model_and_tokenizer, match_threads_to_allocation
     from rlvr_vocab.precision import choose_precision
-    from rlvr_vocab.reasoning_vocab import load_reasoning_vocab
+    from rlvr_vocab.reasoning_vocab.surgery import load_reasoning_vocab
 
     run = Path(run_dir)
     weights, label = model_dir(run, checkpoint)

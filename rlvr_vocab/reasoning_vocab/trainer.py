@@ -9,16 +9,15 @@ reasoning-token shares, so this subclass overrides three private methods (`_gene
 import functools
 from contextlib import contextmanager
 
+import torch as th
+from accelerate.utils import gather_object
+from trl import GRPOTrainer
+
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.reasoning_vocab import (
-    WHERE,
-    ReasoningVocab,
-    base_text_rewards,
-    check_mode,
-    generation_logits_processors,
-    shares,
-    think_token_ids,
-)
+from rlvr_vocab.reasoning_vocab.config import WHERE, check_mode
+from rlvr_vocab.reasoning_vocab.logits import generation_logits_processors
+from rlvr_vocab.reasoning_vocab.rewards import base_text_rewards
+from rlvr_vocab.reasoning_vocab.tokens import ReasoningVocab, shares, think_token_ids
 
 # What the subclass relies on: method -> its parameters after `self`, as TRL 1.16 defines them.
 OVERRIDDEN = {
@@ -48,68 +47,53 @@ def _check_generation_path(rv: ReasoningVocab, args, rollout_func) -> None:
                           "drop rollout_func / use_transformers_continuous_batching, or use mode=free")
 
 
-@functools.cache
-def trainer_class() -> type:
-    import torch as th
-    from trl import GRPOTrainer
+class ReasoningVocabGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer for a model with a reasoning vocabulary.
 
-    class ReasoningVocabGRPOTrainer(GRPOTrainer):
-        """GRPOTrainer for a model with a reasoning vocabulary.
+    Rewards see base text; `think_only` is enforced in transformers generation; the reasoning-token shares are
+    logged per step as `reasoning_vocab/share`, `.../share_in_think` and `.../share_outside_think`.
+    """
 
-        Rewards see base text; `think_only` is enforced in transformers generation; the reasoning-token shares are
-        logged per step as `reasoning_vocab/share`, `.../share_in_think` and `.../share_outside_think`.
-        """
+    def __init__(self, *, reasoning_vocab: ReasoningVocab, reward_funcs, processing_class, **kwargs):
+        _check_generation_path(reasoning_vocab, kwargs.get("args"), kwargs.get("rollout_func"))
+        funcs = reward_funcs if isinstance(reward_funcs, list) else [reward_funcs]
+        super().__init__(reward_funcs=base_text_rewards(funcs, reasoning_vocab, processing_class),
+                         processing_class=processing_class, **kwargs)
+        self.reasoning_vocab = reasoning_vocab
+        self._think_ids = think_token_ids(self._tokenizer)
+        self._rv_processors = generation_logits_processors(reasoning_vocab, self._tokenizer)
 
-        __qualname__ = "ReasoningVocabGRPOTrainer"
-        __module__ = "rlvr_vocab.reasoning_vocab"  # pickled by reference to the package attribute (__getattr__)
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        args = (prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+        if not self._rv_processors:
+            return super()._generate_single_turn(*args)
+        # The very object TRL's unwrap_model_for_generation yields and calls `.generate` on
+        with _generate_with(self.accelerator.unwrap_model(self.model_wrapped), self._rv_processors):
+            return super()._generate_single_turn(*args)
 
-        def __init__(self, *, reasoning_vocab: ReasoningVocab, reward_funcs, processing_class, **kwargs):
-            _check_generation_path(reasoning_vocab, kwargs.get("args"), kwargs.get("rollout_func"))
-            funcs = reward_funcs if isinstance(reward_funcs, list) else [reward_funcs]
-            super().__init__(reward_funcs=base_text_rewards(funcs, reasoning_vocab, processing_class),
-                             processing_class=processing_class, **kwargs)
-            self.reasoning_vocab = reasoning_vocab
-            self._think_ids = think_token_ids(self._tokenizer)
-            self._rv_processors = generation_logits_processors(reasoning_vocab, self._tokenizer)
+    def _generate(self, prompts: list):
+        output = super()._generate(prompts)
+        prompt_ids, completion_ids = output[0], output[1]
+        # Logged completions read in base text; the raw ones, reasoning tokens marked, go beside them.
+        self._rv_texts = (
+            [self.reasoning_vocab.decode_to_base(ids, self._tokenizer, skip_special_tokens=True)
+             for ids in completion_ids],
+            [self.reasoning_vocab.mark(ids, self._tokenizer) for ids in completion_ids],
+        )
+        counts = self.reasoning_vocab.token_counts(completion_ids, *self._think_ids, prompt_ids=prompt_ids)
+        counts = th.tensor(counts, device=self.accelerator.device)
+        total = self.accelerator.gather(counts).view(-1, len(counts)).sum(dim=0).tolist()
+        mode = "train" if self.model.training else "eval"
+        for key, value in shares(total).items():
+            self._metrics[mode][f"reasoning_vocab/{key}"].append(value)
+        return output
 
-        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
-                                  has_tool_images=False):
-            args = (prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
-            if not self._rv_processors:
-                return super()._generate_single_turn(*args)
-            # The very object TRL's unwrap_model_for_generation yields and calls `.generate` on
-            with _generate_with(self.accelerator.unwrap_model(self.model_wrapped), self._rv_processors):
-                return super()._generate_single_turn(*args)
-
-        def _generate(self, prompts: list):
-            output = super()._generate(prompts)
-            prompt_ids, completion_ids = output[0], output[1]
-            # Logged completions read in base text; the raw ones, reasoning tokens marked, go beside them.
-            self._rv_texts = (
-                [self.reasoning_vocab.decode_to_base(ids, self._tokenizer, skip_special_tokens=True)
-                 for ids in completion_ids],
-                [self.reasoning_vocab.mark(ids, self._tokenizer) for ids in completion_ids],
-            )
-            counts = self.reasoning_vocab.token_counts(completion_ids, *self._think_ids, prompt_ids=prompt_ids)
-            counts = th.tensor(counts, device=self.accelerator.device)
-            total = self.accelerator.gather(counts).view(-1, len(counts)).sum(dim=0).tolist()
-            mode = "train" if self.model.training else "eval"
-            for key, value in shares(total).items():
-                self._metrics[mode][f"reasoning_vocab/{key}"].append(value)
-            return output
-
-        def _generate_and_score_completions(self, inputs):
-            from accelerate.utils import gather_object
-
-            output = super()._generate_and_score_completions(inputs)
-            base, marked = (gather_object(texts) for texts in self._rv_texts)
-            logged = self._logs["completion"]
-            start = len(logged) - len(base)  # this step's completions were appended last
-            for i, text in enumerate(base):
-                logged[start + i] = text
-            self._logs["extra"]["raw_completion"].extend(marked)
-            return output
-
-    return ReasoningVocabGRPOTrainer
-
-
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        base, marked = (gather_object(texts) for texts in self._rv_texts)
+        logged = self._logs["completion"]
+        start = len(logged) - len(base)  # this step's completions were appended last
+        for i, text in enumerate(base):
+            logged[start + i] = text
+        self._logs["extra"]["raw_completion"].extend(marked)
+        return output

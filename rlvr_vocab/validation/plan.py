@@ -100,7 +100,7 @@ def validate(
     data_desc = check_dataset(cfg.dataset)
     check_data(cfg.dataset, chat_check(cfg.model, libraries))
     check_offline_cache(cfg)
-    from rlvr_vocab.reasoning_vocab import check_config
+    from rlvr_vocab.reasoning_vocab.config import check_config
 
     check_config(cfg.model.reasoning_vocab, bool(cfg.training.get("use_vllm")))
     rewards = list(cfg.reward)

@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rlvr_vocab.config import leaf_specs
-from rlvr_vocab.config_types import DOMAINS, MODEL_KWARGS, Spec, check_value
+from rlvr_vocab.config_types import DOMAINS, GRPO_CHOICES, MODEL_KWARGS, Spec, check_value
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.library_check import LibraryCheck
 from rlvr_vocab.rewards import REWARDS, check_reward_config, reward_specs
@@ -93,6 +93,8 @@ def declared(key: str, libraries: LibraryCheck) -> Spec | None:
         spec = libraries.grpo_types().get(name)
         if spec is not None and name in REQUIRED_TRAINING:
             spec = replace(spec, nullable=False)  # every run reads them
+        if spec is not None and key in GRPO_CHOICES:
+            spec = replace(spec, choices=GRPO_CHOICES[key])
         return spec and spec.with_domain(DOMAINS.get(key))
     if key.startswith("model.generation_kwargs."):
         name = key.removeprefix("model.generation_kwargs.")
