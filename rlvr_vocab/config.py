@@ -3,7 +3,7 @@
 Their defaults live here; the YAML files under conf/ pick values. Third-party
 sections (`training` -> trl.GRPOConfig, `model.lora` -> peft.LoraConfig) are plain
 YAML with `_target_`: their leaves are typed by the class they are handed to
-(rlvr_vocab.validate.check_types).
+(rlvr_vocab.validation.typed.check_types).
 """
 
 import functools

@@ -3,8 +3,8 @@
 A leaf's type comes from where its section is declared: our structured configs (rlvr_vocab.config), trl.GRPOConfig's
 annotations and transformers' GenerationConfig (both read by rlvr_vocab.library_check), the rewards' signatures.
 What a number may be lives in DOMAINS, one table for every section (the strings of ours that take only some values
-are listed beside our structured configs: rlvr_vocab.config.CHOICES). rlvr_vocab.validate checks every leaf against
-these before anything else reads the config.
+are listed beside our structured configs: rlvr_vocab.config.CHOICES). rlvr_vocab.validation.typed checks every
+leaf against these before anything else reads the config.
 
 Standard library only: rlvr_vocab.rewards imports it, and it must stay cheap to import.
 """

@@ -138,6 +138,29 @@ def _spread(curves: list[dict[int, float]]) -> tuple[list[int], list[float], lis
     return steps, [sum(v) / len(v) for v in at], [min(v) for v in at], [max(v) for v in at]
 
 
+def plot_sweep(sweep: str, runs: list, plots_dir: Path, out: Path | None = None, vs: str | None = None,
+               vs_runs: list | None = None) -> Path:
+    """A sweep's curves, a line per setting; with `vs` (and its runs) a line per arm (and setting). Written to `out`,
+    else to <plots_dir>/<sweep>[-vs-<vs>].png."""
+    if vs is None:
+        return _plot_groups(group_by_setting(runs), out or plots_dir / f"{sweep}.png", f"sweep {sweep}")
+    groups = group_by_arm({sweep: runs, vs: vs_runs})
+    return _plot_groups(groups, out or plots_dir / f"{sweep}-vs-{vs}.png", f"sweep {sweep} vs {vs}")
+
+
+def plot_some_runs(runs: list, plots_dir: Path, out: Path | None = None) -> Path:
+    """These runs' curves (a run given twice drawn once), a line per setting; written to `out`, else to
+    <plots_dir>/<first run>.png."""
+    runs = list({r.run_dir: r for r in runs}.values())
+    names = [f"{r.exp_name}/{r.run_name}" for r in runs]
+    title = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return _plot_groups(group_by_setting(runs), out or plots_dir / f"{runs[0].run_name}.png", title)
+
+
+def _plot_groups(runs_by_group: dict[str, list], out: Path, title: str) -> Path:
+    return plot_runs({label: [r.run_dir for r in group] for label, group in runs_by_group.items()}, out, title)
+
+
 def plot_runs(groups: dict[str, list[Path]], out: Path, title: str, panels: Sequence[str] = PANELS) -> Path:
     """Writes `render_png` to `out` and returns its path."""
     out = Path(out)

@@ -4,8 +4,6 @@ recording the commit hashes fetched under the experiments root so that jobs load
 """
 
 import json
-import os
-import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +13,8 @@ from omegaconf import DictConfig
 
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.hub_cache import (
-    SHA,
     dataset_prepared,
     datasets_cache,
-    hf_home,  # TEMP re-export until doctor/ and cli/prefetch import hub_cache
     hub_cache,
     looks_local,
     model_missing,

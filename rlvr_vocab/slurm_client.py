@@ -1,4 +1,5 @@
-"""Every call to Slurm's commands (sbatch, scontrol, squeue, sacct, scancel, sinfo) and the parsing of their output.
+"""Every call to Slurm's commands (sbatch, scontrol, squeue, sacct, sacctmgr, scancel, sinfo) and the parsing of their
+output (pure parsers of scontrol, squeue, sinfo and sacctmgr text in rlvr_vocab.slurm_parse).
 
 Callers get parsed values or a `SlurmError` whose message is one line saying what Slurm (or its absence) said; none
 of them runs a Slurm command itself. Timeouts are short and explicit: a login node's CLI must never hang on an
@@ -6,13 +7,13 @@ overloaded controller.
 """
 
 import os
-import re
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import NamedTuple
 
+from rlvr_vocab import slurm_parse
 from rlvr_vocab.run.states import RunState
 
 # Job states of jobs still in the controller's hands (squeue and sacct spellings).
@@ -250,10 +251,6 @@ def controller_down() -> str | None:
     return f"slurmctld not responding ({said})"
 
 
-def _fields(line: str) -> dict[str, str]:
-    return dict(part.split("=", 1) for part in line.split() if "=" in part)
-
-
 def show_job(job_id: str) -> dict[str, str]:
     """`scontrol show job -o` of exactly this job or array task (`A_i`).
 
@@ -263,7 +260,7 @@ def show_job(job_id: str) -> dict[str, str]:
     out = _run(["scontrol", "show", "job", "-o", job_id])
     if out.returncode:
         raise SlurmError(f"scontrol show job {job_id} failed: {_said(out)}")
-    lines = [_fields(line) for line in out.stdout.splitlines() if line.strip()]
+    lines = [slurm_parse.key_values(line) for line in out.stdout.splitlines() if line.strip()]
     if "_" in job_id:
         array, task = job_id.split("_", 1)
         mine = [f for f in lines if f.get("ArrayJobId") == array and f.get("ArrayTaskId") == task]
@@ -280,11 +277,7 @@ def hostnames(nodelist: str) -> list[str]:
 
 
 def config_value(key: str) -> str | None:
-    for line in _checked(["scontrol", "show", "config"]).splitlines():
-        name, _, value = line.partition("=")
-        if name.strip() == key:
-            return value.strip()
-    return None
+    return slurm_parse.config_value(_checked(["scontrol", "show", "config"]), key)
 
 
 def max_array_size() -> int | None:
@@ -299,6 +292,11 @@ def requeue(job_id: str) -> None:
     _checked(["scontrol", "requeue", job_id])
 
 
+def partitions() -> dict[str, dict[str, str]]:
+    """`scontrol show partition`: name -> fields (State, MaxTime, AllowAccounts, Default, ...)."""
+    return slurm_parse.partitions(_checked(["scontrol", "show", "partition", "-o"]))
+
+
 # ------------------------------------------------------------------------------------------------ squeue
 
 
@@ -310,11 +308,7 @@ def queue_states(job_ids: list[str]) -> dict[str, str]:
     out = _run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(sorted({array_id(j) for j in ids}))])
     if out.returncode and "Invalid job id" not in out.stderr:
         raise SlurmError(f"squeue failed: {_said(out)}")
-    states = {}
-    for line in out.stdout.splitlines():
-        parts = line.split()
-        if len(parts) >= 2:
-            states[parts[0]] = parts[1]
+    states = slurm_parse.job_states(out.stdout)
     # A pending array prints as one line `A_[0-9%4]`.
     for key, state in list(states.items()):
         if "_[" in key:
@@ -332,14 +326,7 @@ def time_left_s(job_id: str) -> float | None:
         out = _run(["squeue", "-h", "-j", job_id, "-o", "%L"], timeout=20)
     except SlurmError:
         return None
-    text = out.stdout.strip()
-    if out.returncode or not text or text in ("UNLIMITED", "NOT_SET", "INVALID"):
-        return None
-    days, _, hms = text.rpartition("-")
-    parts = [int(p) for p in hms.split(":")]
-    while len(parts) < 3:
-        parts.insert(0, 0)
-    return int(days or 0) * 86400 + parts[0] * 3600 + parts[1] * 60 + parts[2]
+    return None if out.returncode else slurm_parse.seconds_left(out.stdout)
 
 
 # ------------------------------------------------------------------------------------------------ scancel, sbatch
@@ -386,14 +373,7 @@ def most_gpus_per_node(partition: str | None) -> int | None:
         out = _checked(["sinfo", "-h", "-o", "%P %G"])
     except SlurmError:
         return None
-    most = None
-    for line in out.splitlines():
-        name, _, gres = line.partition(" ")
-        if (partition is None and name.endswith("*")) or name.rstrip("*") == partition:
-            # e.g. "gpu:a100:4(S:0-1),gpu:v100:2" or "(null)"
-            counts = [int(m) for m in re.findall(r"gpu(?::[^:,(]+)?:(\d+)", gres)]
-            most = max(most or 0, sum(counts))
-    return most
+    return slurm_parse.most_gpus_per_node(out, partition)
 
 
 def cluster_problem() -> str | None:
@@ -407,6 +387,38 @@ def cluster_problem() -> str | None:
     if not any(state in out.stdout for state in ("idle", "mix", "alloc")):
         return f"no usable node: {out.stdout.strip()}"
     return None
+
+
+# ------------------------------------------------------------------------------------------------ accounting
+
+
+def accounting_problem() -> str | None:
+    """None when Slurm's accounting answers (sacct has the history `status` reads), else why not."""
+    storage = config_value("AccountingStorageType") or ""
+    if storage.endswith("/none") or not storage:
+        return f"accounting is off (AccountingStorageType={storage or 'unset'})"
+    try:
+        _checked(["sacct", "-n", "-X", "-P", "-o", "JobID", "-j", "1"])
+    except SlurmError as e:
+        return str(e)
+    return None
+
+
+def associations(user: str) -> list[dict[str, str]]:
+    """The user's associations: account, partition, QOS list, default QOS."""
+    return slurm_parse.associations(_checked(["sacctmgr", "-n", "-P", "show", "assoc", "where", f"user={user}",
+                                              "format=Account,Partition,QOS,DefaultQOS"]))
+
+
+def default_account(user: str) -> str | None:
+    out = _checked(["sacctmgr", "-n", "-P", "show", "user", user, "format=DefaultAccount"]).strip()
+    return out.splitlines()[0] if out else None
+
+
+def qos_limits(name: str) -> tuple[float | None, int | None] | None:
+    """(MaxWall in minutes, MaxSubmitJobsPerUser) of a QOS, None for no limit; None if it does not exist."""
+    return slurm_parse.qos_limits(_checked(["sacctmgr", "-n", "-P", "show", "qos", "where", f"name={name}",
+                                            "format=Name,MaxWall,MaxSubmitPU"]), name)
 
 
 # ------------------------------------------------------------------------------------------------ this job

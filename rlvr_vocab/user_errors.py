@@ -74,7 +74,7 @@ def explain(e: BaseException) -> str | None:
 def _misplaced(full_key: str) -> ConfigError | None:
     """A GRPOConfig field typed without `+` that does not belong under `training` at all: the reason, not a hint to
     add it."""
-    from rlvr_vocab.validate import misplaced_training_key
+    from rlvr_vocab.validation.typed import misplaced_training_key
 
     section, _, key = full_key.partition(".")
     return misplaced_training_key(key) if section == "training" and "." not in key else None

@@ -180,7 +180,7 @@ DEMO = [*DEMO_MODEL, "dataset.embedded.n_test=20"]
 @pytest.fixture(scope="session")
 def demo_model(shared_cache):
     """The demo's data and warm-started tiny model, built here (2 cores, no training run) before jobs load them."""
-    from rlvr_vocab.doctor_checks import compose_experiment
+    from rlvr_vocab.doctor.experiment import compose_experiment
     from rlvr_vocab.modeling import model_path
 
     cfg, _ = compose_experiment(DEMO)

@@ -10,11 +10,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlvr_vocab import report
 from rlvr_vocab.cli import main
 from rlvr_vocab.eval import stats
 from rlvr_vocab.eval.results import write_result
 from rlvr_vocab.registry import Registry
+from rlvr_vocab.report.arms import Arm
+from rlvr_vocab.report.browser import CHROMIUM_FLAGS, screenshot
+from rlvr_vocab.report.document import Para
+from rlvr_vocab.report.provenance import reproduce_commands
+from rlvr_vocab.report.sections import QUESTION, build
+from rlvr_vocab.report.wording import DIGITS, decimals, number
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.manifest import Manifest
 from rlvr_vocab.run.states import Event, RunState
@@ -245,7 +250,7 @@ def test_report_is_one_self_contained_html_file(arms, capsys, no_slurm):
     path = _html_report(arms, capsys)
     page = path.read_text()
     assert os.listdir(path.parent) == ["base-vs-rv.html"]
-    assert report.QUESTION in page and page.count('src="data:image/png;base64,') == 2
+    assert QUESTION in page and page.count('src="data:image/png;base64,') == 2
     assert 'src="http' not in page and "<link" not in page and "<script" not in page and "@import" not in page
     assert "url(" not in page and "<iframe" not in page
     # the config difference, A -> B
@@ -275,7 +280,7 @@ def test_report_markdown_has_its_pngs_beside_it(arms, capsys, no_slurm, tmp_path
     assert code == 0 and sorted(os.listdir(out.parent)) == ["cmp-benchmarks.png", "cmp-training.png", "cmp.md"]
     assert "](cmp-benchmarks.png)" in text and "](cmp-training.png)" in text
     assert (out.parent / "cmp-benchmarks.png").read_bytes()[:8] == PNG_MAGIC
-    assert f"# {report.QUESTION}" in text and "| key | A | B |" in text
+    assert f"# {QUESTION}" in text and "| key | A | B |" in text
     assert "| model.reasoning_vocab.size | 0 | 64 |" in text
     assert "[W&B](https://wandb.ai/lab/rlvr/runs/wreasoning_vocab2)" in text
     assert "```bash\npython -m rlvr_vocab.train" in text and "<table" not in text and "<img" not in text
@@ -303,7 +308,7 @@ def test_report_of_one_arm_shows_its_settings_and_swept_keys(experiments_root, c
 def test_report_renders_in_a_browser(arms, capsys, no_slurm, chromium, tmp_path):
     page = _html_report(arms, capsys)
     shot = tmp_path / "report.png"
-    errors = report.screenshot(page, shot)
+    errors = screenshot(page, shot)
     assert errors == []
     from PIL import Image
 
@@ -311,7 +316,7 @@ def test_report_renders_in_a_browser(arms, capsys, no_slurm, chromium, tmp_path)
         assert image.size == (1280, 2400)
         colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
     assert colours is not None and len(colours) > 500  # text, tables, verdict cells and plots: not a blank page
-    dom = subprocess.run([chromium, *report.CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
                           "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert dom.count("<table") >= 6 and dom.count("<img") == 2 and "B better" in dom
 
@@ -330,12 +335,12 @@ def test_reproduce_commands_a_grid_file_or_one_command_per_run(experiments_root,
                 "+sweep=lr_beta", "experiment=baseline", f"training.learning_rate={lr}", "training.beta=0.0",
                 f"seed={seed}", "run_name='x'", "sweep_id=file"])
     runs = Registry(experiments_root).runs(ask_slurm=False)
-    holes, filed = (report.Arm("A", s, [r for r in runs if r.sweep_id == s]) for s in ("holes", "file"))
+    holes, filed = (Arm("A", s, [r for r in runs if r.sweep_id == s]) for s in ("holes", "file"))
     prefix = "python -m rlvr_vocab.train --multirun hydra/launcher=slurm hydra.launcher.partition=gpu "
-    assert report.reproduce_commands(holes) == [
+    assert reproduce_commands(holes) == [
         prefix + f"experiment=baseline training.learning_rate={lr} seed={seed}"
         for lr, seed in (("1e-6", "0"), ("3e-6", "0"), ("3e-6", "1"))]
-    assert report.reproduce_commands(filed) == [prefix + "+sweep=lr_beta experiment=baseline"]
+    assert reproduce_commands(filed) == [prefix + "+sweep=lr_beta experiment=baseline"]
 
 
 # ---------------------------------------------------------------------------------------------- what a user sees
@@ -365,8 +370,8 @@ def test_compare_vs_prints_the_answer_and_says_what_its_columns_are(equal_arms, 
     table = out.out
     assert code == 0
     # the answer, the very sentences of the report's "Answer in short"
-    blocks = report.build(Registry(equal_arms).runs(ask_slurm=False), "eqa", "eqb")
-    answers = [b.text for b in blocks if isinstance(b, report.Para) and b.kind == "answer"]
+    blocks = build(Registry(equal_arms).runs(ask_slurm=False), "eqa", "eqb")
+    answers = [b.text for b in blocks if isinstance(b, Para) and b.kind == "answer"]
     assert len(answers) == 3 and all(f"  {a}\n" in table for a in answers)  # aime24, math500, held-out
     assert "\nanswer:\n  aime24 (final model): " in table
     assert "\n  math500 (final model): no difference shown (the interval includes 0). A 0.5875, B 0.5875; " \
@@ -397,14 +402,14 @@ def test_compare_vs_says_why_means_and_difference_differ_with_unpaired_seeds(arm
 
 
 def test_numbers_round_alike_and_zero_has_no_sign():
-    assert report.number(-1e-17, signed=True) == "+0.000" and report.number(-0.0004) == "0.000"
-    assert report.number(0.0125, signed=True, digits=4) == "+0.0125" and report.number(None) == "-"
+    assert number(-1e-17, signed=True) == "+0.000" and number(-0.0004) == "0.000"
+    assert number(0.0125, signed=True, digits=4) == "+0.0125" and number(None) == "-"
     row = {"a": stats.summarize(list(EQUAL_A.values())), "b": stats.summarize(list(EQUAL_B.values())),
            "diff": stats.paired_difference(EQUAL_A, EQUAL_B)}
-    assert report.number(row["a"]["mean"]) != report.number(row["b"]["mean"])  # what a fixed 3 decimals showed
-    assert report.decimals(row) == 4
+    assert number(row["a"]["mean"]) != number(row["b"]["mean"])  # what a fixed 3 decimals showed
+    assert decimals(row) == 4
     row["diff"]["a_only"] = ["3"]  # means over other seeds than the difference: nothing to agree with
-    assert report.decimals(row) == report.DIGITS
+    assert decimals(row) == DIGITS
 
 
 def test_compare_says_what_its_short_column_names_mean(experiments_root, capsys, no_slurm):

@@ -6,7 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from rlvr_vocab.config import register_configs
-from rlvr_vocab.validate import validate
+from rlvr_vocab.validation.plan import validate
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 register_configs()

@@ -12,21 +12,16 @@ from types import SimpleNamespace
 import pytest
 from test_prefetch import MODEL, OVERRIDES, cache_everything, cache_model, hf_home, safetensors_bytes  # noqa: F401
 
+from rlvr_vocab import slurm_parse
 from rlvr_vocab.cli import main as cli
-from rlvr_vocab.doctor_checks import (
-    FAIL,
-    OK,
-    WARN,
-    compose_experiment,
-    disk_check,
-    gpu_checks,
-    hub_checks,
-    launcher_params,
-    root_check,
-    slurm_minutes,
-    version_checks,
-    wandb_check,
-)
+from rlvr_vocab.doctor import node
+from rlvr_vocab.doctor.check import FAIL, OK, WARN
+from rlvr_vocab.doctor.environment import version_checks, wandb_check
+from rlvr_vocab.doctor.experiment import compose_experiment, launcher_params
+from rlvr_vocab.doctor.hub import hub_checks
+from rlvr_vocab.doctor.node import gpu_checks
+from rlvr_vocab.doctor.storage import disk_check, root_check
+from rlvr_vocab.slurm_parse import slurm_minutes
 
 LOCAL = ["hydra/launcher=local"]
 
@@ -85,6 +80,24 @@ def test_slurm_time_formats():
     assert slurm_minutes("12:00:00") == 720 and slurm_minutes("1-00:00:00") == 1440 and slurm_minutes("2-12") == 3600
 
 
+def test_slurm_answers_doctor_reads():
+    partitions = slurm_parse.partitions(
+        "PartitionName=debug Default=YES MaxTime=UNLIMITED State=UP\n"
+        "PartitionName=gpu AllowAccounts=ml,vision MaxTime=2-00:00:00 State=DRAIN\n"
+    )
+    assert partitions["debug"]["Default"] == "YES" and partitions["gpu"]["AllowAccounts"] == "ml,vision"
+    sinfo = "debug* (null)\ngpu gpu:a100:4(S:0-1),gpu:v100:2\ngpu gpu:a100:2\n"
+    assert slurm_parse.most_gpus_per_node(sinfo, None) == 0 and slurm_parse.most_gpus_per_node(sinfo, "gpu") == 6
+    assert slurm_parse.most_gpus_per_node(sinfo, "nope") is None
+    [row] = slurm_parse.associations("ml||normal,long|normal\n")
+    assert row == {"account": "ml", "partition": "", "qos": "normal,long", "default_qos": "normal"}
+    qos = "normal||\nlong|7-00:00:00|50\n"
+    assert slurm_parse.qos_limits(qos, "normal") == (None, None) and slurm_parse.qos_limits(qos, "long") == (10080, 50)
+    assert slurm_parse.qos_limits(qos, "nope") is None
+    assert slurm_parse.seconds_left("1-00:00:05\n") == 86405 and slurm_parse.seconds_left("29:30") == 1770
+    assert slurm_parse.seconds_left("UNLIMITED") is None
+
+
 def test_wandb_online_without_credentials_fails(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
@@ -125,11 +138,9 @@ def test_versions_against_the_lock(tmp_path):
 def test_jobs_asking_for_gpus_need_a_cuda_torch(monkeypatch):
     import torch as th
 
-    from rlvr_vocab import doctor_checks
-
     # A login node: no GPU, no driver; the build of torch is what the jobs, on this same environment, will have.
     monkeypatch.setattr(th.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(doctor_checks, "_nvidia_smi", lambda: [])
+    monkeypatch.setattr(node, "_nvidia_smi", lambda: [])
     gpu_job, _ = compose_experiment(["hydra/launcher=slurm"])  # 1 GPU per node
     monkeypatch.setattr(th.version, "cuda", None)
     [check] = gpu_checks(gpu_job, launcher_params(gpu_job))
@@ -141,7 +152,7 @@ def test_jobs_asking_for_gpus_need_a_cuda_torch(monkeypatch):
     [check] = gpu_checks(here, launcher_params(here))
     assert check.status == FAIL and "precision=bf16" in check.found
     # GPUs the driver shows but this torch cannot use (a CUDA build newer than the driver).
-    monkeypatch.setattr(doctor_checks, "_nvidia_smi", lambda: ["NVIDIA A100-SXM4-80GB, 535.104.05"])
+    monkeypatch.setattr(node, "_nvidia_smi", lambda: ["NVIDIA A100-SXM4-80GB, 535.104.05"])
     [check] = gpu_checks(gpu_job, launcher_params(gpu_job))
     assert check.status == FAIL and "nvidia-smi sees 1" in check.found
 

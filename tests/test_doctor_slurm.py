@@ -7,7 +7,7 @@ import pytest
 from conftest import REPO
 from test_doctor import doctor, statuses
 
-from rlvr_vocab.doctor_checks import FAIL, OK
+from rlvr_vocab.doctor.check import FAIL, OK
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

@@ -15,7 +15,7 @@ from test_trustworthy_runs import config, finish, job
 
 from rlvr_vocab import slurm_client
 from rlvr_vocab.cli import main
-from rlvr_vocab.cli import resume as resume_cmd
+from rlvr_vocab.launch import resume as resume_cmd
 from rlvr_vocab.run import manifest as manifest_module
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.manifest import Manifest, iso, read_manifest
@@ -66,10 +66,10 @@ def doctor_lines(capsys, *overrides: str) -> tuple[int, list[str]]:
 
 
 def test_doctor_checks_the_profile_named_or_the_experiments_own(capsys, monkeypatch):
-    from rlvr_vocab import doctor_checks
+    from rlvr_vocab.doctor.experiment import compose_experiment, launcher_params, requested_gpus
 
     # No Slurm here (the local cluster is not this test's): the profile's Slurm checks stop at the controller.
-    monkeypatch.setattr(doctor_checks.slurm_client, "controller_down", lambda: "scontrol not found")
+    monkeypatch.setattr(slurm_client, "controller_down", lambda: "scontrol not found")
     code, lines = doctor_lines(capsys, "experiment=demo")
     assert lines[0].split()[:4] == ["ok", "launcher", "profile", "slurm_cpu:"]
     assert "none named, so the experiment's own (its eval.launcher)" in lines[0]
@@ -77,9 +77,9 @@ def test_doctor_checks_the_profile_named_or_the_experiments_own(capsys, monkeypa
     assert code == 2 and lines[-1].endswith("demo cannot run as configured (hydra/launcher=slurm_cpu)")
     assert not any("GPUs per node" in line for line in lines), "a CPU profile asks no GPUs of the cluster"
 
-    cfg, _ = doctor_checks.compose_experiment(["experiment=baseline"])  # a GPU experiment: its own GPU profile
+    cfg, _ = compose_experiment(["experiment=baseline"])  # a GPU experiment: its own GPU profile
     assert cfg.hydra.runtime.choices["hydra/launcher"] == "slurm"
-    assert doctor_checks.requested_gpus(doctor_checks.launcher_params(cfg)) == 1
+    assert requested_gpus(launcher_params(cfg)) == 1
 
     code, lines = doctor_lines(capsys, "experiment=demo", "hydra/launcher=local")
     assert "launcher profile  local, as named (hydra/launcher=local)" in lines[0]

@@ -16,7 +16,8 @@ from rlvr_vocab.launch.resume import command
 from rlvr_vocab.launch.sweep import _identity, flat_config, plan_sweep, run_name_for, sweep_id_for, swept_keys
 from rlvr_vocab.registry import RunView
 from rlvr_vocab.run.identity import Identity
-from rlvr_vocab.validate import check_name, validate
+from rlvr_vocab.validation.names import check_name
+from rlvr_vocab.validation.plan import validate
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 

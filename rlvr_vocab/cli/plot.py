@@ -3,9 +3,10 @@ against step, one line per setting (with --vs: per arm), a min-max band over see
 
 from pathlib import Path
 
-from rlvr_vocab.cli.common import find_run, registry, relative, select
+from rlvr_vocab.cli.common import find_run, registry, relative
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.plotting import group_by_arm, group_by_setting, plot_runs
+from rlvr_vocab.plotting import plot_some_runs, plot_sweep
+from rlvr_vocab.report.selection import select
 
 
 def add_parser(sub) -> None:
@@ -26,24 +27,12 @@ def run(args) -> int:
     reg = registry(args)
     # Curves come from the run dirs: SLURM's view of the jobs is not needed.
     every = reg.runs(ask_slurm=False)
-    if args.vs:
-        arms = {sweep: select(every, sweep=sweep) for sweep in (args.sweep, args.vs)}
-        runs_by_group = group_by_arm(arms)
-        name, title = f"{args.sweep}-vs-{args.vs}", f"sweep {args.sweep} vs {args.vs}"
-    elif args.sweep:
-        runs_by_group = group_by_setting(select(every, sweep=args.sweep))
-        name, title = args.sweep, f"sweep {args.sweep}"
+    plots_dir = reg.root / "_plots"
+    if args.sweep:
+        runs = select(every, sweep=args.sweep)
+        vs_runs = select(every, sweep=args.vs) if args.vs else None
+        out = plot_sweep(args.sweep, runs, plots_dir, args.out, args.vs, vs_runs)
     else:
-        found = {r.run_dir: r for r in (find_run(every, q) for q in args.runs)}  # a run named twice is drawn once
-        runs = list(found.values())
-        runs_by_group = group_by_setting(runs)
-        name, title = runs[0].run_name, _title(runs)
-    groups = {label: [r.run_dir for r in group] for label, group in runs_by_group.items()}
-    out = plot_runs(groups, args.out or reg.root / "_plots" / f"{name}.png", title)
+        out = plot_some_runs([find_run(every, q) for q in args.runs], plots_dir, args.out)
     print(relative(out))
     return 0
-
-
-def _title(runs) -> str:
-    names = [f"{r.exp_name}/{r.run_name}" for r in runs]
-    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")

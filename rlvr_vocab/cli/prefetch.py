@@ -19,8 +19,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from rlvr_vocab.doctor_checks import compose_experiment
-    from rlvr_vocab.prefetch import hf_home, offline, offline_problem, prefetch
+    from rlvr_vocab.doctor.experiment import compose_experiment
+    from rlvr_vocab.hub_cache import hf_home, offline
+    from rlvr_vocab.prefetch import offline_problem, prefetch
     from rlvr_vocab.user_errors import EXIT_BAD_INPUT, exit_on_user_error
 
     overrides = [*args.overrides, *([f"experiments_root={args.root}"] if getattr(args, "root", None) else [])]

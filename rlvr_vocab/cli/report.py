@@ -6,10 +6,8 @@ HTML by default (plots embedded, inline CSS, nothing fetched: it can be mailed),
 
 from pathlib import Path
 
-from rlvr_vocab import report
 from rlvr_vocab.cli.common import registry, relative
-
-FORMATS = ("html", "md")
+from rlvr_vocab.report.writing import FORMATS, write_report
 
 
 def add_parser(sub) -> None:
@@ -25,7 +23,6 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     fmt = args.format or ("md" if args.out is not None and args.out.suffix == ".md" else "html")
     reg = registry(args)
-    blocks = report.build(reg.runs(), args.sweep, args.vs)
-    out = report.write(blocks, args.out or report.default_out(reg.root, args.sweep, args.vs, fmt), fmt)
+    out = write_report(reg.runs(), reg.root, args.sweep, args.vs, args.out, fmt)
     print(f"report written to {relative(out)}")
     return 0

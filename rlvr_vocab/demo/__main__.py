@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+from rlvr_vocab import slurm_client
 from rlvr_vocab.local_slurm import ensure_local_cluster
 
 ARMS = {"demo": "demo-seeds", "demo_reasoning": "demo_reasoning-seeds"}
@@ -35,8 +36,11 @@ def _pending(rows: list[dict]) -> list[str]:
     jobs = [j for r in rows for j in _eval_jobs(r) if j.get("job_id")]
     on_slurm = [j["job_id"] for j in jobs if j.get("launcher") != "local"]
     if on_slurm:
-        queued = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(on_slurm)], capture_output=True, text=True)
-        live += [f"evaluation job {j}" for j in queued.stdout.split()]
+        try:
+            queued = slurm_client.queue_states(on_slurm)
+        except slurm_client.SlurmError:
+            queued = {}  # unanswered: the runs' own states still say what is pending
+        live += [f"evaluation job {j}" for j in queued]
     live += [f"evaluation process {j['job_id']}" for j in jobs if j.get("launcher") == "local" and
              os.path.exists(f"/proc/{j['job_id']}")]
     return live

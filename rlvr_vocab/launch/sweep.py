@@ -136,7 +136,7 @@ def plan_sweep(
     unless its config differs from one validated in full only in VALIDITY_NEUTRAL keys and its run dir does not
     exist yet: then nothing validation reads can differ.
     """
-    from rlvr_vocab.validate import check_name
+    from rlvr_vocab.validation.names import check_name
 
     if not jobs:
         raise ConfigError("sweep", "has no points")
@@ -232,7 +232,7 @@ def _unique_names(resolved: list, root: Path, explicit: bool) -> list[str]:
 
 
 def _single_name(flat: dict[str, Any]) -> str:
-    from rlvr_vocab.validate import default_run_name
+    from rlvr_vocab.validation.names import default_run_name
 
     return flat["run_name"] or default_run_name()
 

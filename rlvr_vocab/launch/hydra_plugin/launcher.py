@@ -25,7 +25,7 @@ from rlvr_vocab.ops.notify import sbatch_mail_parameters
 from rlvr_vocab.private_api import sbatch_script
 from rlvr_vocab.run.claims import record_submission
 from rlvr_vocab.run.manifest import now_iso
-from rlvr_vocab.validate import check_time_limit
+from rlvr_vocab.validation.training import check_time_limit
 
 _POLL_S = 10.0
 

@@ -24,7 +24,7 @@ from rlvr_vocab.library_check import LibraryCheck, sweep_worker
 from rlvr_vocab.run.claims import submit_lock
 from rlvr_vocab.run.identity import flatten
 from rlvr_vocab.secrets import redact_obj
-from rlvr_vocab.validate import validate
+from rlvr_vocab.validation.plan import validate
 
 
 class RlvrSweeper(BasicSweeper):
