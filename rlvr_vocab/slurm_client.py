@@ -292,6 +292,16 @@ def requeue(job_id: str) -> None:
     _checked(["scontrol", "requeue", job_id])
 
 
+def start_now(job_id: str) -> None:
+    """Make a pending (requeued) job eligible at once instead of after its requeue delay."""
+    _checked(["scontrol", "update", f"JobId={job_id}", "StartTime=now"])
+
+
+def version() -> str:
+    """The Slurm release of this machine's client commands (`sinfo --version`)."""
+    return _checked(["sinfo", "--version"], timeout=15).split()[-1]
+
+
 def partitions() -> dict[str, dict[str, str]]:
     """`scontrol show partition`: name -> fields (State, MaxTime, AllowAccounts, Default, ...)."""
     return slurm_parse.partitions(_checked(["scontrol", "show", "partition", "-o"]))

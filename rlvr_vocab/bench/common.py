@@ -16,6 +16,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from rlvr_vocab import slurm_client
 from rlvr_vocab.local_slurm import ensure_local_cluster
 
 SHIM_LOG_ENV = "RLVR_BENCH_SHIM_LOG"
@@ -174,8 +175,10 @@ def ensure_slurm() -> None:
 
 
 def scancel(job_ids: Sequence[str]) -> None:
-    if job_ids:
-        subprocess.run(["scancel", *job_ids], capture_output=True, timeout=60)
+    try:
+        slurm_client.cancel(list(job_ids))
+    except slurm_client.SlurmError:
+        pass  # a benchmark's clean-up: jobs already gone
 
 
 def load_average() -> str:
@@ -204,9 +207,8 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[dist] = "not installed"
     try:
-        found["slurm"] = subprocess.run(["sinfo", "--version"], capture_output=True, text=True,
-                                        timeout=15).stdout.split()[-1]
-    except (OSError, IndexError, subprocess.TimeoutExpired):
+        found["slurm"] = slurm_client.version()
+    except (slurm_client.SlurmError, IndexError):
         found["slurm"] = "not available"
     return found
 

@@ -9,7 +9,6 @@ so the figure is mostly the checkpoint, SLURM's requeue and the job's start-up a
 """
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from loguru import logger
 
+from rlvr_vocab import slurm_client
 from rlvr_vocab.bench.common import (
     SHIM_LOG_ENV,
     BenchError,
@@ -65,16 +65,17 @@ def _past_first_checkpoint(run_dir: Path) -> list[dict[str, Any]] | None:
 def _released(job: str) -> bool:
     """True once the requeued job is pending again, and then made eligible now. (Updated any earlier, while it
     still runs, the requeue afterwards sets its own start time.)"""
-    out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, timeout=30)
-    if out.stdout.split() != ["PENDING"]:
+    if slurm_client.queue_states([job]).get(job) != "PENDING":
         return False
-    out = subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], capture_output=True, timeout=30)
-    return out.returncode == 0
+    try:
+        slurm_client.start_now(job)
+    except slurm_client.SlurmError:
+        return False
+    return True
 
 
 def _gone(job: str) -> bool:
-    out = subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True, timeout=30)
-    return not out.stdout.strip()
+    return job not in slurm_client.queue_states([job])
 
 
 def preempt_once(ctx: Context, path: str, i: int) -> dict[str, float]:
@@ -89,7 +90,7 @@ def preempt_once(ctx: Context, path: str, i: int) -> dict[str, float]:
         lines = wait_for(lambda: _past_first_checkpoint(run_dir), 900, "the run to pass its first checkpoint")
         fresh = lines[0]["time"] - eligible  # step 1's log line
         signalled = time.time()
-        subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)
+        slurm_client.signal_job(job, "USR2")
         wait_for(lambda: _manifest(run_dir).get("status") == "REQUEUED", 300, "the job to checkpoint and requeue")
         requeued = time.time()
         stopped_at = _manifest(run_dir)["last_step"]
