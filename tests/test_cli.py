@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from rlvr_vocab import registry
 from rlvr_vocab.cli import main
-from rlvr_vocab.registry import Registry
+from rlvr_vocab.registry import Registry, index, run_files
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.manifest import Manifest
 from rlvr_vocab.run.states import Event, RunState
@@ -197,8 +196,8 @@ def test_status_over_1000_runs_reads_only_the_runs_that_changed(experiments_root
     assert cli("status", "--json", capsys=capsys)[0] == 0  # builds the index
 
     read = []
-    real_read_run = registry._read_run
-    monkeypatch.setattr(registry, "_read_run", lambda path: read.append(path) or real_read_run(path))
+    real_read_run = run_files.read_run
+    monkeypatch.setattr(run_files, "read_run", lambda path: read.append(path) or real_read_run(path))
     _, out = cli("status", "--json", capsys=capsys)
     assert len(json.loads(out.out)) == 1000 and read == []
 
@@ -238,7 +237,7 @@ def test_a_locked_index_is_one_line_naming_rebuild(experiments_root, capsys, no_
 
     make_run(experiments_root, "demo", "a")
     assert cli("status", "--json", capsys=capsys)[0] == 0
-    monkeypatch.setattr(registry, "_BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(index, "_BUSY_TIMEOUT_S", 0.2)
     holder = sqlite3.connect(experiments_root / ".registry.sqlite")
     holder.execute("begin exclusive")
     try:
@@ -261,7 +260,8 @@ def test_a_malformed_index_is_one_line_naming_rebuild(experiments_root, capsys, 
 
 def test_show_and_status_agree_on_an_attempt_slurm_ended(tmp_path):
     """A job killed -9 records no end: `show` lists its attempt as `status` shows the run, never as running."""
-    from rlvr_vocab.registry import RunView, SlurmView
+    from rlvr_vocab.registry import RunView
+    from rlvr_vocab.registry.slurm_view import SlurmView
     from rlvr_vocab.slurm_client import SacctRow
 
     manifest = {"status": "RUNNING", "attempts": [{"n": 1, "slurm_job_id": "9", "started": "2026-01-01T00:00:00+00:00",

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from rlvr_vocab import registry
+from rlvr_vocab.bench.cli_latency import write_synthetic_registry
 from rlvr_vocab.cli import main, status
 from rlvr_vocab.cli.common import parse_since
+from rlvr_vocab.registry import Registry, RunView, index, run_files, slurm_view
+from rlvr_vocab.run.layout import RootPaths
 
 HOUR = 3600.0
 # The runs `many_runs` writes: 20 an hour back from now, in this cycle of states (FAILED runs have no job: settled).
@@ -194,11 +196,10 @@ def test_the_table_over_1200_runs_renders_and_serializes_only_the_rows_shown(man
                   many_runs - i * HOUR / 20 - 61, job=str(1000 + i), updated=many_runs - 60)
     assert cli(capsys, "--json")[0] == 0  # indexes every run
     rendered, serialized = [], []
-    real_line, real_to_json = status._line, registry.RunView.to_json
+    real_line, real_to_json = status._line, RunView.to_json
     monkeypatch.setattr(status, "_line", lambda cells, *args: rendered.append(cells[0]) or real_line(cells, *args))
-    monkeypatch.setattr(registry.RunView, "to_json", lambda self: serialized.append(self.run_name) or
-                        real_to_json(self))
-    monkeypatch.setattr(registry, "_read_run", lambda run_dir: pytest.fail(f"{run_dir} read again"))
+    monkeypatch.setattr(RunView, "to_json", lambda self: serialized.append(self.run_name) or real_to_json(self))
+    monkeypatch.setattr(run_files, "read_run", lambda run_dir: pytest.fail(f"{run_dir} read again"))
 
     code, out, _ = cli(capsys)
     assert code == 0 and rendered[0] == "run" and len(rendered) == 51 and table_names(out) == rendered[1:]
@@ -315,7 +316,7 @@ def test_a_finished_run_changed_by_its_writers_shows_at_once_and_a_hand_edit_on_
     os.replace(exp_dir / "r0002" / "new.json", exp_dir / "r0002" / "run.json")
     _, out, _ = cli(capsys, "--json")
     assert [r["state"] for r in json.loads(out)] == ["COMPLETED", "COMPLETED", "COMPLETED"]
-    monkeypatch.setattr(registry, "_RESCAN_AFTER_S", 0)
+    monkeypatch.setattr(index, "_RESCAN_AFTER_S", 0)
     _, out, _ = cli(capsys, "--json")
     assert [r["state"] for r in json.loads(out)] == ["COMPLETED", "COMPLETED", "FAILED"]
 
@@ -325,8 +326,29 @@ def test_rows_built_anew_equal_the_rows_served_from_the_index(experiments_root, 
     write_run(experiments_root, "demo", "r0001", "COMPLETED", time.time() - HOUR, job="7")
     write_run(experiments_root, "demo", "r0002", "FAILED", time.time() - HOUR, job="8")  # asks SLURM: none here
     _, out, _ = cli(capsys, "--json")
-    full = registry.Registry(experiments_root).runs(full=True)
+    full = Registry(experiments_root).runs(full=True)
     assert json.loads(out) == [v.to_json() for v in full]
+
+
+def test_the_index_keeps_a_brief_of_each_run_under_2_kb(experiments_root, capsys, slurm_shim):
+    """Realistic run dirs (a manifest of ~2.3 KB: every metric TRL logs, checkpoints, an evaluation; the sweep's
+    submission): the index keeps what `status` and the list commands read, not the files, and `show` reads them
+    whole from the run dir."""
+    n = 2000
+    write_synthetic_registry(experiments_root, n)
+    for _ in range(2):  # builds the index, then settles the runs SLURM has no record of
+        assert cli(capsys, "--json")[0] == 0
+    assert RootPaths(experiments_root).index.stat().st_size / n < 2048
+
+    # A settled run's brief leaves to its row what the row says: the views built from the index are as the files say.
+    views = Registry(experiments_root).runs(full=False, ask_slurm=False)
+    assert {v.run_dir_text: [v.brief, v.brief_submissions] for v in views} == {
+        v.run_dir_text: list(run_files.brief(*run_files.read_run(v.run_dir_text))) for v in views}
+    run_dir = next(v.run_dir for v in views if v.brief is not None)
+    assert main(["show", f"{run_dir.parent.name}/{run_dir.name}", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["metrics"] == json.loads((run_dir / "run.json").read_text())["metrics"]
+    assert shown["submissions"] == json.loads((run_dir / "submissions.json").read_text())
 
 
 def test_states_are_coloured_on_a_terminal_unless_no_color(experiments_root, capsys, no_slurm, monkeypatch):
@@ -346,7 +368,7 @@ def test_a_sacct_the_kernel_refuses_leaves_the_runs_unknown(experiments_root, ca
     def refused(job_ids, every_run=False):
         raise OSError(7, "Argument list too long", "sacct")
 
-    monkeypatch.setattr(registry.slurm_client, "sacct", refused)
+    monkeypatch.setattr(slurm_view.slurm_client, "sacct", refused)
     code, out, _ = cli(capsys, "--json")
     [row] = json.loads(out)
     assert code == 0 and row["state"] == "UNKNOWN" and row["stale"]

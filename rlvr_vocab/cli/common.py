@@ -7,12 +7,17 @@ from datetime import datetime
 from pathlib import Path
 
 from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.registry import Registry, RunView, experiments_root
+from rlvr_vocab.registry import Registry, RunView
 from rlvr_vocab.run.states import RunState
 
 # A span back from now, for --since: 30m, 12h, 2d, 1w (1.5d too).
 _SPAN = re.compile(r"(\d+(?:\.\d+)?)([mhdw])")
 _SPAN_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def experiments_root(cli_root: str | None) -> Path:
+    """--root, else RLVR_EXPERIMENTS_ROOT, else ./experiments (as `root_origin` says)."""
+    return Path(cli_root or os.environ.get("RLVR_EXPERIMENTS_ROOT") or "experiments")
 
 
 def registry(args) -> Registry:

@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    # Only this run is resolved against SLURM (and its jobs' resources asked for, if the index does not hold them).
+    # Only this run is resolved against SLURM (and its jobs' resources asked for, if the index does not hold them);
+    # its files are read whole from its run dir (the index keeps a brief of them).
     (view,) = registry(args).runs(usage=True, pick=lambda views: [find_run(views, args.run)])
     m, paths = view.m, view.paths
     info = {

@@ -1,7 +1,8 @@
 """`rlvr-vocab status`: the most recent runs' states, progress and links, and how many runs are in each state.
 
-Filters run in the registry's index, and only the rows shown are read whole and rendered (rendering 10,000 rows
-with rich took 8 s). One sacct call per refresh, for the matched runs whose state SLURM may still change.
+Filters run in the registry's index, and only the rows shown are rendered (rendering 10,000 rows with rich took
+8 s). One sacct call per refresh, for the matched runs whose state SLURM may still change; the registry notifies
+the deaths it finds that their jobs could not report.
 """
 
 import argparse
@@ -11,7 +12,8 @@ import sys
 import time
 
 from rlvr_vocab.cli.common import fmt_bytes, fmt_duration, fmt_number, parse_since, parse_state, registry, root_origin
-from rlvr_vocab.registry import RunFilter, StatusRows
+from rlvr_vocab.registry import RunFilter
+from rlvr_vocab.registry.filters import StatusRows
 
 # --watch refreshes no faster than this: sacct polling in loops loads the controller.
 WATCH_INTERVAL_S = 30
@@ -52,50 +54,17 @@ def run(args) -> int:
         match = RunFilter(args.exp, args.sweep, state, parse_since(args.since) if args.since is not None else None)
         reg = registry(args)
         if args.json:
-            print("[", ",".join(reg.status_rows(match, newest=args.limit).rows), "]", sep="")
+            print("[", ",".join(reg.status(match, newest=args.limit).rows), "]", sep="")
         else:
             newest = None if args.all else args.limit or TABLE_LIMIT
             # Where it looked, when an empty table is no filter's doing.
             filtered = any(value is not None for value in match) and reg.root.is_dir()
-            render(reg.status_rows(match, by_created=True, newest=newest), wide=args.wide,
+            render(reg.status(match, by_created=True, newest=newest), wide=args.wide,
                    where=None if filtered else f"{reg.root.resolve()} ({root_origin(args)})")
-        notify_unreported(reg.resolved)
         if not args.watch:
             return 0
         time.sleep(WATCH_INTERVAL_S)
         print("\033[2J\033[H", end="")
-
-
-def notify_unreported(views) -> None:
-    """Deaths the jobs could not report themselves (a node lost, a kill -9, a stall), notified once per event as
-    their runs' notify settings say; only for run dirs this user may write (the notification's marker). An event
-    is weighed once (sent, or not among the run's notify.events): its marker keeps later refreshes to a stat."""
-    unreported = []
-    for view in views:
-        weighed = view.event_to_weigh()
-        if weighed is None:
-            continue
-        run_dir = view.run_dir_text  # strings, not Paths: thousands of runs may be weighed per refresh
-        if os.path.isfile(f"{run_dir}/config.yaml") and os.access(run_dir, os.W_OK):
-            unreported.append((view, *weighed))
-    if not unreported:
-        return
-    from omegaconf import OmegaConf
-
-    from rlvr_vocab.ops.notify import NotifyConfig, notify, pass_over, wait_for_pending
-
-    timeout = 0.0
-    for view, event, attempt in unreported:
-        try:
-            settings = OmegaConf.load(view.paths.config).get("notify") or {}
-        except (OSError, ValueError):
-            continue
-        cfg = OmegaConf.merge(OmegaConf.structured(NotifyConfig), settings)
-        if notify(cfg, view.run_dir, event, attempt, view.note):
-            timeout = max(timeout, cfg.timeout_s + 1)
-        elif event not in cfg.events:  # the run's own setting: weighed again only if a webhook was missing here
-            pass_over(view.run_dir, event, attempt)
-    wait_for_pending(timeout)
 
 
 def render(page: StatusRows, wide: bool = False, where: str | None = None) -> None:
