@@ -58,18 +58,6 @@ def find_run(runs: list[RunView], query: str) -> RunView:
     return found[0]
 
 
-def select(runs: list, exp: str | None = None, sweep: str | None = None, state: str | None = None) -> list:
-    """Runs of this experiment, sweep and state."""
-    if sweep and not any(r.sweep_id == sweep for r in runs):
-        raise ConfigError(f"sweep '{sweep}'", "has no runs", "see `rlvr-vocab status` for sweep ids")
-    return [
-        r for r in runs
-        if (exp is None or r.exp_name == exp)
-        and (sweep is None or r.sweep_id == sweep)
-        and (state is None or r.state == state.upper())
-    ]
-
-
 def parse_since(text: str, now: float | None = None) -> float:
     """--since as epoch seconds: an ISO date or time (local time unless it gives an offset), or a span back from now."""
     span = _SPAN.fullmatch(text.strip().lower())
@@ -99,10 +87,6 @@ def fmt_duration(seconds: float | None) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
-
-
-def fmt_number(value) -> str:
-    return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def relative(path: Path) -> str:

@@ -9,7 +9,8 @@ import json
 import subprocess
 import sys
 
-from rlvr_vocab.cli.common import find_run, fmt_number, registry
+from rlvr_vocab.cli.common import find_run, registry
+from rlvr_vocab.report.terminal import fmt_number
 
 
 def add_parser(sub) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from rlvr_vocab.cli.common import find_run, registry, relative
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.plotting import plot_some_runs, plot_sweep
-from rlvr_vocab.report.selection import select
+from rlvr_vocab.registry.filters import select
 
 
 def add_parser(sub) -> None:

@@ -7,9 +7,10 @@ one that changes the experiment is refused with the keys it changes, unless `--f
 whose job is pending or running is refused: two jobs must never write one run dir, however many resumes race.
 """
 
-from rlvr_vocab.cli.common import find_run, registry, select
+from rlvr_vocab.cli.common import find_run, registry
 from rlvr_vocab.errors import ConfigError
 from rlvr_vocab.launch.resume import check_identity, resume_run, select_targets
+from rlvr_vocab.registry.filters import select
 from rlvr_vocab.run.states import RunState
 
 

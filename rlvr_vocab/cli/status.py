@@ -11,9 +11,10 @@ import os
 import sys
 import time
 
-from rlvr_vocab.cli.common import fmt_bytes, fmt_duration, fmt_number, parse_since, parse_state, registry, root_origin
+from rlvr_vocab.cli.common import fmt_bytes, fmt_duration, parse_since, parse_state, registry, root_origin
 from rlvr_vocab.registry import RunFilter
 from rlvr_vocab.registry.filters import StatusRows
+from rlvr_vocab.report.terminal import fmt_number
 
 # --watch refreshes no faster than this: sacct polling in loops loads the controller.
 WATCH_INTERVAL_S = 30

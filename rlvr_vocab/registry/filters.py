@@ -1,6 +1,8 @@
-"""Which runs `status` lists (filters that run in the index) and what it shows of them."""
+"""Which runs a command is about: `status`'s filters (run in the index), a sweep's or an experiment's runs."""
 
 from typing import NamedTuple
+
+from rlvr_vocab.errors import ConfigError
 
 
 class RunFilter(NamedTuple):
@@ -25,3 +27,15 @@ class StatusRows(NamedTuple):
 
     rows: list[str]
     counts: dict[str, int]
+
+
+def select(runs: list, exp: str | None = None, sweep: str | None = None, state: str | None = None) -> list:
+    """Runs of this experiment, sweep and state; a one-line error for a sweep without runs."""
+    if sweep and not any(r.sweep_id == sweep for r in runs):
+        raise ConfigError(f"sweep '{sweep}'", "has no runs", "see `rlvr-vocab status` for sweep ids")
+    return [
+        r for r in runs
+        if (exp is None or r.exp_name == exp)
+        and (sweep is None or r.sweep_id == sweep)
+        and (state is None or r.state == state.upper())
+    ]
