@@ -12,19 +12,20 @@ import hydra
 from loguru import logger
 from omegaconf import DictConfig
 
-from rlvr_vocab import CONF_DIR, library_check
-from rlvr_vocab.config import register_configs
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab import CONF_DIR
+from rlvr_vocab.config.schema import register_configs
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.logs import setup_logging
+from rlvr_vocab.core.secrets import move_secrets_to_env
+from rlvr_vocab.job.lifecycle import JobLifecycle, is_main_process
 from rlvr_vocab.launch import register_hydra_plugins
 from rlvr_vocab.launch.distributed import export_from_slurm
-from rlvr_vocab.logs import setup_logging
 from rlvr_vocab.run import checkpoints
 from rlvr_vocab.run.layout import RunPaths
-from rlvr_vocab.run.lifecycle import JobLifecycle, is_main_process
-from rlvr_vocab.secrets import move_secrets_to_env
-from rlvr_vocab.user_errors import exit_on_user_error, prefer_raised_hydra_errors
+from rlvr_vocab.validation import library_check
 from rlvr_vocab.validation.names import check_name, name_run
 from rlvr_vocab.validation.plan import Plan, validate
+from rlvr_vocab.validation.user_errors import exit_on_user_error, prefer_raised_hydra_errors
 
 
 def _task_overrides() -> list[str]:
@@ -47,7 +48,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     with JobLifecycle(cfg, plan.run_dir, plan.grpo_kwargs["max_steps"], plan.world_size, _task_overrides()) as job:
         if job.already_complete is None:
-            from rlvr_vocab.tracking import finish_wandb, start_wandb
+            from rlvr_vocab.job.tracking import finish_wandb, start_wandb
 
             wandb_run = start_wandb(cfg, job.manifest)
             job.on_exit(lambda code: finish_wandb(wandb_run, code))
@@ -86,15 +87,9 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
     from transformers import PrinterCallback, set_seed
     from trl import GRPOConfig, GRPOTrainer
 
-    from rlvr_vocab.data import load_splits, to_prompts
-    from rlvr_vocab.eval.chain import EvalChain
+    from rlvr_vocab.core.private_api import load_checkpoint_weights
     from rlvr_vocab.eval.heldout import held_out_eval, summary
-    from rlvr_vocab.modeling import extended_model, load_model_and_tokenizer, lora_config, model_path, save_final
-    from rlvr_vocab.private_api import load_checkpoint_weights
-    from rlvr_vocab.reasoning_vocab.surgery import apply_reasoning_vocab
-    from rlvr_vocab.reasoning_vocab.trainer import ReasoningVocabGRPOTrainer
-    from rlvr_vocab.rewards import build_reward_funcs
-    from rlvr_vocab.run.callbacks import (
+    from rlvr_vocab.job.callbacks import (
         HeartbeatReward,
         JobControlCallback,
         PeriodicEvalCallback,
@@ -103,6 +98,12 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
         record_eval,
         wait_at_step_gate,
     )
+    from rlvr_vocab.job.chain import EvalChain
+    from rlvr_vocab.model.data import load_splits, to_prompts
+    from rlvr_vocab.model.modeling import extended_model, load_model_and_tokenizer, lora_config, model_path, save_final
+    from rlvr_vocab.model.rewards import build_reward_funcs
+    from rlvr_vocab.reasoning_vocab.surgery import apply_reasoning_vocab
+    from rlvr_vocab.reasoning_vocab.trainer import ReasoningVocabGRPOTrainer
 
     t0 = time.monotonic()
     set_seed(cfg.seed)

@@ -36,5 +36,5 @@ if [[ -f "${RLVR_VENV:-.venv}/bin/activate" ]]; then
 fi
 
 # The shared body (slurm/wrapper_job.sh, found where the package is installed): output, then the job.
-source "$(python -m rlvr_vocab.resources wrapper_job.sh)"
+source "$(python -m rlvr_vocab.core.resources wrapper_job.sh)"
 run_wrapped_training reasoning_vocab "$@"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rlvr_vocab.local_slurm import ensure_local_cluster
+from rlvr_vocab.slurm.local import ensure_local_cluster
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -181,7 +181,7 @@ DEMO = [*DEMO_MODEL, "dataset.embedded.n_test=20"]
 def demo_model(shared_cache):
     """The demo's data and warm-started tiny model, built here (2 cores, no training run) before jobs load them."""
     from rlvr_vocab.doctor.experiment import compose_experiment
-    from rlvr_vocab.modeling import model_path
+    from rlvr_vocab.model.modeling import model_path
 
     cfg, _ = compose_experiment(DEMO)
     model_path(cfg)
@@ -259,7 +259,7 @@ def manifest(run_dir: Path) -> dict:
 
 
 class StepGate:
-    """Holds jobs at a known point (rlvr_vocab.run.callbacks.STEP_GATE_ENV): nothing a test does races the job.
+    """Holds jobs at a known point (rlvr_vocab.job.callbacks.STEP_GATE_ENV): nothing a test does races the job.
 
     Jobs read the gate from their environment, inherited from the submitting process: create it before submitting.
     """
@@ -290,7 +290,7 @@ class StepGate:
 
 @pytest.fixture
 def step_gate(tmp_path, monkeypatch) -> StepGate:
-    from rlvr_vocab.run.callbacks import STEP_GATE_ENV
+    from rlvr_vocab.job.callbacks import STEP_GATE_ENV
 
     gate = StepGate(tmp_path / "step-gate")
     monkeypatch.setenv(STEP_GATE_ENV, str(gate.path))

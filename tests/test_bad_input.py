@@ -41,7 +41,7 @@ CASES = {
     "missing DeepSpeed config": (["+training.deepspeed=./no/such/zero3.json"], "training.deepspeed", "does not exist"),
     "key below a null node": (["dataset.embedded=null", "dataset.embedded.n_test=5"], "overrides", "null"),
     "bad cosine parameter": (["+reward=cosine", "reward.cosine.max_len=-1"], "reward.cosine.max_len", ""),
-    # Values of the wrong type or out of their domain (rlvr_vocab.config_types): also as dry runs and sweeps, below.
+    # Values of the wrong type or out of their domain (core.config_types): also as dry runs and sweeps, below.
     "learning rate not a number": (["training.learning_rate=abc"], "training.learning_rate",
                                    "got 'abc', takes a float > 0"),
     "beta not a number": (["training.beta=abc"], "training.beta", "got 'abc', takes a float >= 0"),
@@ -179,7 +179,7 @@ def test_a_hub_data_set_prepared_in_the_cache_is_checked_from_it(tmp_path, exper
 def test_a_chat_template_that_refuses_the_first_row_is_named(tmp_path, experiments_root):
     """A local model whose template has no system role, then none at all: told at validation, not after the model
     loaded in the job."""
-    from rlvr_vocab.demo.tiny_model import build_tokenizer
+    from rlvr_vocab.embedded.tiny_model import build_tokenizer
 
     model = tmp_path / "base-model"
     tokenizer = build_tokenizer()

@@ -7,7 +7,7 @@ import pytest
 from conftest import DEMO, FIXTURES, manifest, run_module, wait_for
 
 from rlvr_vocab.eval.benchmark_eval import PENDING_MARK
-from rlvr_vocab.eval.chain import needed_by_evaluation
+from rlvr_vocab.job.chain import needed_by_evaluation
 from rlvr_vocab.run import checkpoints
 
 pytestmark = pytest.mark.slow
@@ -106,11 +106,12 @@ def _summary(run_dir):
 def test_a_resumed_attempt_submits_the_initial_evaluation_once(tmp_path, monkeypatch):
     from omegaconf import OmegaConf
 
-    from rlvr_vocab.config import RootConfig
-    from rlvr_vocab.eval import job, results
+    from rlvr_vocab.config.schema import RootConfig
+    from rlvr_vocab.eval import results
     from rlvr_vocab.eval.benchmark_eval import benchmark_configs
     from rlvr_vocab.eval.benchmarks import settings_key
-    from rlvr_vocab.eval.chain import EvalChain
+    from rlvr_vocab.job import evaluate as job
+    from rlvr_vocab.job.chain import EvalChain
     from rlvr_vocab.run.layout import RunPaths
     from rlvr_vocab.run.manifest import Manifest
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.eval import benchmarks
 from rlvr_vocab.eval.benchmarks import BenchmarkConfig, available, load_benchmark_config, load_rows, settings_key
-from rlvr_vocab.rewards import accuracy_reward
+from rlvr_vocab.model.rewards import accuracy_reward
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "benchmarks"
 LITERATURE = ["aime24", "aime25", "amc23", "gsm8k", "math500"]

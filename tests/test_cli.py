@@ -12,10 +12,10 @@ import pytest
 from conftest import REPO
 
 from rlvr_vocab.cli import main
+from rlvr_vocab.core.states import Event, RunState
 from rlvr_vocab.registry import Registry, index, run_files
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.manifest import Manifest
-from rlvr_vocab.run.states import Event, RunState
 
 _ENDS = {"completed": (Event.FINISH, RunState.COMPLETED), "failed": (Event.FAIL, RunState.FAILED),
          "cancelled": (Event.TERMINATE, RunState.CANCELLED)}
@@ -262,7 +262,7 @@ def test_show_and_status_agree_on_an_attempt_slurm_ended(tmp_path):
     """A job killed -9 records no end: `show` lists its attempt as `status` shows the run, never as running."""
     from rlvr_vocab.registry import RunView
     from rlvr_vocab.registry.slurm_view import SlurmView
-    from rlvr_vocab.slurm_client import SacctRow
+    from rlvr_vocab.slurm.client import SacctRow
 
     manifest = {"status": "RUNNING", "attempts": [{"n": 1, "slurm_job_id": "9", "started": "2026-01-01T00:00:00+00:00",
                                                    "end_state": None}]}

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from rlvr_vocab.cli import main
+from rlvr_vocab.core.states import Event, RunState
 from rlvr_vocab.eval import stats
 from rlvr_vocab.eval.results import write_result
 from rlvr_vocab.registry import Registry
@@ -22,7 +23,6 @@ from rlvr_vocab.report.sections import QUESTION, build
 from rlvr_vocab.report.wording import DIGITS, decimals, number
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.manifest import Manifest
-from rlvr_vocab.run.states import Event, RunState
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STEPS = 100
@@ -226,7 +226,7 @@ def test_plot_vs_draws_one_panel_per_benchmark(arms, capsys, no_slurm, tmp_path)
 
 
 def test_benchmark_curves_come_from_the_results(arms):
-    from rlvr_vocab.plotting import group_by_arm, load_curves
+    from rlvr_vocab.report.plotting import group_by_arm, load_curves
 
     curves = load_curves(arms / "baseline" / "lr=3e-6,seed=0")
     assert curves["benchmarks"] == {"aime24": pytest.approx({50: 0.125, 100: 0.1}),
@@ -423,7 +423,7 @@ def test_compare_says_what_its_short_column_names_mean(experiments_root, capsys,
 
 
 def _figure(root: Path, arms: dict[str, str], panels=("reward", "accuracy", "benchmarks")):
-    from rlvr_vocab.plotting import build_figure, group_by_arm
+    from rlvr_vocab.report.plotting import build_figure, group_by_arm
 
     runs = Registry(root).runs(ask_slurm=False)
     groups = group_by_arm({label: [r for r in runs if r.sweep_id == sweep] for label, sweep in arms.items()})

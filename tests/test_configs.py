@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from rlvr_vocab.config import register_configs
+from rlvr_vocab.config.schema import register_configs
 from rlvr_vocab.validation.plan import validate
 
 CONF = Path(__file__).resolve().parent.parent / "conf"

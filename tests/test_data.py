@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from rlvr_vocab.config import register_configs
-from rlvr_vocab.data import gold_answer, load_splits, to_prompts
-from rlvr_vocab.demo.tiny_model import build_tokenizer
+from rlvr_vocab.config.schema import register_configs
+from rlvr_vocab.embedded.tiny_model import build_tokenizer
+from rlvr_vocab.model.data import gold_answer, load_splits, to_prompts
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

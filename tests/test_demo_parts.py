@@ -8,9 +8,9 @@ import pytest
 import torch as th
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rlvr_vocab.demo.arithmetic import read_jsonl, write_arithmetic_dataset
-from rlvr_vocab.demo.tiny_model import build_tokenizer, ensure_tiny_model, render_completion, render_prompt
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.embedded.arithmetic import read_jsonl, write_arithmetic_dataset
+from rlvr_vocab.embedded.tiny_model import build_tokenizer, ensure_tiny_model, render_completion, render_prompt
 from rlvr_vocab.eval.generation import evaluate, greedy_accuracy
 
 SYSTEM = "Add the numbers."

@@ -12,7 +12,6 @@ from types import SimpleNamespace
 import pytest
 from test_prefetch import MODEL, OVERRIDES, cache_everything, cache_model, hf_home, safetensors_bytes  # noqa: F401
 
-from rlvr_vocab import slurm_parse
 from rlvr_vocab.cli import main as cli
 from rlvr_vocab.doctor import node
 from rlvr_vocab.doctor.check import FAIL, OK, WARN
@@ -21,7 +20,8 @@ from rlvr_vocab.doctor.experiment import compose_experiment, launcher_params
 from rlvr_vocab.doctor.hub import hub_checks
 from rlvr_vocab.doctor.node import gpu_checks
 from rlvr_vocab.doctor.storage import disk_check, root_check
-from rlvr_vocab.slurm_parse import slurm_minutes
+from rlvr_vocab.slurm import parse as slurm_parse
+from rlvr_vocab.slurm.parse import slurm_minutes
 
 LOCAL = ["hydra/launcher=local"]
 

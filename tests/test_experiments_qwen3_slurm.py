@@ -26,8 +26,8 @@ def sbatch(script: str, *args: str, env: dict) -> str:
 
 def test_both_wrappers_train_tiny_qwen3_and_the_reasoning_run_resumes_through_its_wrapper(
         demo_cache, experiments_root, job_env):
-    from rlvr_vocab.data import cache_dir
-    from rlvr_vocab.demo.tiny_qwen3 import ensure_tiny_qwen3
+    from rlvr_vocab.embedded.tiny_qwen3 import ensure_tiny_qwen3
+    from rlvr_vocab.model.data import cache_dir
     from rlvr_vocab.reasoning_vocab.surgery import load_reasoning_vocab
 
     ensure_tiny_qwen3(cache_dir())  # built here once (2 cores), not by two 1-CPU jobs at once

@@ -3,8 +3,8 @@
 import pytest
 from conftest import run_train
 
-from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.library_check import LibraryCheck, LibraryCheckWorker
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.validation.library_check import LibraryCheck, LibraryCheckWorker
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ import pytest
 from test_cli import no_slurm  # noqa: F401 - a fixture
 from test_trustworthy_runs import config, finish, job
 
-from rlvr_vocab import slurm_client
 from rlvr_vocab.cli import main
 from rlvr_vocab.launch import resume as resume_cmd
 from rlvr_vocab.run import manifest as manifest_module
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.manifest import Manifest, iso, read_manifest
+from rlvr_vocab.slurm import client as slurm_client
 
 DEFAULT = "the default: ./experiments; set --root or RLVR_EXPERIMENTS_ROOT"
 

@@ -12,7 +12,7 @@ import pytest
 from loguru import logger
 from omegaconf import OmegaConf
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.ops.notify import (
     NOTIFIED_DIR,
     NotifyConfig,

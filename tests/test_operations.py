@@ -9,12 +9,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from rlvr_vocab import CONF_DIR
-from rlvr_vocab.config import register_configs
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.config.schema import register_configs
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.job.lifecycle import STALLED_EXIT_CODE
 from rlvr_vocab.ops import retry
 from rlvr_vocab.ops.retry import RetryConfig, check_retry, classify_exception, decide
 from rlvr_vocab.ops.watchdog import WatchdogConfig, check_watchdog
-from rlvr_vocab.run.lifecycle import STALLED_EXIT_CODE
 
 
 def retry_cfg(**overrides):

@@ -15,8 +15,8 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.resources import script_path
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.resources import script_path
 
 
 @pytest.mark.slow
@@ -71,7 +71,7 @@ def test_a_built_wheel_runs_from_any_directory(tmp_path):
     assert dry.returncode == 0 and "config is valid" in dry.stdout, dry.stderr[-2000:]
     console = run(venv / "bin" / "rlvr-vocab", "--help")
     assert console.returncode == 0 and "doctor" in console.stdout and "prefetch" in console.stdout, console.stderr
-    scripts = run(python, "-m", "rlvr_vocab.resources", "train_baseline.sh", "local_cluster.sh")
+    scripts = run(python, "-m", "rlvr_vocab.core.resources", "train_baseline.sh", "local_cluster.sh")
     assert scripts.returncode == 0, scripts.stderr
     for path, name in zip(scripts.stdout.split(), ("train_baseline.sh", "local_cluster.sh"), strict=True):
         assert path == os.path.join(site, "rlvr_vocab", "slurm_scripts", name)

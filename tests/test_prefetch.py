@@ -12,9 +12,9 @@ import pytest
 
 from rlvr_vocab.cli import main as cli
 from rlvr_vocab.doctor.experiment import compose_experiment
-from rlvr_vocab.hub_cache import _snakecase, datasets_cache, hub_cache, pinned_revision
-from rlvr_vocab.prefetch import cache_state, hub_repos, offline_problem
+from rlvr_vocab.model.hub_cache import _snakecase, datasets_cache, hub_cache, pinned_revision
 from rlvr_vocab.run.layout import RootPaths
+from rlvr_vocab.validation.prefetch import cache_state, hub_repos, offline_problem
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 SHA2 = "89abcdef0123456789abcdef0123456789abcdef"
@@ -209,7 +209,7 @@ def test_pins_follow_the_requested_revision_and_skip_broken_records(hf_home, tmp
 def test_a_submission_is_refused_until_prefetched_and_jobs_load_the_pinned_revision(hf_home, capsys):
     from conftest import run_train
 
-    from rlvr_vocab.modeling import _prefetched_revision
+    from rlvr_vocab.model.modeling import _prefetched_revision
 
     args = [*OVERRIDES, "logging.mode=offline", "dry_run=true"]
     refused = run_train(*args, env={"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"})

@@ -3,7 +3,7 @@ loudly, before a job meets it on a cluster."""
 
 import inspect
 
-from rlvr_vocab import private_api
+from rlvr_vocab.core import private_api
 from rlvr_vocab.reasoning_vocab import trainer
 
 

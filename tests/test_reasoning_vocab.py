@@ -9,8 +9,8 @@ import pytest
 import torch as th
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
 
-from rlvr_vocab.demo.tiny_model import build_model, build_tokenizer
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.embedded.tiny_model import build_model, build_tokenizer
 from rlvr_vocab.reasoning_vocab.config import ReasoningVocabConfig, check_config, check_mode
 from rlvr_vocab.reasoning_vocab.logits import ThinkOnlyLogitsProcessor, generation_logits_processors
 from rlvr_vocab.reasoning_vocab.rewards import base_text_rewards

@@ -1,6 +1,6 @@
 """The reasoning vocabulary on Qwen's real vocabulary: selection, byte-level decoding, think_only, rewards, reload.
 
-Uses the tiny Qwen3 (`rlvr_vocab.demo.tiny_qwen3`): Qwen's 151,643 BPE tokens, its added tokens at their real ids
+Uses the tiny Qwen3 (`rlvr_vocab.embedded.tiny_qwen3`): Qwen's 151,643 BPE tokens, its added tokens at their real ids
 (`<think>` 151667, `</think>` 151668) and Qwen3-0.6B's 151,936 embedding rows.
 """
 
@@ -8,7 +8,7 @@ import pytest
 import torch as th
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
 
-from rlvr_vocab.demo.tiny_qwen3 import build_qwen3_tokenizer, build_tiny_qwen3
+from rlvr_vocab.embedded.tiny_qwen3 import build_qwen3_tokenizer, build_tiny_qwen3
 from rlvr_vocab.reasoning_vocab.config import ReasoningVocabConfig
 from rlvr_vocab.reasoning_vocab.logits import ThinkOnlyLogitsProcessor, generation_logits_processors
 from rlvr_vocab.reasoning_vocab.rewards import base_text_rewards

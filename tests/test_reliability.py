@@ -338,7 +338,7 @@ import os, signal, sys
 from pathlib import Path
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.manifest import Manifest
-from rlvr_vocab.run.states import Event, RunState
+from rlvr_vocab.core.states import Event, RunState
 
 task = int(os.environ["SLURM_ARRAY_TASK_ID"])
 name = f"w{task:03d}"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.rewards import REWARDS, build_reward_funcs, check_reward_config
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.model.rewards import REWARDS, build_reward_funcs, check_reward_config
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "reward"
 LONG = 50_000
@@ -388,7 +388,7 @@ def test_ints_pass_as_floats_and_dictconfig_is_accepted():
 
 def test_import_stays_cheap():
     heavy = ["torch", "transformers", "trl", "sympy", "math_verify", "omegaconf"]
-    code = f"import sys, rlvr_vocab.rewards; print([m for m in {heavy!r} if m in sys.modules])"
+    code = f"import sys, rlvr_vocab.model.rewards; print([m for m in {heavy!r} if m in sys.modules])"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=CONF_DIR.parents[1]
     )

@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.states import Event, InvalidTransition, RunState
 from rlvr_vocab.run import checkpoints, lease
 from rlvr_vocab.run.fsio import atomic_write_text, create_exclusive
 from rlvr_vocab.run.layout import COMPLETE_MARKER, RunPaths
 from rlvr_vocab.run.lease import LeaseLost, RunLease
 from rlvr_vocab.run.manifest import Manifest, UnreadableManifest, read_manifest
-from rlvr_vocab.run.states import Event, InvalidTransition, RunState
 
 
 def make_checkpoint(root, step, complete=True):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rlvr_vocab.secrets import REDACTED, is_secret_key, redact, redact_obj, redact_override
+from rlvr_vocab.core.secrets import REDACTED, is_secret_key, redact, redact_obj, redact_override
 
 HASH = "3f2a9c1e7b5d4f60a8e2c9b1d7f3a5e4"
 KEPT = ("settings_key", "sort_key", "key", "cache_key")

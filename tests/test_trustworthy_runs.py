@@ -16,15 +16,15 @@ from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
 from rlvr_vocab import CONF_DIR
-from rlvr_vocab.config import register_configs
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.config.schema import register_configs
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.secrets import move_secrets_to_env, redact_obj
+from rlvr_vocab.core.states import TRANSITIONS, Event, InvalidTransition, RunState, transition
+from rlvr_vocab.job.lifecycle import JobLifecycle
 from rlvr_vocab.run import checkpoints, claims
 from rlvr_vocab.run.identity import Identity, changes, describe
 from rlvr_vocab.run.layout import RunPaths
-from rlvr_vocab.run.lifecycle import JobLifecycle
 from rlvr_vocab.run.manifest import read_manifest
-from rlvr_vocab.run.states import TRANSITIONS, Event, InvalidTransition, RunState, transition
-from rlvr_vocab.secrets import move_secrets_to_env, redact_obj
 
 
 def config(*overrides: str):
@@ -149,7 +149,7 @@ def test_the_lifecycle_walks_the_table(experiments_root):
     assert m["attempts"][1]["config_changes"] == ["training.max_steps: 2 -> 3"]
     assert (paths.configs / "attempt-1.yaml").exists() and (paths.configs / "attempt-2.yaml").exists()
 
-    from rlvr_vocab.run.lifecycle import Terminated
+    from rlvr_vocab.job.lifecycle import Terminated
 
     with pytest.raises(Terminated), job(more, paths.run_dir):  # FAILED --start--> RUNNING --terminate--> CANCELLED
         os.kill(os.getpid(), signal.SIGTERM)
@@ -264,7 +264,7 @@ def test_points_that_are_one_run_are_refused(experiments_root):
 
 def test_an_sbatch_that_does_not_answer_is_one_line(tmp_path, experiments_root, monkeypatch, capsys):
     """`sbatch --test-only` against an overloaded controller: one line, exit 2, nothing submitted or written."""
-    from rlvr_vocab import slurm_client
+    from rlvr_vocab.slurm import client as slurm_client
     from rlvr_vocab.train import main
 
     shims = tmp_path / "bin"

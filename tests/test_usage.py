@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from rlvr_vocab import slurm_client
 from rlvr_vocab.cli import main
 from rlvr_vocab.ops import usage
 from rlvr_vocab.registry import INDEX_NAME, Registry
+from rlvr_vocab.slurm import client as slurm_client
 
 HOUR = 3600.0
 

@@ -15,10 +15,10 @@ from conftest import run_train
 from omegaconf import OmegaConf
 
 from rlvr_vocab import CONF_DIR
-from rlvr_vocab.config_types import Spec
+from rlvr_vocab.core.config_types import Spec
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.doctor.experiment import compose_experiment
-from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.library_check import LibraryCheck, LibraryCheckWorker
+from rlvr_vocab.validation.library_check import LibraryCheck, LibraryCheckWorker
 from rlvr_vocab.validation.plan import validate
 from rlvr_vocab.validation.typed import declared
 
@@ -139,7 +139,7 @@ def test_the_command_line_refuses_them_in_one_line(libraries, experiments_root):
 
 
 def test_a_sweeps_worker_process_declares_the_same_types(libraries):
-    """A sweep validates its points with the types a worker process sends (rlvr_vocab.library_check)."""
+    """A sweep validates its points with the types a worker process sends (rlvr_vocab.validation.library_check)."""
     worker = LibraryCheckWorker()
     try:
         assert worker.grpo_types() == libraries.grpo_types()
@@ -158,7 +158,7 @@ def test_grpo_strings_of_few_values_take_what_trl_documents():
 
     import trl
 
-    from rlvr_vocab.config_types import GRPO_CHOICES
+    from rlvr_vocab.core.config_types import GRPO_CHOICES
 
     help_of = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(trl.GRPOConfig)}
     for key, values in GRPO_CHOICES.items():

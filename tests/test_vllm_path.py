@@ -9,8 +9,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from rlvr_vocab import CONF_DIR
-from rlvr_vocab.config import register_configs
-from rlvr_vocab.modeling import extended_model, load_model_and_tokenizer, model_path
+from rlvr_vocab.config.schema import register_configs
+from rlvr_vocab.model.modeling import extended_model, load_model_and_tokenizer, model_path
 from rlvr_vocab.reasoning_vocab.surgery import apply_reasoning_vocab
 from rlvr_vocab.run.checkpoints import incompleteness
 from rlvr_vocab.run.layout import RunPaths

@@ -44,7 +44,7 @@ def test_an_experiments_root_override_decides_the_job_output_dir():
                                                     ("train_reasoning.sh", "reasoning_vocab")])
 def test_each_wrapper_runs_the_shared_body_with_its_experiment(script, experiment):
     lines = (REPO / "slurm" / script).read_text().splitlines()
-    assert 'source "$(python -m rlvr_vocab.resources wrapper_job.sh)"' in lines
+    assert 'source "$(python -m rlvr_vocab.core.resources wrapper_job.sh)"' in lines
     assert lines[-1] == f'run_wrapped_training {experiment} "$@"'
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from loguru import logger
 
-from rlvr_vocab import slurm_client
-from rlvr_vocab.local_slurm import ensure_local_cluster
+from rlvr_vocab.slurm import client as slurm_client
+from rlvr_vocab.slurm.local import ensure_local_cluster
 
 SHIM_LOG_ENV = "RLVR_BENCH_SHIM_LOG"
 # Distributions whose versions go into the report.

@@ -14,7 +14,7 @@ from datasets import load_dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback, set_seed
 from trl import GRPOConfig, GRPOTrainer
 
-from rlvr_vocab.rewards import REWARDS
+from rlvr_vocab.model.rewards import REWARDS
 
 
 class LogTimes(TrainerCallback):

@@ -16,7 +16,6 @@ from typing import Any
 
 from loguru import logger
 
-from rlvr_vocab import slurm_client
 from rlvr_vocab.bench.common import (
     SHIM_LOG_ENV,
     BenchError,
@@ -33,6 +32,7 @@ from rlvr_vocab.bench.common import (
 )
 from rlvr_vocab.bench.sweep import submissions
 from rlvr_vocab.bench.training import read_jsonl
+from rlvr_vocab.slurm import client as slurm_client
 
 SAVE_STEPS = 5
 OVERRIDES = ["--multirun", "hydra/launcher=slurm_cpu", "experiment=demo", "eval.enabled=false",

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from loguru import logger
 
-from rlvr_vocab import slurm_client
 from rlvr_vocab.bench.common import (
     SHIM_LOG_ENV,
     BenchError,
@@ -35,6 +34,7 @@ from rlvr_vocab.bench.common import (
     scancel,
     wait_for,
 )
+from rlvr_vocab.slurm import client as slurm_client
 
 N_POINTS = 1000
 RETURN_TARGET_S = 15.0

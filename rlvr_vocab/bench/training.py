@@ -58,9 +58,9 @@ def plain_spec(root: Path) -> dict[str, Any]:
     from hydra import compose, initialize_config_dir
 
     from rlvr_vocab import CONF_DIR
-    from rlvr_vocab.config import register_configs
-    from rlvr_vocab.data import embedded_data_dir
-    from rlvr_vocab.modeling import model_path
+    from rlvr_vocab.config.schema import register_configs
+    from rlvr_vocab.model.data import embedded_data_dir
+    from rlvr_vocab.model.modeling import model_path
     from rlvr_vocab.validation.plan import validate
 
     register_configs()

@@ -23,8 +23,8 @@ QWEN3_06B = {"hidden": 1024, "rows": 151_936, "params": 440_000_000 + 151_936 * 
 def _models():
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlvr_vocab.data import cache_dir
-    from rlvr_vocab.demo.tiny_qwen3 import ensure_tiny_qwen3
+    from rlvr_vocab.embedded.tiny_qwen3 import ensure_tiny_qwen3
+    from rlvr_vocab.model.data import cache_dir
     from rlvr_vocab.reasoning_vocab.config import ReasoningVocabConfig
     from rlvr_vocab.reasoning_vocab.surgery import apply_reasoning_vocab
 

@@ -22,7 +22,7 @@ from rlvr_vocab.cli import (
     status,
     usage,
 )
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 
 COMMANDS = (status, show, logs, resume, cancel, eval_cmd, compare, plot, report, registry_cmd, doctor, prefetch,
             usage)

@@ -1,10 +1,10 @@
 """`rlvr-vocab cancel`: scancel a run's (or a sweep's) jobs; the registry then shows CANCELLED."""
 
-from rlvr_vocab import slurm_client
 from rlvr_vocab.cli.common import find_run, registry
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.states import LIVE
 from rlvr_vocab.registry.filters import select
-from rlvr_vocab.run.states import LIVE
+from rlvr_vocab.slurm import client as slurm_client
 
 
 def add_parser(sub) -> None:

@@ -6,9 +6,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.states import RunState
 from rlvr_vocab.registry import Registry, RunView
-from rlvr_vocab.run.states import RunState
 
 # A span back from now, for --since: 30m, 12h, 2d, 1w (1.5d too).
 _SPAN = re.compile(r"(\d+(?:\.\d+)?)([mhdw])")

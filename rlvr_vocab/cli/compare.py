@@ -15,7 +15,7 @@ import sys
 
 from rlvr_vocab.cli.common import console as make_console
 from rlvr_vocab.cli.common import registry
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.registry.filters import select
 from rlvr_vocab.report.comparison import compare_sweeps, csv_rows
 from rlvr_vocab.report.sweep_table import sweep_table

@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from rlvr_vocab.doctor.report import diagnose
-    from rlvr_vocab.user_errors import EXIT_BAD_INPUT, exit_on_user_error
+    from rlvr_vocab.validation.user_errors import EXIT_BAD_INPUT, exit_on_user_error
 
     overrides = [*args.overrides, *([f"experiments_root={args.root}"] if getattr(args, "root", None) else [])]
     with exit_on_user_error():

@@ -1,7 +1,7 @@
 """`rlvr-vocab eval RUN --benchmarks a,b [--checkpoints all|last|initial,N,final]` (benchmarks) or
 `[--checkpoint N|final] [--dataset X] [--k K]` (a held-out split), here or as a SLURM job with `--launcher PROFILE`.
 
-Runs `python -m rlvr_vocab.eval.job` (which checks its inputs, then evaluates here or submits a SLURM job with a
+Runs `python -m rlvr_vocab.job.evaluate` (which checks its inputs, then evaluates here or submits a SLURM job with a
 launcher profile); this command never imports torch itself.
 """
 
@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     view = find_run(registry(args).runs(ask_slurm=False), args.run)
-    cmd = [sys.executable, "-m", "rlvr_vocab.eval.job", str(view.run_dir)]
+    cmd = [sys.executable, "-m", "rlvr_vocab.job.evaluate", str(view.run_dir)]
     for flag in ("benchmarks", "checkpoints", "backend", "checkpoint", "dataset", "k", "max_samples", "launcher"):
         value = getattr(args, flag)
         if value is not None:

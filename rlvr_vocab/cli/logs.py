@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from rlvr_vocab.cli.common import find_run, registry
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 
 
 def add_parser(sub) -> None:

@@ -4,9 +4,9 @@ against step, one line per setting (with --vs: per arm), a min-max band over see
 from pathlib import Path
 
 from rlvr_vocab.cli.common import find_run, registry, relative
-from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.plotting import plot_some_runs, plot_sweep
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.registry.filters import select
+from rlvr_vocab.report.plotting import plot_some_runs, plot_sweep
 
 
 def add_parser(sub) -> None:

@@ -20,9 +20,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from rlvr_vocab.doctor.experiment import compose_experiment
-    from rlvr_vocab.hub_cache import hf_home, offline
-    from rlvr_vocab.prefetch import offline_problem, prefetch
-    from rlvr_vocab.user_errors import EXIT_BAD_INPUT, exit_on_user_error
+    from rlvr_vocab.model.hub_cache import hf_home, offline
+    from rlvr_vocab.validation.prefetch import offline_problem, prefetch
+    from rlvr_vocab.validation.user_errors import EXIT_BAD_INPUT, exit_on_user_error
 
     overrides = [*args.overrides, *([f"experiments_root={args.root}"] if getattr(args, "root", None) else [])]
     with exit_on_user_error():

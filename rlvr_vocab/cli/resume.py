@@ -8,10 +8,10 @@ whose job is pending or running is refused: two jobs must never write one run di
 """
 
 from rlvr_vocab.cli.common import find_run, registry
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.states import RunState
 from rlvr_vocab.launch.resume import check_identity, resume_run, select_targets
 from rlvr_vocab.registry.filters import select
-from rlvr_vocab.run.states import RunState
 
 
 def add_parser(sub) -> None:

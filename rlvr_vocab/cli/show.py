@@ -107,7 +107,7 @@ def config_changes(view) -> dict[str, tuple]:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from rlvr_vocab.config import register_configs
+    from rlvr_vocab.config.schema import register_configs
 
     register_configs()
     choice = [o for o in view.m.get("overrides", []) if o.split("=")[0].lstrip("+") == "experiment"]

@@ -10,7 +10,7 @@ import time
 from datetime import datetime
 
 from rlvr_vocab.cli.common import fmt_bytes, fmt_duration, parse_since, registry
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.ops import usage as accounting
 from rlvr_vocab.run.manifest import parse_iso
 

@@ -14,8 +14,8 @@ import subprocess
 import sys
 import time
 
-from rlvr_vocab import slurm_client
-from rlvr_vocab.local_slurm import ensure_local_cluster
+from rlvr_vocab.slurm import client as slurm_client
+from rlvr_vocab.slurm.local import ensure_local_cluster
 
 ARMS = {"demo": "demo-seeds", "demo_reasoning": "demo_reasoning-seeds"}
 _POLL_S = 10

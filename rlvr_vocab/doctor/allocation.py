@@ -1,14 +1,14 @@
 """Where the profile's jobs would run: its partition (state, accounts, time limit, GPUs per node), its account and
-its QOS (time limit, queued jobs per user), as Slurm reports them through rlvr_vocab.slurm_client."""
+its QOS (time limit, queued jobs per user), as Slurm reports them through rlvr_vocab.slurm.client."""
 
 import getpass
 from typing import Any
 
-from rlvr_vocab import slurm_client
 from rlvr_vocab.doctor.check import FAIL, OK, WARN, Check
 from rlvr_vocab.doctor.experiment import requested_gpus
-from rlvr_vocab.slurm_client import SlurmError
-from rlvr_vocab.slurm_parse import slurm_minutes
+from rlvr_vocab.slurm import client as slurm_client
+from rlvr_vocab.slurm.client import SlurmError
+from rlvr_vocab.slurm.parse import slurm_minutes
 
 
 def _limits_line(timeout_min: float | None, limit: float | None, of: str) -> tuple[str, str]:

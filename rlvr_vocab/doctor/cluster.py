@@ -4,11 +4,11 @@ jobs (its partition, account and QOS in rlvr_vocab.doctor.allocation; the array 
 import tempfile
 from typing import Any
 
-from rlvr_vocab import slurm_client
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.doctor.allocation import association_checks, partition_checks
 from rlvr_vocab.doctor.check import FAIL, OK, WARN, Check
 from rlvr_vocab.doctor.experiment import on_slurm
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.slurm import client as slurm_client
 
 
 def slurm_checks(params: dict[str, Any], n_runs: int) -> list[Check]:
@@ -16,7 +16,7 @@ def slurm_checks(params: dict[str, Any], n_runs: int) -> list[Check]:
         return [Check(OK, "Slurm", "not used (hydra/launcher=local runs here)")]
     down = slurm_client.controller_down()
     if down:
-        from rlvr_vocab.resources import scripts_dir
+        from rlvr_vocab.core.resources import scripts_dir
 
         script = scripts_dir() / "local_cluster.sh"
         return [

@@ -22,7 +22,7 @@ def compose_experiment(overrides: list[str]) -> tuple[DictConfig, int]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from rlvr_vocab import CONF_DIR
-    from rlvr_vocab.config import register_configs
+    from rlvr_vocab.config.schema import register_configs
     from rlvr_vocab.launch import register_hydra_plugins
 
     register_configs()

@@ -6,8 +6,8 @@ from rlvr_vocab.doctor.check import FAIL, OK, WARN, Check
 
 
 def hub_checks(cfg: DictConfig, overrides: list[str]) -> list[Check]:
-    from rlvr_vocab.hub_cache import offline
-    from rlvr_vocab.prefetch import cache_state, hub_repos, prefetch_command
+    from rlvr_vocab.model.hub_cache import offline
+    from rlvr_vocab.validation.prefetch import cache_state, hub_repos, prefetch_command
 
     repos = hub_repos(cfg, benchmarks=bool(cfg.eval.chain))
     if not repos:

@@ -43,7 +43,7 @@ def config_parameters(config: dict[str, Any]) -> int | None:
 
 def model_shape(cfg: DictConfig) -> tuple[int, int, bool] | None:
     """(parameters, hidden size, tied embeddings) of the experiment's base model, where this machine can tell."""
-    from rlvr_vocab.hub_cache import looks_local, model_snapshot, pinned_revision
+    from rlvr_vocab.model.hub_cache import looks_local, model_snapshot, pinned_revision
 
     m = cfg.model
     if m.name_or_path is None:

@@ -54,7 +54,7 @@ def disk_estimate(cfg: DictConfig, gpu_target: bool) -> DiskEstimate | None:
     parameters += rv * hidden * (1 if tied else 2)
     dtype = str((cfg.model.model_kwargs or {}).get("torch_dtype") or "")
     precision = cfg.precision if cfg.precision != "auto" else "bf16" if gpu_target else "fp32"
-    # rlvr_vocab.modeling loads bf16 runs in bf16 and fp16 runs in fp32 (AMP's master weights).
+    # rlvr_vocab.model.modeling loads bf16 runs in bf16 and fp16 runs in fp32 (AMP's master weights).
     width = 2 if dtype in ("bfloat16", "float16") or (not dtype and precision == "bf16") else 4
     weights = parameters * width
     t = cfg.training

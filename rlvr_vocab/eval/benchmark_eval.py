@@ -15,8 +15,8 @@ from typing import Any
 
 from loguru import logger
 
-from rlvr_vocab.config import EVAL_BACKENDS
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.config.schema import EVAL_BACKENDS
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.eval import results
 from rlvr_vocab.eval.benchmarks import BenchmarkConfig, load_benchmark_config, load_rows, settings_key
 from rlvr_vocab.run import checkpoints
@@ -77,7 +77,7 @@ def _initial_missing(paths: RunPaths) -> str | None:
 def initial_weights(paths: RunPaths, cfg) -> str:
     """Where the initial weights load from, picked as training picks them: a reasoning-vocabulary run's extended
     model, else the base model (a hub name, a path, or the demo's model, cached once built)."""
-    from rlvr_vocab.modeling import model_path
+    from rlvr_vocab.model.modeling import model_path
 
     return str(paths.extended_model) if cfg.model.reasoning_vocab.size else model_path(cfg)
 
@@ -104,7 +104,7 @@ def _settings(cfg: BenchmarkConfig, backend: str) -> dict[str, Any]:
 
 
 def _scorer(verifier: str):
-    from rlvr_vocab.rewards import REWARDS
+    from rlvr_vocab.model.rewards import REWARDS
 
     def score(completions: list[str], answers: list[str]) -> list[float]:
         # Partial credit (numeric's "close") is not a correct answer.
@@ -164,8 +164,8 @@ def evaluate_benchmarks(run_dir: str, which: str, benchmarks: list[str], backend
                         local_paths: dict[str, str] | None = None, max_samples: int | None = None,
                         seed: int = 0) -> list[dict[str, Any]]:
     """Evaluate the chosen weights of a run on the benchmarks; returns the results written (skips what is there)."""
-    from rlvr_vocab.modeling import load_model_and_tokenizer, match_threads_to_allocation
-    from rlvr_vocab.precision import choose_precision
+    from rlvr_vocab.model.modeling import load_model_and_tokenizer, match_threads_to_allocation
+    from rlvr_vocab.model.precision import choose_precision
     from rlvr_vocab.reasoning_vocab.surgery import load_reasoning_vocab
     from rlvr_vocab.run.identity import flatten
 
@@ -225,7 +225,7 @@ def _run_config(paths: RunPaths):
     """The run's resolved config (its latest attempt's), for how to load its weights."""
     from omegaconf import OmegaConf
 
-    from rlvr_vocab.config import RootConfig
+    from rlvr_vocab.config.schema import RootConfig
 
     if not paths.config.is_file():
         raise ConfigError(str(paths.config), "does not exist", "is this a run dir? see `rlvr-vocab status`")

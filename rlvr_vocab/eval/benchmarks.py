@@ -22,12 +22,12 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from rlvr_vocab import CONF_DIR
-from rlvr_vocab.config import ANSWER_FORMATS, ArithmeticDataConfig
-from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.hub_cache import looks_local, offline
+from rlvr_vocab.config.schema import ANSWER_FORMATS, ArithmeticDataConfig
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.model.hub_cache import looks_local, offline
 
 BENCHMARK_DIR = CONF_DIR / "benchmark"
-# Rewards of rlvr_vocab.rewards that score a completion against the gold answer.
+# Rewards of rlvr_vocab.model.rewards that score a completion against the gold answer.
 VERIFIERS = ("accuracy", "numeric")
 _LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 
@@ -60,7 +60,7 @@ class BenchmarkConfig:
     top_k: int = 0
     # Evaluate the first N rows (null: all).
     max_samples: int | None = None
-    # The offline demo's synthetic data set (see rlvr_vocab.demo.arithmetic), read when `path` is null.
+    # The offline demo's synthetic data set (see rlvr_vocab.embedded.arithmetic), read when `path` is null.
     embedded: ArithmeticDataConfig | None = None
 
 
@@ -107,7 +107,7 @@ def load_rows(cfg: BenchmarkConfig, local_path: str | None = None) -> list[dict[
     Read from `local_path` when given (a file, or a directory holding `<split>.jsonl` or a hub snapshot's files),
     else from `cfg.path` (hub id or local), else from the demo's embedded data set.
     """
-    from rlvr_vocab.data import embedded_data_dir, gold_answer
+    from rlvr_vocab.model.data import embedded_data_dir, gold_answer
 
     if local_path is not None:
         source = local_path
@@ -172,7 +172,7 @@ def _check(cfg: BenchmarkConfig) -> None:
     if cfg.top_k < 0:
         raise ConfigError("benchmark.top_k", f"must be >= 0 (0: off), got {cfg.top_k}")
     if cfg.embedded is not None:
-        from rlvr_vocab.demo.arithmetic import split_questions
+        from rlvr_vocab.embedded.arithmetic import split_questions
 
         e = cfg.embedded
         try:  # cheap with one train row: the bounds the data generation checks

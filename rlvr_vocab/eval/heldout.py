@@ -14,8 +14,8 @@ def held_out_eval(model, tokenizer, test_ds, cfg: DictConfig, rv=None, k: int | 
     rewards the run trains with. With a reasoning vocabulary, generation obeys its mode and completions are scored
     in base text.
     """
+    from rlvr_vocab.model.rewards import REWARDS
     from rlvr_vocab.reasoning_vocab.logits import generation_logits_processors
-    from rlvr_vocab.rewards import REWARDS
 
     def scorer(name: str):
         return lambda completions, answers: [s or 0.0 for s in REWARDS[name](completions, answer=answers)]

@@ -13,14 +13,14 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from rlvr_vocab import slurm_client
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.keys import override_key
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.secrets import redact_override
+from rlvr_vocab.core.states import LIVE, UNFINISHED
 from rlvr_vocab.run.claims import record_submission, submit_lock
 from rlvr_vocab.run.manifest import now_iso
 from rlvr_vocab.run.overrides import launcher_overrides, recorded_overrides, run_overrides
-from rlvr_vocab.run.states import LIVE, UNFINISHED
-from rlvr_vocab.secrets import redact_override
+from rlvr_vocab.slurm import client as slurm_client
 
 
 def select_targets(selected: list, failed: bool) -> tuple[list, list[str]]:
@@ -67,9 +67,9 @@ def check_identity(view, extra: list[str]) -> None:
     from hydra import compose, initialize_config_dir
 
     from rlvr_vocab import CONF_DIR
-    from rlvr_vocab.config import register_configs
+    from rlvr_vocab.config.schema import register_configs
     from rlvr_vocab.run.identity import Identity, mismatch_error
-    from rlvr_vocab.user_errors import exit_on_user_error
+    from rlvr_vocab.validation.user_errors import exit_on_user_error
 
     register_configs()
     # The job's overrides (an sbatch wrapper's fixed ones are among the run's recorded overrides).

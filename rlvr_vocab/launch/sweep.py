@@ -20,16 +20,16 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from rlvr_vocab import slurm_client
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.keys import VALIDITY_NEUTRAL, names_experiment, override_key
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.secrets import is_secret_key
+from rlvr_vocab.core.states import RunState
 from rlvr_vocab.run import checkpoints, claims
 from rlvr_vocab.run.identity import Identity, fingerprint, flatten, identity_of
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.lease import lease_is_live
 from rlvr_vocab.run.manifest import UnreadableManifest, read_manifest
-from rlvr_vocab.run.states import RunState
-from rlvr_vocab.secrets import is_secret_key
+from rlvr_vocab.slurm import client as slurm_client
 
 # Short names for common swept keys in run names (lr=3e-06,beta=0.04,seed=1).
 ALIASES = {"learning_rate": "lr", "per_device_train_batch_size": "bs", "num_generations": "gens", "size": "rv_size"}
@@ -150,7 +150,7 @@ def plan_sweep(
         raise ConfigError("run_name", f"is fixed ({first['run_name']}) but the sweep has {len(jobs)} points, which "
                           "would share one run dir", "drop run_name: each point is named from its swept values")
     # Every point resolved before any is validated: a sweep's validation waits for TRL's import in another process
-    # (rlvr_vocab.library_check), which overlaps this.
+    # (rlvr_vocab.validation.library_check), which overlaps this.
     resolved = []
     single = None if keys or explicit_name else _single_name(first)
     for job in jobs:

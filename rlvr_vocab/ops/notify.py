@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 
 from loguru import logger
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.secrets import redact
 from rlvr_vocab.run.fsio import atomic_write_text, create_exclusive
 from rlvr_vocab.run.layout import NOTIFIED_DIR, notified_marker
 from rlvr_vocab.run.manifest import now_iso
-from rlvr_vocab.secrets import redact
 
 EVENTS = ("failed", "stalled", "completed", "requeued", "timeout", "preempted", "node_fail", "cancelled",
           "out_of_memory", "lost")

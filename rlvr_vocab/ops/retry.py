@@ -11,12 +11,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 
 PREEMPTION, TIMEOUT, NODE_FAIL, STALL, TRANSIENT, CODE_ERROR = (
     "preemption", "timeout", "node_fail", "stall", "transient", "code_error")
 CLASSES = (PREEMPTION, TIMEOUT, NODE_FAIL, STALL, TRANSIENT, CODE_ERROR)
-# Run states (rlvr_vocab.run.states) an attempt may end in, by class.
+# Run states (rlvr_vocab.core.states) an attempt may end in, by class.
 STATE_CLASS = {"PREEMPTED": PREEMPTION, "TIMEOUT": TIMEOUT, "NODE_FAIL": NODE_FAIL, "STALLED": STALL}
 
 

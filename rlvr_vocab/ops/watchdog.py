@@ -20,7 +20,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.run.layout import RunPaths
 
 PHASES = ("startup", "backoff", "generation", "reward", "optimizer", "checkpoint", "eval", "final")
@@ -124,8 +124,7 @@ class Watchdog:
             where = f"{log} and the job's stderr"
             job = os.environ.get("SLURM_JOB_ID")
             if job and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
-                from rlvr_vocab import slurm_client
-
+                from rlvr_vocab.slurm import client as slurm_client
                 try:
                     slurm_client.signal_job(job, DUMP_SIGNAL.name.removeprefix("SIG"))
                     time.sleep(2)  # the other ranks write their stacks before the job ends

@@ -1,12 +1,12 @@
 """`model.reasoning_vocab`: the structured config, its allowed values and the checks that need no tokenizer.
 
-`rlvr_vocab.config` imports this on every CLI call: it must stay free of torch and transformers.
+`rlvr_vocab.config.schema` imports this on every CLI call: it must stay free of torch and transformers.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 
 WHERE = "model.reasoning_vocab"
 SELECTIONS = ("first_regular", "all_regular_random", "ids_file")

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 import torch as th
 from trl.trainer.utils import get_callable_name, is_async_callable
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.reasoning_vocab.tokens import ReasoningVocab
 
 

@@ -15,7 +15,7 @@ import torch as th
 from loguru import logger
 from tokenizers import AddedToken
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.reasoning_vocab.config import WHERE, ReasoningVocabConfig, check_fields
 from rlvr_vocab.reasoning_vocab.tokens import ReasoningVocab, think_token_ids
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.reasoning_vocab.config import WHERE
 
 THINK_START, THINK_END = "<think>", "</think>"

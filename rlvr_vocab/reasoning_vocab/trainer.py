@@ -13,7 +13,7 @@ import torch as th
 from accelerate.utils import gather_object
 from trl import GRPOTrainer
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.reasoning_vocab.config import WHERE, check_mode
 from rlvr_vocab.reasoning_vocab.logits import generation_logits_processors
 from rlvr_vocab.reasoning_vocab.rewards import base_text_rewards

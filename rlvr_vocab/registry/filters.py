@@ -2,7 +2,7 @@
 
 from typing import NamedTuple
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 
 
 class RunFilter(NamedTuple):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.registry import run_files
 from rlvr_vocab.registry.run_view import RunView
 from rlvr_vocab.registry.slurm_view import SlurmView

@@ -8,14 +8,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.states import FINAL, RunState
 from rlvr_vocab.registry import slurm_view
 from rlvr_vocab.registry.filters import RunFilter, StatusRows
 from rlvr_vocab.registry.index import SETTLED_ROW, Index, brief_of
 from rlvr_vocab.registry.run_view import RunView
 from rlvr_vocab.registry.slurm_view import SlurmView, job_runs
 from rlvr_vocab.registry.unreported import notify_unreported
-from rlvr_vocab.run.states import FINAL, RunState
 
 _ORDERS = {
     "newest": "created_ts desc, exp_name desc, run_name desc, id desc",

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rlvr_vocab import slurm_client
+from rlvr_vocab.core.states import FINAL, RunState
 from rlvr_vocab.registry.run_files import read_run
 from rlvr_vocab.registry.slurm_view import SlurmView
 from rlvr_vocab.run.layout import RunPaths, notified_marker
 from rlvr_vocab.run.manifest import iso, parse_iso, slurm_ended
-from rlvr_vocab.run.states import FINAL, RunState
+from rlvr_vocab.slurm import client as slurm_client
 
 # A run whose job SLURM is done with (or has no record of) is served from the index, like a completed one, once this
 # long has passed since the job ended (or, unknown to SLURM, since the run's files last changed): no requeue comes

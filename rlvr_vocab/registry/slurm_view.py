@@ -3,7 +3,7 @@ and one question to the controller when accounting may be stale."""
 
 import json
 
-from rlvr_vocab import slurm_client
+from rlvr_vocab.slurm import client as slurm_client
 
 
 class SlurmView:

@@ -3,10 +3,10 @@ pairing of two arms' settings."""
 
 from typing import NamedTuple
 
-from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.plotting import run_overrides, sort_key, swept_keys
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.registry.filters import select
 from rlvr_vocab.report.measures import BEST, FINAL, HELD_OUT, REWARD, benchmark_names, run_metrics, run_seed
+from rlvr_vocab.report.plotting import run_overrides, sort_key, swept_keys
 
 
 class Arm:

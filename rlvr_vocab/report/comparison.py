@@ -4,8 +4,8 @@ the verdict), or of one arm's settings: what `compare --vs` prints and the repor
 import itertools
 from typing import Any, NamedTuple
 
-from rlvr_vocab.plotting import sort_key
 from rlvr_vocab.report.arms import Arm, load_arms, metrics_of, pairings
+from rlvr_vocab.report.plotting import sort_key
 from rlvr_vocab.report.summaries import SUMMARY_FIELDS, paired, small_n_note, summary, verdict
 
 

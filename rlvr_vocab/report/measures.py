@@ -4,7 +4,7 @@ held-out accuracy and training reward; and the run's seed and config.yaml."""
 from typing import Any
 
 from rlvr_vocab.eval import results
-from rlvr_vocab.plotting import run_overrides
+from rlvr_vocab.report.plotting import run_overrides
 
 # Columns of a run's benchmark results: accuracy (pass@1) at the final model and at the best evaluated step.
 FINAL, BEST, BEST_STEP = " final", " best", " best_step"

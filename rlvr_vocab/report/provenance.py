@@ -8,9 +8,9 @@ from typing import Any
 
 from rlvr_vocab import CONF_DIR
 from rlvr_vocab.core.keys import is_one_off, override_key
-from rlvr_vocab.plotting import sort_key
 from rlvr_vocab.report.arms import Arm, short_key
 from rlvr_vocab.report.measures import run_config
+from rlvr_vocab.report.plotting import sort_key
 from rlvr_vocab.run.overrides import launcher_overrides, recorded_overrides
 
 # Config keys that differ between any two runs without being part of the experiment.

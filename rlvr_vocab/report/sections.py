@@ -4,11 +4,11 @@ results per benchmark, the curves, the runs, how to reproduce them, and how the 
 from datetime import datetime, timezone
 from typing import Any
 
-from rlvr_vocab.plotting import group_by_arm, render_png
 from rlvr_vocab.report.arms import Arm, load_arms, metrics_of
 from rlvr_vocab.report.comparison import compare_arms, setting_summaries
 from rlvr_vocab.report.document import Code, Heading, Image, Link, Para, Table, Verdict
 from rlvr_vocab.report.measures import metric_title
+from rlvr_vocab.report.plotting import group_by_arm, render_png
 from rlvr_vocab.report.provenance import config_difference, git_state, reproduce_commands, run_rows
 from rlvr_vocab.report.wording import DIGITS, answer_lines, decimals, interval, mean_std, number, unpaired_text
 

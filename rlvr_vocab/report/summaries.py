@@ -3,7 +3,7 @@ imported when first used: it loads numpy)."""
 
 from typing import Any
 
-from rlvr_vocab.plotting import sort_key
+from rlvr_vocab.report.plotting import sort_key
 
 # Fewer seeds than this: no interval means much.
 SMALL_N = 3

@@ -5,8 +5,8 @@ mean over its seeds and, for each benchmark column, its summary over seeds."""
 from typing import NamedTuple
 
 from rlvr_vocab.ops.usage import run_usage
-from rlvr_vocab.plotting import run_overrides, sort_key, swept_keys
 from rlvr_vocab.report.measures import BEST_STEP, benchmark_names, benchmark_values, is_benchmark_column
+from rlvr_vocab.report.plotting import run_overrides, sort_key, swept_keys
 from rlvr_vocab.report.summaries import SMALL_N, SUMMARY_FIELDS, summary
 
 # eval.final metrics shown besides accuracy (pass@k keys are found by their prefix).

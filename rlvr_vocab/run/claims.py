@@ -12,11 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.secrets import redact_obj
 from rlvr_vocab.run.fsio import LockTimeout, atomic_write_text, create_exclusive, locked, note_change
 from rlvr_vocab.run.identity import Identity, mismatch_error
 from rlvr_vocab.run.layout import RunPaths
-from rlvr_vocab.secrets import redact_obj
 
 SUBMIT_LOCK = ".submit.lock"
 CREATED, SAME, FORCED = "created", "same", "forced"

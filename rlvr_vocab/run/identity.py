@@ -11,9 +11,9 @@ import hashlib
 import json
 from typing import Any
 
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.keys import ALLOWED_TO_CHANGE, VOLATILE, within
-from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.secrets import is_secret_key
+from rlvr_vocab.core.secrets import is_secret_key
 
 _SHOWN_CHANGES = 8
 ABSENT = "(absent)"

@@ -25,7 +25,7 @@ The root's own entries start with `_` or `.`: no experiment name can take them (
 
 from pathlib import Path
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 
 # Written by rank 0 of the run's job once the whole directory it marks is written.
 COMPLETE_MARKER = "rlvr_complete.json"

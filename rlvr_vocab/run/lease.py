@@ -17,10 +17,10 @@ import threading
 import time
 from pathlib import Path
 
-from rlvr_vocab import slurm_client
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.run.fsio import atomic_write_text, create_exclusive
 from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.slurm import client as slurm_client
 
 # A holder that has not renewed its lease for this long is presumed dead where Slurm cannot tell.
 LEASE_TTL_S = 600

@@ -13,12 +13,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rlvr_vocab import slurm_client
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.secrets import redact_obj
+from rlvr_vocab.core.states import Event, RunState, transition
 from rlvr_vocab.run.fsio import atomic_write_text, note_change
 from rlvr_vocab.run.layout import RunPaths
-from rlvr_vocab.run.states import Event, RunState, transition
-from rlvr_vocab.secrets import redact_obj
+from rlvr_vocab.slurm import client as slurm_client
 
 SCHEMA_VERSION = 2
 

@@ -3,7 +3,7 @@
 from typing import Any
 
 from rlvr_vocab.core.keys import is_one_off, override_key
-from rlvr_vocab.secrets import redact_override
+from rlvr_vocab.core.secrets import redact_override
 
 
 def run_overrides(overrides: list[str]) -> list[str]:

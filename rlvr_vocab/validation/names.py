@@ -6,7 +6,7 @@ import re
 
 from omegaconf import DictConfig
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 
 # Run, experiment and sweep names become directory names and W&B names.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=,+@-]*$")

@@ -9,15 +9,15 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from rlvr_vocab.data_check import check_data
-from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.library_check import LibraryCheck
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.model.data_check import check_data
+from rlvr_vocab.model.precision import choose_precision, cuda_here
 from rlvr_vocab.ops.notify import check_notify
 from rlvr_vocab.ops.retry import check_retry
 from rlvr_vocab.ops.watchdog import check_watchdog
-from rlvr_vocab.precision import choose_precision, cuda_here
 from rlvr_vocab.run import checkpoints
 from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.validation.library_check import LibraryCheck
 from rlvr_vocab.validation.names import check_name, default_run_name
 from rlvr_vocab.validation.run_dir import check_identity, check_recorded_checkpoint, check_world_size
 from rlvr_vocab.validation.sections import (
@@ -149,5 +149,5 @@ def describe_evaluation(cfg: DictConfig, run_dir: Path) -> str | None:
     every = "every checkpoint" if ev.every_checkpoints == 1 else f"every {ev.every_checkpoints}th checkpoint"
     names = ",".join(ev.benchmarks)
     return (f"{', '.join(ev.benchmarks)} on the initial weights, {every} and final/, as jobs of "
-            f"hydra/launcher={ev.launcher}, backend {ev.backend}: python -m rlvr_vocab.eval.job {run_dir} "
+            f"hydra/launcher={ev.launcher}, backend {ev.backend}: python -m rlvr_vocab.job.evaluate {run_dir} "
             f"--benchmarks {names} --checkpoints <initial|step|final> --backend {ev.backend}")

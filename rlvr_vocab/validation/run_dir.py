@@ -2,7 +2,7 @@
 
 from omegaconf import DictConfig
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.run import checkpoints
 from rlvr_vocab.run.layout import RunPaths
 
@@ -40,7 +40,7 @@ def check_world_size(paths: RunPaths, ws: int, checkpoint: str) -> None:
 
 def check_recorded_checkpoint(paths: RunPaths, max_steps: int) -> None:
     """A run whose manifest records a checkpoint must find one: else it would silently restart at step 0."""
-    from rlvr_vocab.run.states import RunState
+    from rlvr_vocab.core.states import RunState
 
     manifest = _recorded(paths)
     recorded = manifest.get("last_checkpoint")

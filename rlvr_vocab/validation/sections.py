@@ -10,9 +10,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from rlvr_vocab import CONF_DIR
-from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.hub_cache import looks_local
-from rlvr_vocab.library_check import LibraryCheck
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.model.hub_cache import looks_local
+from rlvr_vocab.validation.library_check import LibraryCheck
 from rlvr_vocab.validation.names import WANDB_FORBIDDEN
 
 
@@ -44,8 +44,8 @@ def check_offline_cache(cfg: DictConfig) -> None:
     holds: every hub model and data set it will load must be there, at the revision `rlvr-vocab prefetch` pinned.
     Chained benchmarks count before submission; in a job already running (an sbatch wrapper's) they do not stop
     training: each evaluation job that cannot load its benchmark fails on its own."""
-    from rlvr_vocab import prefetch
-    from rlvr_vocab.slurm_client import current_job
+    from rlvr_vocab.slurm.client import current_job
+    from rlvr_vocab.validation import prefetch
 
     if not prefetch.offline():
         return
@@ -77,7 +77,7 @@ def chat_check(model: DictConfig, libraries: LibraryCheck) -> Callable[[list[dic
     if looks_local(name):
         source = Path(name).expanduser()
     else:
-        from rlvr_vocab.hub_cache import model_snapshot
+        from rlvr_vocab.model.hub_cache import model_snapshot
 
         cached = model_snapshot(name, model.model_kwargs.get("revision"))
         if cached is None:
@@ -108,7 +108,7 @@ def check_dataset(ds: DictConfig, held_out_only: bool = False) -> str:
                           f"({ds.path} is one file, it has no splits)",
                           carve + ", or point dataset.path at a directory with train and test files")
     if ds.path is None:
-        from rlvr_vocab.demo.arithmetic import split_questions
+        from rlvr_vocab.embedded.arithmetic import split_questions
 
         e = ds.embedded
         try:  # cheap with one train row: the same bounds the job's data generation will check

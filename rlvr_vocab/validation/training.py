@@ -6,7 +6,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.validation.typed import REQUIRED_TRAINING, SAMPLING_KEYS
 

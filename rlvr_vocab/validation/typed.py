@@ -9,12 +9,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rlvr_vocab.config import leaf_specs
-from rlvr_vocab.config_types import DOMAINS, GRPO_CHOICES, MODEL_KWARGS, Spec, check_value
-from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.library_check import LibraryCheck
-from rlvr_vocab.rewards import REWARDS, check_reward_config, reward_specs
-from rlvr_vocab.secrets import is_secret_key
+from rlvr_vocab.config.schema import leaf_specs
+from rlvr_vocab.core.config_types import DOMAINS, GRPO_CHOICES, MODEL_KWARGS, Spec, check_value
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.secrets import is_secret_key
+from rlvr_vocab.model.rewards import REWARDS, check_reward_config, reward_specs
+from rlvr_vocab.validation.library_check import LibraryCheck
 from rlvr_vocab.validation.names import suggest
 
 # GRPOConfig fields whose value comes from somewhere else: key -> where to set it instead.
@@ -40,7 +40,7 @@ REQUIRED_TRAINING = ("per_device_train_batch_size", "max_completion_length", "ma
 
 def misplaced_training_key(key: str) -> ConfigError | None:
     """Why a GRPOConfig field is not set under `training` (the framework sets it, it would store a secret, sampling
-    lives with the model), or None. Also the hint for such a key typed without `+` (rlvr_vocab.user_errors)."""
+    lives with the model), or None. Also the hint for such a key typed without `+` (validation.user_errors)."""
     if key in FRAMEWORK_OWNED:
         return ConfigError(f"training.{key}", "is set by the framework", FRAMEWORK_OWNED[key])
     if is_secret_key(key):
@@ -80,7 +80,7 @@ def _leaves(node: Mapping, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 def declared(key: str, libraries: LibraryCheck) -> Spec | None:
     """What the value at dotted `key` takes, from where its section is declared: ours by our structured configs
-    (rlvr_vocab.config), `training.*` by trl.GRPOConfig's annotations, `model.generation_kwargs.*` by transformers'
+    (config.schema), `training.*` by trl.GRPOConfig's annotations, `model.generation_kwargs.*` by transformers'
     GenerationConfig (sampling keys become GRPOConfig fields: GRPOConfig's), `model.model_kwargs.*` by MODEL_KWARGS,
     `reward.*` by the rewards' signatures; numbers with their domain from DOMAINS. None where nothing declares it:
     a name below a mapping (eval.benchmark_paths.<name>, inside a DeepSpeed dict), a key peft.LoraConfig does not

@@ -17,14 +17,14 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, LocalQue
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf
 
-from rlvr_vocab import slurm_client
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.private_api import sbatch_script
 from rlvr_vocab.launch.distributed import export_in_submitit_job
 from rlvr_vocab.launch.sweep import SweepPlan, in_parallel
 from rlvr_vocab.ops.notify import sbatch_mail_parameters
-from rlvr_vocab.private_api import sbatch_script
 from rlvr_vocab.run.claims import record_submission
 from rlvr_vocab.run.manifest import now_iso
+from rlvr_vocab.slurm import client as slurm_client
 from rlvr_vocab.validation.training import check_time_limit
 
 _POLL_S = 10.0

@@ -19,11 +19,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import Container, DictConfig, Node, OmegaConf, open_dict
 
+from rlvr_vocab.core.secrets import redact_obj
 from rlvr_vocab.launch.sweep import SweepPlan, decide, flat_config, plan_sweep, slow_saves, undo_claims
-from rlvr_vocab.library_check import LibraryCheck, sweep_worker
 from rlvr_vocab.run.claims import submit_lock
 from rlvr_vocab.run.identity import flatten
-from rlvr_vocab.secrets import redact_obj
+from rlvr_vocab.validation.library_check import LibraryCheck, sweep_worker
 from rlvr_vocab.validation.plan import validate
 
 

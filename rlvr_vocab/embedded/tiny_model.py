@@ -10,8 +10,8 @@ import torch as th
 from tokenizers import AddedToken, pre_tokenizers
 from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen2Tokenizer
 
-from rlvr_vocab.demo.arithmetic import read_jsonl
-from rlvr_vocab.demo.cached_build import ensure_built, file_hash
+from rlvr_vocab.embedded.arithmetic import read_jsonl
+from rlvr_vocab.embedded.cached_build import ensure_built, file_hash
 
 IM_START, IM_END, PAD = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"

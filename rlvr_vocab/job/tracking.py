@@ -3,9 +3,9 @@
 from loguru import logger
 from omegaconf import DictConfig, OmegaConf
 
-from rlvr_vocab.run.lifecycle import is_main_process
+from rlvr_vocab.core.secrets import redact_obj
+from rlvr_vocab.job.lifecycle import is_main_process
 from rlvr_vocab.run.manifest import Manifest
-from rlvr_vocab.secrets import redact_obj
 
 
 def start_wandb(cfg: DictConfig, manifest: Manifest):

@@ -17,8 +17,8 @@ from accelerate import PartialState
 from loguru import logger
 from transformers import TrainerCallback
 
+from rlvr_vocab.job.lifecycle import JobLifecycle
 from rlvr_vocab.run import checkpoints
-from rlvr_vocab.run.lifecycle import JobLifecycle
 from rlvr_vocab.run.manifest import Manifest
 
 # Metric writes between checkpoints are throttled: run.json is for humans and `status`, not a log.
@@ -37,7 +37,7 @@ class RunStateCallback(TrainerCallback):
     def __init__(self, job: JobLifecycle, keep_checkpoints: int | None, chain=None):
         self.job = job
         self.keep = keep_checkpoints
-        # rlvr_vocab.eval.chain.EvalChain: evaluation jobs for milestone checkpoints (None: none).
+        # rlvr_vocab.job.chain.EvalChain: evaluation jobs for milestone checkpoints (None: none).
         self.chain = chain
         self._last_write = 0.0
 
@@ -77,7 +77,7 @@ class RunStateCallback(TrainerCallback):
         checkpoints.mark_complete(path, save_s=round(save_s, 2))
         protected = None
         if self.chain is not None and self.chain.enabled:
-            from rlvr_vocab.eval.chain import needed_by_evaluation
+            from rlvr_vocab.job.chain import needed_by_evaluation
 
             self.chain.on_checkpoint(path, state.global_step, state.max_steps)
             protected = needed_by_evaluation

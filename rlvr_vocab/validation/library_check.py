@@ -6,7 +6,7 @@ Importing them takes several seconds. A job pays that once and asks in process (
 A sweep submission asks a worker process (`LibraryCheckWorker`), started as soon as the command
 line shows a sweep, so that the import overlaps Hydra's set-up and the composition of the points;
 every point is still instantiated as `trl.GRPOConfig` before anything is submitted. The worker,
-`python -m rlvr_vocab.library_check`, speaks JSON lines: its first line gives the fields and
+`python -m rlvr_vocab.validation.library_check`, speaks JSON lines: its first line gives the fields and
 options, then one reply per request.
 """
 
@@ -22,8 +22,8 @@ import tempfile
 import typing
 from typing import Any
 
-from rlvr_vocab.config_types import Spec, either, spec_of
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.config_types import Spec, either, spec_of
+from rlvr_vocab.core.errors import ConfigError
 
 
 def first_line(e: BaseException) -> str:

@@ -20,8 +20,8 @@ from typing import Any
 
 from loguru import logger
 
-from rlvr_vocab.config_types import DOMAINS, Spec, check_value, spec_of
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.config_types import DOMAINS, Spec, check_value, spec_of
+from rlvr_vocab.core.errors import ConfigError
 
 # Math-verify bounds parse/verify time with SIGALRM, which only the main thread may use.
 _PARSE_TIMEOUT_S = 10

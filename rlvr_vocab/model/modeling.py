@@ -7,8 +7,8 @@ from loguru import logger
 from omegaconf import DictConfig, OmegaConf
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rlvr_vocab.config import ArithmeticDataConfig, DatasetConfig
-from rlvr_vocab.data import cache_dir, embedded_data_dir
+from rlvr_vocab.config.schema import ArithmeticDataConfig, DatasetConfig
+from rlvr_vocab.model.data import cache_dir, embedded_data_dir
 from rlvr_vocab.run.checkpoints import commit_dir, commit_final, incompleteness, marker
 from rlvr_vocab.run.layout import RunPaths
 
@@ -23,10 +23,10 @@ def model_path(cfg: DictConfig) -> str:
         return str(cfg.model.name_or_path)
     e = cfg.model.embedded
     if e.kind == "tiny_qwen3":
-        from rlvr_vocab.demo.tiny_qwen3 import ensure_tiny_qwen3
+        from rlvr_vocab.embedded.tiny_qwen3 import ensure_tiny_qwen3
 
         return str(ensure_tiny_qwen3(cache_dir(), e.hidden_size, e.num_layers, tie_embeddings=e.tie_embeddings))
-    from rlvr_vocab.demo.tiny_model import ensure_tiny_model
+    from rlvr_vocab.embedded.tiny_model import ensure_tiny_model
 
     # The warm start teaches the demo's format on the synthetic sums, whatever data GRPO then uses.
     demo_data = cfg.dataset if cfg.dataset.embedded is not None else OmegaConf.structured(DatasetConfig(
@@ -77,7 +77,7 @@ def load_model_and_tokenizer(cfg: DictConfig, path: str, precision: str):
 def _prefetched_revision(cfg: DictConfig, path: str, requested: str | None) -> str | None:
     """The commit `rlvr-vocab prefetch` fetched of a hub model: every job of a sweep loads the same files, whatever
     the branch points at by the time a job starts."""
-    from rlvr_vocab.hub_cache import looks_local, pinned_revision
+    from rlvr_vocab.model.hub_cache import looks_local, pinned_revision
 
     if looks_local(path):
         return None

@@ -21,9 +21,12 @@ from typing import Any
 from loguru import logger
 from omegaconf import DictConfig, OmegaConf
 
-from rlvr_vocab import slurm_client
-from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.logs import quiet_progress_bars_off_tty, setup_logging
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.logs import quiet_progress_bars_off_tty, setup_logging
+from rlvr_vocab.core.secrets import redact_obj, redact_override
+from rlvr_vocab.core.states import Event, RunState
+from rlvr_vocab.job.failure import one_line_summary
+from rlvr_vocab.job.stop import StopRequest, requeue_job
 from rlvr_vocab.ops import retry
 from rlvr_vocab.ops.watchdog import Watchdog
 from rlvr_vocab.run import checkpoints, claims
@@ -33,8 +36,7 @@ from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.lease import LeaseLost, RunLease
 from rlvr_vocab.run.manifest import Manifest, parse_iso
 from rlvr_vocab.run.overrides import run_overrides
-from rlvr_vocab.run.states import Event, RunState
-from rlvr_vocab.secrets import redact_obj, redact_override
+from rlvr_vocab.slurm import client as slurm_client
 
 STOP_SIGNAL = signal.SIGUSR2
 # A stop signal this close to the time limit means "timing out"; earlier means preemption.
@@ -55,70 +57,6 @@ STALLED_EXIT_CODE = 86
 
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def _said(e: BaseException) -> str:
-    return f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
-
-
-def _summary(e: BaseException) -> str:
-    """`Type: message` in one line, and the cause a wrapper hides: datasets' DatasetGenerationError says only "An
-    error occurred while generating the dataset", its cause which row failed, and the raising frame which file."""
-    cause, inner, seen = e, e, {id(e)}
-    # Explicit causes all the way; an implicit context only past an exception that says nothing itself.
-    while (nxt := cause.__cause__ or (None if cause.__suppress_context__ or str(cause).strip()
-                                      else cause.__context__)) is not None and id(nxt) not in seen:
-        cause = nxt
-        seen.add(id(cause))
-        if str(cause).strip():
-            inner = cause
-    if inner is e:
-        return _said(e)
-    file = _file_of(inner)
-    reading = f" (reading {file})" if file and file not in str(inner) else ""
-    return f"{_said(e)}; cause: {_said(inner)}{reading}"
-
-
-def _file_of(e: BaseException) -> str | None:
-    """The file a loader was reading when it raised: datasets' builders name it only in a log line, while the frame
-    that raised still holds it as `file`."""
-    frames = []
-    tb = e.__traceback__
-    while tb is not None:
-        frames.append(tb.tb_frame)
-        tb = tb.tb_next
-    for frame in reversed(frames):
-        value = frame.f_locals.get("file")
-        if isinstance(value, str | os.PathLike):
-            return os.fspath(value)
-    return None
-
-
-class StopRequest:
-    """The stop signal as this process received it, and what all ranks agreed on at the last step end."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.received_at: float | None = None
-        self.agreed = False
-        self.ignored = False  # training had finished: the final save and evaluation go on
-
-    @property
-    def requested(self) -> bool:
-        return self.signum is not None
-
-    def agree(self, world_size: int) -> bool:
-        """All ranks must stop at the same step, or the next collective hangs: agree on the flag."""
-        if world_size <= 1:
-            self.agreed = self.requested
-            return self.agreed
-        import torch as th
-        import torch.distributed as dist
-
-        flag = th.tensor([int(self.requested)], device="cuda" if th.cuda.is_available() else "cpu")
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        self.agreed = bool(flag.item())
-        return self.agreed
 
 
 class JobLifecycle:
@@ -402,7 +340,7 @@ class JobLifecycle:
                 try:
                     close(exit_code)
                 except Exception as e:  # closing a tracker must not hide how the job ended
-                    logger.warning(f"closing failed: {_summary(e)}")
+                    logger.warning(f"closing failed: {one_line_summary(e)}")
             self._restore_signals()
             try:
                 if self.main:
@@ -420,7 +358,7 @@ class JobLifecycle:
 
     def _record_end(self, exc: BaseException | None) -> bool:
         """Record the attempt's end; True if the job stopped on the signal and should be requeued."""
-        from rlvr_vocab.user_errors import mark_logged
+        from rlvr_vocab.validation.user_errors import mark_logged
 
         manifest, step = self.manifest, self.manifest.data.get("last_step")
         self._copy_benchmarks()
@@ -434,16 +372,16 @@ class JobLifecycle:
                 # What broke first (e.g. W&B's service, killed by the same SIGTERM) is the stop, not a failure.
                 manifest.end_attempt(Event.STOP_END, self._stop_reason(),
                                      f"{self._signal_name()} then SIGTERM at step {step}, before the checkpoint "
-                                     f"({_summary(exc)})")
+                                     f"({one_line_summary(exc)})")
             elif self._terminated:
                 manifest.end_attempt(Event.TERMINATE, RunState.CANCELLED,
                                      "terminated by SIGTERM (scancel or the time limit)")
             elif isinstance(exc, RetryBudgetUsedUp):
                 logger.error(str(exc))
             else:
-                logger.opt(exception=exc).error(f"run failed: {_summary(exc)}")
-                klass = retry.classify_exception(self.cfg.retry, _summary(exc))
-                self._retry_due = self._retry(klass, RunState.FAILED, _summary(exc))
+                logger.opt(exception=exc).error(f"run failed: {one_line_summary(exc)}")
+                klass = retry.classify_exception(self.cfg.retry, one_line_summary(exc))
+                self._retry_due = self._retry(klass, RunState.FAILED, one_line_summary(exc))
             return False
         if self.stopped:
             end = self._stop_reason()
@@ -522,37 +460,3 @@ def _remove_if_empty(path: Path) -> None:
         path.rmdir()
     except OSError:
         pass
-
-
-def _submitit_handler(previous_handler):
-    owner = getattr(previous_handler, "__self__", None)
-    return previous_handler if owner is not None and type(owner).__module__.startswith("submitit") else None
-
-
-def requeue_job(previous_handler, signum: int | None) -> str | None:
-    """Requeue this job (the retry policy allowed it): through submitit's own handler when submitit launched us (it
-    keeps its timeout budget, max_requeues), else with `scontrol requeue` (the sbatch wrappers). Returns why not, if
-    it was not requeued.
-
-    Under submitit this does not return: submitit requeues and exits the process.
-    """
-    handler = _submitit_handler(previous_handler)
-    if handler is not None:
-        import submitit
-
-        try:
-            handler(signum, None)  # checkpoint() -> requeue -> sys.exit
-        except submitit.core.utils.UncompletedJobError as e:
-            return str(e).strip().splitlines()[0]
-        except Exception as e:  # noqa: BLE001 - any failure of submitit's requeue leaves the run not requeued
-            return _summary(e)
-        return "submitit did not requeue"
-    job = os.environ.get("SLURM_JOB_ID")
-    if not job:
-        return "not running under SLURM"
-    try:
-        slurm_client.requeue(job)
-    except slurm_client.SlurmError as e:
-        return str(e)
-    logger.info(f"requeued SLURM job {job} (restart {int(os.environ.get('SLURM_RESTART_COUNT', '0')) + 1})")
-    return None

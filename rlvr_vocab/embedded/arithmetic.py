@@ -9,7 +9,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 
 SPLITS = ("train", "test")
 SPLIT_VERSION = 1  # recorded in params.json: bump when split_questions changes so stale caches are refused

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from rlvr_vocab.secrets import redact
+from rlvr_vocab.core.secrets import redact
 
 _FORMAT = "{time:YYYY-MM-DD HH:mm:ss} | {level: <7} | {message}"
 

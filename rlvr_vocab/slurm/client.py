@@ -1,5 +1,5 @@
 """Every call to Slurm's commands (sbatch, scontrol, squeue, sacct, sacctmgr, scancel, sinfo) and the parsing of their
-output (pure parsers of scontrol, squeue, sinfo and sacctmgr text in rlvr_vocab.slurm_parse).
+output (pure parsers of scontrol, squeue, sinfo and sacctmgr text in rlvr_vocab.slurm.parse).
 
 Callers get parsed values or a `SlurmError` whose message is one line saying what Slurm (or its absence) said; none
 of them runs a Slurm command itself. Timeouts are short and explicit: a login node's CLI must never hang on an
@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import NamedTuple
 
-from rlvr_vocab import slurm_parse
-from rlvr_vocab.run.states import RunState
+from rlvr_vocab.core.states import RunState
+from rlvr_vocab.slurm import parse as slurm_parse
 
 # Job states of jobs still in the controller's hands (squeue and sacct spellings).
 LIVE_STATES = frozenset({"PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "RESIZING", "REQUEUE_HOLD", "REQUEUE_FED",

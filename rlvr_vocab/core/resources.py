@@ -1,15 +1,15 @@
 """Files shipped with the package besides its modules: the sbatch wrappers and the local-cluster script.
 
 In a checkout they are `slurm/` at the top; an installed wheel carries the same files as `rlvr_vocab/slurm_scripts/`.
-`python -m rlvr_vocab.resources NAME` prints one's path, for use from any directory:
+`python -m rlvr_vocab.core.resources NAME` prints one's path, for use from any directory:
 
-    sbatch $(python -m rlvr_vocab.resources train_baseline.sh) training.learning_rate=3e-6
+    sbatch $(python -m rlvr_vocab.core.resources train_baseline.sh) training.learning_rate=3e-6
 """
 
 import sys
 from pathlib import Path
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]  # rlvr_vocab/, above core/
 _CHECKOUT_SCRIPTS = _PACKAGE.parent / "slurm"
 _PACKAGED_SCRIPTS = _PACKAGE / "slurm_scripts"
 
@@ -30,7 +30,7 @@ def script_path(name: str) -> Path:
     """The path of a shipped script (`train_baseline.sh`, `train_reasoning.sh`, `local_cluster.sh`)."""
     path = scripts_dir() / name
     if not path.is_file():
-        from rlvr_vocab.errors import ConfigError
+        from rlvr_vocab.core.errors import ConfigError
 
         raise ConfigError(
             f"script '{name}'", f"is not shipped in {scripts_dir()}", f"use one of {', '.join(script_names())}"
@@ -39,11 +39,11 @@ def script_path(name: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rlvr_vocab.errors import ConfigError
+    from rlvr_vocab.core.errors import ConfigError
 
     names = sys.argv[1:] if argv is None else argv
     if not names or names[0] in ("-h", "--help"):
-        sys.stdout.write(f"usage: python -m rlvr_vocab.resources NAME...\nNAME: {', '.join(script_names())}\n")
+        sys.stdout.write(f"usage: python -m rlvr_vocab.core.resources NAME...\nNAME: {', '.join(script_names())}\n")
         return 0 if names else 2
     try:
         paths = [script_path(name) for name in names]

@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 
 LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
@@ -29,7 +29,7 @@ class SplitRows:
 
 
 def messages(system_prompt: str, question: Any) -> list[dict[str, str]]:
-    """The chat a row's question becomes (rlvr_vocab.data.to_prompts)."""
+    """The chat a row's question becomes (rlvr_vocab.model.data.to_prompts)."""
     system = [{"role": "system", "content": system_prompt}] if system_prompt else []
     return [*system, {"role": "user", "content": str(question)}]
 
@@ -171,9 +171,9 @@ def _file_rows(path: str, mtime_ns: int) -> SplitRows:
 
 
 def _prepared_split(repo_id: str, config_name: str | None, split: str) -> SplitRows | None:
-    """A hub data set's split from the copy datasets prepared (rlvr_vocab.prefetch): its recorded row count and
-    features, and the first row of its first Arrow file."""
-    from rlvr_vocab.hub_cache import dataset_prepared
+    """A hub data set's split from the copy datasets prepared (rlvr_vocab.validation.prefetch): its recorded row count
+    and features, and the first row of its first Arrow file."""
+    from rlvr_vocab.model.hub_cache import dataset_prepared
 
     prepared = dataset_prepared(repo_id, config_name)
     if prepared is None:

@@ -1,5 +1,5 @@
 """An experiment's files on the Hugging Face hub: which repos, whether a job could load them offline from this
-machine's caches (`rlvr_vocab.hub_cache` reads those), and fetching them on a login node (`rlvr-vocab prefetch`),
+machine's caches (`rlvr_vocab.model.hub_cache` reads those), and fetching them on a login node (`rlvr-vocab prefetch`),
 recording the commit hashes fetched under the experiments root so that jobs load exactly those revisions.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from rlvr_vocab.errors import ConfigError
-from rlvr_vocab.hub_cache import (
+from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.model.hub_cache import (
     dataset_prepared,
     datasets_cache,
     hub_cache,
@@ -97,7 +97,7 @@ def cache_state(repo: HubRepo, root: str | Path) -> CacheState:
 
 
 def prefetch_command(overrides: list[str] | None) -> str:
-    from rlvr_vocab.secrets import redact_override
+    from rlvr_vocab.core.secrets import redact_override
 
     return " ".join(["rlvr-vocab prefetch", *(redact_override(o) for o in overrides or [])])
 
@@ -131,9 +131,9 @@ def first_gap(cfg: DictConfig, benchmarks: bool) -> tuple[HubRepo, str] | None:
 
 def write_record(root: str | Path, exp_name: str, overrides: list[str], fetched: list[dict[str, Any]]) -> Path:
     """Merge `fetched` into the experiment's record (earlier entries for other repos stay) and write it."""
+    from rlvr_vocab.core.secrets import redact_override
     from rlvr_vocab.run.fsio import atomic_write_text
     from rlvr_vocab.run.manifest import now_iso
-    from rlvr_vocab.secrets import redact_override
 
     path = RootPaths(root).prefetch_record(exp_name)
     path.parent.mkdir(parents=True, exist_ok=True)  # the umask's mode, like every file under the root

@@ -14,7 +14,6 @@ from pathlib import Path
 from loguru import logger
 from omegaconf import DictConfig, OmegaConf
 
-from rlvr_vocab import slurm_client
 from rlvr_vocab.eval import results
 from rlvr_vocab.eval.benchmark_eval import PENDING_MARK, benchmark_configs
 from rlvr_vocab.eval.benchmarks import settings_key
@@ -22,6 +21,7 @@ from rlvr_vocab.run.fsio import atomic_write_text
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.lease import pid_alive
 from rlvr_vocab.run.manifest import Manifest, now_iso
+from rlvr_vocab.slurm import client as slurm_client
 
 
 class EvalChain:
@@ -56,7 +56,7 @@ class EvalChain:
 
     def _submit(self, which: str, checkpoint: Path | None) -> None:
         from rlvr_vocab.eval.benchmark_eval import evaluate_benchmarks
-        from rlvr_vocab.eval.job import submit_job
+        from rlvr_vocab.job.evaluate import submit_job
 
         benchmarks = list(self.ev.benchmarks)
         entry = {"weights": checkpoint.name if checkpoint is not None else which, "benchmarks": benchmarks,

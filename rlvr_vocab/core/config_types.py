@@ -1,12 +1,13 @@
 """What each config leaf takes, and the one line that says so when a value is not that.
 
-A leaf's type comes from where its section is declared: our structured configs (rlvr_vocab.config), trl.GRPOConfig's
-annotations and transformers' GenerationConfig (both read by rlvr_vocab.library_check), the rewards' signatures.
+A leaf's type comes from where its section is declared: our structured configs (rlvr_vocab.config.schema),
+trl.GRPOConfig's annotations and transformers' GenerationConfig (both read by rlvr_vocab.validation.library_check),
+the rewards' signatures.
 What a number may be lives in DOMAINS, one table for every section (the strings of ours that take only some values
-are listed beside our structured configs: rlvr_vocab.config.CHOICES). rlvr_vocab.validation.typed checks every
+are listed beside our structured configs: rlvr_vocab.config.schema.CHOICES). rlvr_vocab.validation.typed checks every
 leaf against these before anything else reads the config.
 
-Standard library only: rlvr_vocab.rewards imports it, and it must stay cheap to import.
+Standard library only: rlvr_vocab.model.rewards imports it, and it must stay cheap to import.
 """
 
 import dataclasses
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 
 _ARTICLE = {"bool": "a bool", "int": "an int", "float": "a float", "str": "a string", "list": "a list",
             "dict": "a mapping", "any": "any value"}
@@ -126,7 +127,7 @@ DOMAINS: dict[str, Domain] = {
     "model.generation_kwargs.no_repeat_ngram_size": at_least(0),
     "model.generation_kwargs.encoder_repetition_penalty": above(0),
     "model.generation_kwargs.top_h": fraction(),
-    # rewards (rlvr_vocab.rewards)
+    # rewards (rlvr_vocab.model.rewards)
     "reward.repetition_penalty.max_penalty": Domain(high=0, why="it is a penalty"),
     "reward.repetition_penalty.ngram_size": at_least(1),
     "reward.cosine.max_len": above(0, "characters"),

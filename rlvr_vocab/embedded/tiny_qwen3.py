@@ -19,7 +19,7 @@ from tokenizers import AddedToken
 from transformers import Qwen2Tokenizer, Qwen3Config, Qwen3ForCausalLM
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-from rlvr_vocab.demo.cached_build import ensure_built, file_hash
+from rlvr_vocab.embedded.cached_build import ensure_built, file_hash
 
 BUILD_VERSION = 1  # part of the cache key: bump when the build itself changes so stale caches are not reused
 N_BASE_TOKENS = 151643  # BPE tokens, ids 0..151642; the added tokens follow

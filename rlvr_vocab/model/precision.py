@@ -1,6 +1,6 @@
 """The numeric precision a job trains and evaluates in, and whether the machine can give it."""
 
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 
 
 def cuda_here() -> bool:

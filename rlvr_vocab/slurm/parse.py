@@ -1,4 +1,4 @@
-"""Pure parsing of what Slurm's commands print: no command is run here (rlvr_vocab.slurm_client runs them)."""
+"""Pure parsing of what Slurm's commands print: no command is run here (rlvr_vocab.slurm.client runs them)."""
 
 import re
 

@@ -7,7 +7,7 @@ from datasets import Dataset, DatasetDict, load_dataset
 from loguru import logger
 from omegaconf import DictConfig
 
-from rlvr_vocab.data_check import LOCAL_FORMATS, messages, missing_column
+from rlvr_vocab.model.data_check import LOCAL_FORMATS, messages, missing_column
 
 
 def cache_dir() -> Path:
@@ -25,7 +25,7 @@ def _load_split(ds: DictConfig, path: str, split: str) -> Dataset:
 
 def embedded_data_dir(ds: DictConfig) -> Path:
     """The demo's synthetic data set (generated once from its seed, then cached)."""
-    from rlvr_vocab.demo.arithmetic import write_arithmetic_dataset
+    from rlvr_vocab.embedded.arithmetic import write_arithmetic_dataset
 
     e = ds.embedded
     return write_arithmetic_dataset(

@@ -12,7 +12,7 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
-from rlvr_vocab.config_types import Spec, dataclass_specs
+from rlvr_vocab.core.config_types import Spec, dataclass_specs
 from rlvr_vocab.ops.notify import NotifyConfig
 from rlvr_vocab.ops.retry import RetryConfig
 from rlvr_vocab.ops.watchdog import WatchdogConfig
@@ -22,8 +22,8 @@ from rlvr_vocab.reasoning_vocab.config import MODES, SELECTIONS, ReasoningVocabC
 @dataclass
 class EmbeddedModelConfig:
     """A tiny model built locally (nothing downloaded): `tiny_qwen2`, the offline demo's character-level Qwen2
-    warm-started on its sums (rlvr_vocab.demo.tiny_model), or `tiny_qwen3`, a random Qwen3 with Qwen's real
-    vocabulary (rlvr_vocab.demo.tiny_qwen3; no warm start)."""
+    warm-started on its sums (rlvr_vocab.embedded.tiny_model), or `tiny_qwen3`, a random Qwen3 with Qwen's real
+    vocabulary (rlvr_vocab.embedded.tiny_qwen3; no warm start)."""
 
     kind: str = "tiny_qwen2"
     hidden_size: int = 64
@@ -52,7 +52,7 @@ class ModelConfig:
 
 @dataclass
 class ArithmeticDataConfig:
-    """The synthetic data set of the offline demo (see rlvr_vocab.demo.arithmetic).
+    """The synthetic data set of the offline demo (see rlvr_vocab.embedded.arithmetic).
 
     Generated from its own seed, not the run's: like a real data set (and the demo's warm-started
     model, built once from it), it stays fixed while run seeds vary the training.
@@ -110,7 +110,7 @@ class EvalConfig:
     # (null: k), drawn with model.generation_kwargs.
     k: int = 1
     num_samples: int | None = None
-    # Benchmarks (conf/benchmark/) evaluated on milestone checkpoints and the final model (rlvr_vocab.eval.chain).
+    # Benchmarks (conf/benchmark/) evaluated on milestone checkpoints and the final model (rlvr_vocab.job.chain).
     benchmarks: list[str] = field(default_factory=list)
     # Submit those evaluations from the training job as jobs of their own (training never waits for them).
     chain: bool = False
@@ -157,7 +157,7 @@ class RootConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     # trl.GRPOConfig values (`_target_: trl.GRPOConfig`), typed by GRPOConfig's annotations.
     training: Any = None
-    # Reward name -> {weight, parameters}; see rlvr_vocab.rewards and conf/reward/.
+    # Reward name -> {weight, parameters}; see rlvr_vocab.model.rewards and conf/reward/.
     reward: dict[str, Any] = field(default_factory=dict)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -191,6 +191,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 @functools.cache
 def leaf_specs() -> dict[str, Spec]:
-    """What each key of ours takes (its type, its domain from rlvr_vocab.config_types.DOMAINS, its CHOICES), by
+    """What each key of ours takes (its type, its domain from rlvr_vocab.core.config_types.DOMAINS, its CHOICES), by
     dotted key."""
     return dataclass_specs(RootConfig, CHOICES)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rlvr_vocab import CONF_DIR
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 
 EXIT_BAD_INPUT = 2
 
@@ -93,9 +93,9 @@ _TAKES = {"Integer": "an int", "Float": "a float", "Boolean": "a bool", "String"
 
 
 def _wrong_type(full_key: str, msg: str) -> str | None:
-    """`<key>: got <value>, takes <what>` for a value of the wrong type, as rlvr_vocab.config_types says it; what the
+    """`<key>: got <value>, takes <what>` for a value of the wrong type, as core.config_types says it; what the
     key takes from our structured configs where it is ours (Hydra's launcher keys are not)."""
-    from rlvr_vocab.config import leaf_specs
+    from rlvr_vocab.config.schema import leaf_specs
 
     for pattern, parts in _REFUSALS:
         match = pattern.search(msg)

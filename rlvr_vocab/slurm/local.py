@@ -2,8 +2,8 @@
 
 import subprocess
 
-from rlvr_vocab.resources import script_path
-from rlvr_vocab.slurm_client import cluster_problem
+from rlvr_vocab.core.resources import script_path
+from rlvr_vocab.slurm.client import cluster_problem
 
 
 def ensure_local_cluster(quiet: bool = True) -> str | None:

@@ -1,6 +1,6 @@
 """Standalone held-out evaluation of a run's checkpoint or final model (what `rlvr-vocab eval RUN` runs).
 
-`python -m rlvr_vocab.eval.job RUN_DIR [--checkpoint N|final] [--dataset X] [--k K] [--launcher PROFILE]`
+`python -m rlvr_vocab.job.evaluate RUN_DIR [--checkpoint N|final] [--dataset X] [--k K] [--launcher PROFILE]`
 checks everything first (run dir, checkpoint, data set), then evaluates here or submits itself as a SLURM
 job through a launcher profile of conf/hydra/launcher/. Results go to `RUN_DIR/eval/<label>.json` and the
 manifest's `eval.standalone`. torch and transformers are imported only by the evaluation itself.
@@ -17,7 +17,7 @@ from loguru import logger
 from omegaconf import DictConfig, OmegaConf
 
 from rlvr_vocab import CONF_DIR
-from rlvr_vocab.errors import ConfigError
+from rlvr_vocab.core.errors import ConfigError
 
 
 def model_dir(run_dir: Path, checkpoint: str | None) -> tuple[Path, str]:
@@ -54,7 +54,7 @@ def model_dir(run_dir: Path, checkpoint: str | None) -> tuple[Path, str]:
 
 def eval_config(run_dir: Path, dataset: str | None, k: int | None, max_samples: int | None) -> tuple[DictConfig, str]:
     """The run's own resolved config, with another data set (a conf/dataset/ name or a local file) if asked."""
-    from rlvr_vocab.config import DatasetConfig, RootConfig
+    from rlvr_vocab.config.schema import DatasetConfig, RootConfig
     from rlvr_vocab.run.layout import RunPaths
     from rlvr_vocab.validation.sections import check_dataset, check_eval
 
@@ -86,10 +86,10 @@ def eval_config(run_dir: Path, dataset: str | None, k: int | None, max_samples: 
 def evaluate_run(run_dir: str, checkpoint: str | None = None, dataset: str | None = None, k: int | None = None,
                  max_samples: int | None = None) -> dict[str, Any]:
     """Evaluate and record; returns the record written to eval/<label>.json."""
-    from rlvr_vocab.data import load_held_out, load_splits, to_prompts
     from rlvr_vocab.eval.heldout import held_out_eval, summary
-    from rlvr_vocab.modeling import load_model_and_tokenizer, match_threads_to_allocation
-    from rlvr_vocab.precision import choose_precision
+    from rlvr_vocab.model.data import load_held_out, load_splits, to_prompts
+    from rlvr_vocab.model.modeling import load_model_and_tokenizer, match_threads_to_allocation
+    from rlvr_vocab.model.precision import choose_precision
     from rlvr_vocab.reasoning_vocab.surgery import load_reasoning_vocab
 
     run = Path(run_dir)
@@ -143,9 +143,9 @@ def submit_job(launcher: str, run_dir: Path, fn, *args: Any, **kwargs: Any):
     from hydra.core.global_hydra import GlobalHydra
     from hydra.utils import instantiate
 
-    from rlvr_vocab import slurm_client
-    from rlvr_vocab.config import register_configs
+    from rlvr_vocab.config.schema import register_configs
     from rlvr_vocab.launch import register_hydra_plugins
+    from rlvr_vocab.slurm import client as slurm_client
     from rlvr_vocab.validation.sections import check_launcher
 
     register_configs()
@@ -167,10 +167,10 @@ def submit_job(launcher: str, run_dir: Path, fn, *args: Any, **kwargs: Any):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rlvr_vocab.logs import setup_logging
-    from rlvr_vocab.user_errors import exit_on_user_error
+    from rlvr_vocab.core.logs import setup_logging
+    from rlvr_vocab.validation.user_errors import exit_on_user_error
 
-    p = argparse.ArgumentParser(prog="python -m rlvr_vocab.eval.job", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m rlvr_vocab.job.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("run_dir", type=Path)
     p.add_argument("--benchmarks", help="comma-separated conf/benchmark/ names: evaluate on these benchmarks")
     p.add_argument("--checkpoints", default="last",
@@ -228,6 +228,6 @@ def _benchmark_job(run_dir: Path, args) -> tuple:
 
 
 if __name__ == "__main__":
-    from rlvr_vocab.eval.job import main as importable_main  # submitit pickles functions of the importable module
+    from rlvr_vocab.job.evaluate import main as importable_main  # submitit pickles functions of the importable module
 
     sys.exit(importable_main())

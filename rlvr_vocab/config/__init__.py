@@ -1,0 +1,1 @@
+"""The config schema: structured configs of our own sections, their defaults and value specs."""

@@ -1,0 +1,1 @@
+"""Models, data sets and rewards: loading, the hub caches, precision, the reward functions."""
