@@ -1,5 +1,6 @@
 """The README and docs/: links that resolve, a README that stays short, and no run output tracked in git."""
 
+import ast
 import re
 import shutil
 import subprocess
@@ -73,3 +74,12 @@ def test_no_run_output_is_tracked():
         pytest.skip("not a git checkout")
     tracked = subprocess.run(["git", "ls-files", "experiments"], cwd=REPO, capture_output=True, text=True, check=True)
     assert tracked.stdout.split() == ["experiments/.gitkeep"]
+
+
+def test_files_page_names_every_module_and_only_those():
+    page = (REPO / "docs" / "files.md").read_text()
+    named = set(re.findall(r"^\s+([\w/]+\.py)\b", page, re.M))
+    modules = {str(p.relative_to(REPO / "rlvr_vocab")) for p in (REPO / "rlvr_vocab").rglob("*.py")
+               if p.name != "__init__.py" or len(ast.parse(p.read_text()).body) > 1}  # a package with code
+    assert sorted(modules - named) == [], "modules docs/files.md does not list"
+    assert sorted(named - modules) == [], "docs/files.md lists modules that do not exist"
