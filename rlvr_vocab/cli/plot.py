@@ -27,12 +27,11 @@ def run(args) -> int:
     reg = registry(args)
     # Curves come from the run dirs: SLURM's view of the jobs is not needed.
     every = reg.runs(ask_slurm=False)
-    plots_dir = reg.root / "_plots"
     if args.sweep:
         runs = select(every, sweep=args.sweep)
         vs_runs = select(every, sweep=args.vs) if args.vs else None
-        out = plot_sweep(args.sweep, runs, plots_dir, args.out, args.vs, vs_runs)
+        out = plot_sweep(args.sweep, runs, reg.root, args.out, args.vs, vs_runs)
     else:
-        out = plot_some_runs([find_run(every, q) for q in args.runs], plots_dir, args.out)
+        out = plot_some_runs([find_run(every, q) for q in args.runs], reg.root, args.out)
     print(relative(out))
     return 0

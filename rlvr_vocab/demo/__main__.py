@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.slurm import client as slurm_client
 from rlvr_vocab.slurm.local import ensure_local_cluster
 
@@ -48,7 +49,7 @@ def _pending(rows: list[dict]) -> list[str]:
 
 def _eval_jobs(row: dict) -> list[dict]:
     try:
-        with open(f"{row['run_dir']}/run.json") as f:
+        with RunPaths(row["run_dir"]).manifest.open() as f:
             return json.load(f).get("eval_jobs") or []
     except (OSError, ValueError):
         return []

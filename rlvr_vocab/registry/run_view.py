@@ -11,7 +11,7 @@ from typing import Any
 from rlvr_vocab.core.states import FINAL, RunState
 from rlvr_vocab.registry.run_files import read_run
 from rlvr_vocab.registry.slurm_view import SlurmView
-from rlvr_vocab.run.layout import RunPaths, notified_marker
+from rlvr_vocab.run.layout import CONFIG_NAME, RunPaths, notified_marker
 from rlvr_vocab.run.manifest import iso, parse_iso, slurm_ended
 from rlvr_vocab.slurm import client as slurm_client
 
@@ -307,7 +307,7 @@ class RunView:
         if ended is None or now - ended < SETTLE_AFTER_S:
             return False
         # A run without a config has no notify settings: nothing to weigh.
-        return self.event_to_weigh() is None or not os.path.isfile(f"{self.run_dir_text}/config.yaml")
+        return self.event_to_weigh() is None or not os.path.isfile(f"{self.run_dir_text}/{CONFIG_NAME}")
 
     def _last_written(self) -> float | None:
         """When the run's files last changed, as they say: its manifest's last write, or its last submission."""

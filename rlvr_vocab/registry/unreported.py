@@ -4,6 +4,7 @@ finds: notified once per event as their runs' notify settings say."""
 import os
 
 from rlvr_vocab.registry.run_view import RunView
+from rlvr_vocab.run.layout import CONFIG_NAME
 
 
 def notify_unreported(views: list[RunView]) -> None:
@@ -16,7 +17,7 @@ def notify_unreported(views: list[RunView]) -> None:
         if weighed is None:
             continue
         run_dir = view.run_dir_text  # strings, not Paths: thousands of runs may be weighed per refresh
-        if os.path.isfile(f"{run_dir}/config.yaml") and os.access(run_dir, os.W_OK):
+        if os.path.isfile(f"{run_dir}/{CONFIG_NAME}") and os.access(run_dir, os.W_OK):
             unreported.append((view, *weighed))
     if not unreported:
         return

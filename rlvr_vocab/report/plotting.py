@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rlvr_vocab.core.keys import is_one_off, override_key
 from rlvr_vocab.eval import results
-from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.run.layout import RootPaths, RunPaths
 from rlvr_vocab.run.manifest import UnreadableManifest, read_manifest
 from rlvr_vocab.run.overrides import recorded_overrides
 
@@ -138,23 +138,23 @@ def _spread(curves: list[dict[int, float]]) -> tuple[list[int], list[float], lis
     return steps, [sum(v) / len(v) for v in at], [min(v) for v in at], [max(v) for v in at]
 
 
-def plot_sweep(sweep: str, runs: list, plots_dir: Path, out: Path | None = None, vs: str | None = None,
+def plot_sweep(sweep: str, runs: list, root: Path, out: Path | None = None, vs: str | None = None,
                vs_runs: list | None = None) -> Path:
     """A sweep's curves, a line per setting; with `vs` (and its runs) a line per arm (and setting). Written to `out`,
-    else to <plots_dir>/<sweep>[-vs-<vs>].png."""
+    else to the root's plots (RootPaths.plot) as <sweep>[-vs-<vs>].png."""
     if vs is None:
-        return _plot_groups(group_by_setting(runs), out or plots_dir / f"{sweep}.png", f"sweep {sweep}")
+        return _plot_groups(group_by_setting(runs), out or RootPaths(root).plot(sweep), f"sweep {sweep}")
     groups = group_by_arm({sweep: runs, vs: vs_runs})
-    return _plot_groups(groups, out or plots_dir / f"{sweep}-vs-{vs}.png", f"sweep {sweep} vs {vs}")
+    return _plot_groups(groups, out or RootPaths(root).plot(f"{sweep}-vs-{vs}"), f"sweep {sweep} vs {vs}")
 
 
-def plot_some_runs(runs: list, plots_dir: Path, out: Path | None = None) -> Path:
+def plot_some_runs(runs: list, root: Path, out: Path | None = None) -> Path:
     """These runs' curves (a run given twice drawn once), a line per setting; written to `out`, else to
-    <plots_dir>/<first run>.png."""
+    the root's plots as <first run>.png."""
     runs = list({r.run_dir: r for r in runs}.values())
     names = [f"{r.exp_name}/{r.run_name}" for r in runs]
     title = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    return _plot_groups(group_by_setting(runs), out or plots_dir / f"{runs[0].run_name}.png", title)
+    return _plot_groups(group_by_setting(runs), out or RootPaths(root).plot(runs[0].run_name), title)
 
 
 def _plot_groups(runs_by_group: dict[str, list], out: Path, title: str) -> Path:

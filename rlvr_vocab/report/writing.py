@@ -6,6 +6,7 @@ from rlvr_vocab.report.document import Heading, Image
 from rlvr_vocab.report.html import to_html
 from rlvr_vocab.report.markdown import to_markdown
 from rlvr_vocab.report.sections import QUESTION, build
+from rlvr_vocab.run.layout import RootPaths
 
 FORMATS = ("html", "md")
 
@@ -17,7 +18,7 @@ def write_report(runs: list, root: Path, sweep: str, vs: str | None = None, out:
 
 
 def default_out(root: Path, sweep: str, vs: str | None, fmt: str) -> Path:
-    return Path(root) / "_reports" / f"{sweep}{f'-vs-{vs}' if vs else ''}.{fmt}"
+    return RootPaths(root).report(f"{sweep}{f'-vs-{vs}' if vs else ''}", fmt)
 
 
 def write(blocks: list, out: Path, fmt: str = "html") -> Path:

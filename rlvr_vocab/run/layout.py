@@ -27,6 +27,9 @@ from pathlib import Path
 
 from rlvr_vocab.core.errors import ConfigError
 
+# File names some hot paths test as strings (`status` checks thousands): RunPaths spells the same.
+MANIFEST_NAME = "run.json"
+CONFIG_NAME = "config.yaml"
 # Written by rank 0 of the run's job once the whole directory it marks is written.
 COMPLETE_MARKER = "rlvr_complete.json"
 # One marker per (attempt, event) notified, or passed over: what makes a notification happen once.
@@ -59,7 +62,7 @@ class RunPaths:
 
     @property
     def manifest(self) -> Path:
-        return self.run_dir / "run.json"
+        return self.run_dir / MANIFEST_NAME
 
     @property
     def identity(self) -> Path:
@@ -71,7 +74,7 @@ class RunPaths:
 
     @property
     def config(self) -> Path:
-        return self.run_dir / "config.yaml"
+        return self.run_dir / CONFIG_NAME
 
     @property
     def overrides(self) -> Path:
