@@ -145,6 +145,7 @@ def submit_job(launcher: str, run_dir: Path, fn, *args: Any, **kwargs: Any):
 
     from rlvr_vocab.config.schema import register_configs
     from rlvr_vocab.launch import register_hydra_plugins
+    from rlvr_vocab.run.layout import RunPaths
     from rlvr_vocab.slurm import client as slurm_client
     from rlvr_vocab.validation.sections import check_launcher
 
@@ -163,7 +164,7 @@ def submit_job(launcher: str, run_dir: Path, fn, *args: Any, **kwargs: Any):
                   nodes=1, tasks_per_node=1)
     target = instantiate({"_target_": cfg.hydra.launcher._target_, **params})
     with slurm_client.outside_job():
-        return target.submit_one(fn, *args, **kwargs)
+        return target.submit_one(RunPaths(run_dir).experiments_root, fn, *args, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@
       _prefetch/<exp_name>.json   what `rlvr-vocab prefetch` fetched, with commit hashes
       _sweeps/<sweep_id>/          Hydra's multirun dir of a sweep (conf/config.yaml's hydra.sweep.dir)
       _reports/, _plots/           what `report` and `plot` write by default
+      _code/<hash>/                the code jobs run, one snapshot per version (rlvr_vocab.run.code)
 The root's own entries start with `_` or `.`: no experiment name can take them (names start with a letter or digit).
 """
 
@@ -59,6 +60,10 @@ class RunPaths:
 
     def __repr__(self) -> str:
         return f"RunPaths({self.run_dir})"
+
+    @property
+    def experiments_root(self) -> Path:
+        return self.run_dir.parent.parent
 
     @property
     def manifest(self) -> Path:
@@ -164,6 +169,10 @@ class RootPaths:
 
     def report(self, name: str, fmt: str) -> Path:
         return self.root / "_reports" / f"{name}.{fmt}"
+
+    def code(self, code_hash: str) -> Path:
+        """A snapshot of the code jobs run (rlvr_vocab.run.code)."""
+        return self.root / "_code" / code_hash
 
     def plot(self, name: str) -> Path:
         return self.root / "_plots" / f"{name}.png"

@@ -7,7 +7,6 @@ that lost it (suspended past its heartbeat, then taken over) cannot overwrite it
 import json
 import os
 import socket
-import subprocess
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.secrets import redact_obj
 from rlvr_vocab.core.states import Event, RunState, transition
+from rlvr_vocab.run.code import running as running_code
 from rlvr_vocab.run.fsio import atomic_write_text, note_change
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.slurm import client as slurm_client
@@ -69,21 +69,6 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
             end = RunState.parse(attempt.get("end_state"))
             attempt["end_state"] = end.value if end else attempt.get("end_state")
     return data
-
-
-def git_state() -> tuple[str | None, bool | None]:
-    """Commit and dirty flag of the code being run (the package's checkout), if it is a git checkout."""
-    src = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5)
-        if commit.returncode != 0:
-            return None, None
-        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5)
-        return commit.stdout.strip(), bool(dirty.stdout.strip())
-    except (OSError, subprocess.TimeoutExpired):
-        return None, None
 
 
 def slurm_identity() -> dict[str, Any]:
@@ -241,14 +226,14 @@ class Manifest:
             self.set_state(Event.SLURM_END, end, reason if end == RunState.FAILED else None)
 
     def start_attempt(self, **fields: Any) -> dict[str, Any]:
-        commit, dirty = git_state()
+        code = running_code()
         attempt = {
             "n": len(self.data["attempts"]) + 1, "started": now_iso(), "ended": None, "host": socket.gethostname(),
-            "pid": os.getpid(), **slurm_identity(), "end_state": None, "reason": None, **fields,
+            "pid": os.getpid(), **slurm_identity(), "code": code, "end_state": None, "reason": None, **fields,
         }
         self.data["attempts"].append(attempt)
         self.set_state(Event.START, RunState.RUNNING)
-        self.data.update(host=attempt["host"], git_commit=commit, git_dirty=dirty)
+        self.data.update(host=attempt["host"], git_commit=code["git_commit"], git_dirty=code["git_dirty"])
         self.save()
         return attempt
 

@@ -8,6 +8,7 @@ unless `wait: true`, which shows progress until the jobs end.
 import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import cloudpickle
@@ -23,6 +24,7 @@ from rlvr_vocab.launch.distributed import export_in_submitit_job
 from rlvr_vocab.launch.sweep import SweepPlan, in_parallel
 from rlvr_vocab.ops.notify import sbatch_mail_parameters
 from rlvr_vocab.run.claims import record_submission
+from rlvr_vocab.run.code import ensure_snapshot, job_setup, snapshot_dir
 from rlvr_vocab.run.manifest import now_iso
 from rlvr_vocab.slurm import client as slurm_client
 from rlvr_vocab.validation.training import check_time_limit
@@ -36,6 +38,8 @@ class _SubmitAndReturn:
     def __init__(self, wait: bool = False, **params: Any) -> None:
         self.wait = wait
         self.plan: SweepPlan | None = None
+        # Whose code snapshot the jobs run: the config's experiments root unless set (an evaluation job's run).
+        self.code_root: str | None = None
         super().__init__(**params)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -60,6 +64,10 @@ class _SubmitAndReturn:
         )
         base = set(OmegaConf.structured(BaseQueueConf).keys())
         params = dict(self.params)
+        root = self.code_root or (self.config.experiments_root if self.config is not None else None)
+        if self._EXECUTOR == "slurm" and root is not None:
+            # The job imports the code as it is now, whatever happens to the checkout while it waits.
+            params["setup"] = [*(params.get("setup") or []), *job_setup(snapshot_dir(root))]
         if self._EXECUTOR == "slurm" and self.config is not None and "notify" in self.config:
             # Slurm's own mail (notify.mail_type) besides the profile's additional parameters.
             params["additional_parameters"] = {**(params.get("additional_parameters") or {}),
@@ -69,11 +77,14 @@ class _SubmitAndReturn:
         })
         return executor
 
-    def submit_one(self, fn, *args: Any, **kwargs: Any):
+    def submit_one(self, root: str | Path, fn, *args: Any, **kwargs: Any):
         """One job of `fn(*args, **kwargs)` through this profile, its settings checked and Slurm asked first (an
-        evaluation job): the same executor as a sweep's."""
+        evaluation job): the same executor as a sweep's, running the code snapshot under experiments root `root`."""
+        self.code_root = str(root)
         self.check_settings()
         self.preflight(1)
+        if self._EXECUTOR == "slurm":
+            ensure_snapshot(root)
         return self._executor().submit(fn, *args, **kwargs)
 
     def sbatch_script(self, n_jobs: int) -> str | None:
@@ -128,6 +139,8 @@ class _SubmitAndReturn:
 
     def launch(self, job_overrides, initial_job_idx: int):
         assert self.config is not None
+        if self._EXECUTOR == "slurm":
+            ensure_snapshot(self.config.experiments_root)
         executor = self._executor()
         # The same launcher and Hydra state go into every job's pickle: pickle them once, not per job.
         state = _PickledOnce(Singleton.get_state())

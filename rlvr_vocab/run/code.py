@@ -1,0 +1,140 @@
+"""The code a run runs: a content-addressed snapshot of the package and its configs, taken at submission.
+
+A job imports the package from its snapshot (the launcher puts it first on PYTHONPATH), so an edit to the checkout
+while the job waits in the queue, or before a requeue, never changes what it runs. The snapshot holds the package's
+Python source, its configs and the Hydra plugin, never data or checkpoints (about 1 MB):
+
+    <experiments_root>/_code/<hash>/
+      rlvr_vocab/  conf/  hydra_plugins/rlvr_vocab/
+      code.json    the hash, when it was taken, the git commit and dirty flag of the checkout it came from
+      git.diff     the checkout's changes against that commit, untracked source files included
+
+The hash covers every file, so sweeps of the same code share one snapshot. The installed dependencies stay the
+venv's.
+"""
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import rlvr_vocab
+from rlvr_vocab import CONF_DIR
+from rlvr_vocab.run.fsio import atomic_write_text
+from rlvr_vocab.run.layout import RootPaths
+
+# Set in a job's environment: the snapshot it runs from.
+ENV = "RLVR_CODE"
+_PACKAGE = Path(rlvr_vocab.__file__).resolve().parent
+_PLUGIN = _PACKAGE / "launch" / "hydra_plugin"
+_MARKER = "code.json"
+
+
+def _sources() -> list[tuple[str, Path]]:
+    """(path in the snapshot, file) of everything a job imports or composes from this package."""
+    found = [(f"rlvr_vocab/{p.relative_to(_PACKAGE)}", p) for p in _PACKAGE.rglob("*.py")]
+    found += [(f"hydra_plugins/rlvr_vocab/{p.name}", p) for p in _PLUGIN.glob("*.py")]
+    found += [(f"conf/{p.relative_to(CONF_DIR)}", p) for p in CONF_DIR.rglob("*") if p.is_file()]
+    return sorted((name, path) for name, path in found if "__pycache__" not in name)
+
+
+def code_hash(sources: list[tuple[str, Path]] | None = None) -> str:
+    digest = hashlib.sha256()
+    for name, path in sources if sources is not None else _sources():
+        digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def snapshot_dir(root: str | Path) -> Path:
+    """Where this code's snapshot is (or will be) under the experiments root; nothing is written."""
+    return RootPaths(root).code(code_hash())
+
+
+def ensure_snapshot(root: str | Path) -> Path:
+    """This code's snapshot under the experiments root, taken now unless an identical one exists."""
+    sources = _sources()
+    target = RootPaths(root).code(code_hash(sources))
+    if (target / _MARKER).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".taking-", dir=target.parent))
+    try:
+        for name, path in sources:
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, staging / name)
+        commit, dirty = git_state()
+        (staging / "git.diff").write_text(_git_diff() if commit else "")
+        atomic_write_text(staging / _MARKER, json.dumps({
+            "hash": target.name, "taken": _now(), "git_commit": commit, "git_dirty": dirty,
+            "version": _version(),
+        }, indent=1))
+        try:
+            staging.rename(target)
+        except OSError:  # another submission took the same snapshot meanwhile
+            if not (target / _MARKER).is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def job_setup(snapshot: Path) -> list[str]:
+    """The shell lines a job script runs first so that its Python imports the snapshot."""
+    return [f"export {ENV}={snapshot}", f'export PYTHONPATH={snapshot}${{PYTHONPATH:+:$PYTHONPATH}}']
+
+
+def running() -> dict[str, Any]:
+    """The code this process runs: its snapshot's record, else the checkout's git state (a local run)."""
+    marker = _PACKAGE.parent / _MARKER
+    if marker.is_file():
+        recorded = json.loads(marker.read_text())
+        return {"snapshot": recorded["hash"], "git_commit": recorded.get("git_commit"),
+                "git_dirty": recorded.get("git_dirty")}
+    commit, dirty = git_state()
+    return {"snapshot": None, "git_commit": commit, "git_dirty": dirty}
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    """Commit and dirty flag of the package's checkout, if it is a git checkout."""
+    try:
+        commit = _git("rev-parse", "HEAD")
+        if commit is None:
+            return None, None
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        return commit.strip(), bool((dirty or "").strip())
+    except (OSError, subprocess.TimeoutExpired):
+        return None, None
+
+
+def _git_diff() -> str:
+    """The checkout's changes to the package and configs against HEAD, untracked files as additions."""
+    parts = [_git("diff", "HEAD", "--", "rlvr_vocab", "conf") or ""]
+    for name in (_git("ls-files", "--others", "--exclude-standard", "--", "rlvr_vocab", "conf") or "").split():
+        out = subprocess.run(["git", "-C", str(_PACKAGE.parent), "diff", "--no-index", "--", "/dev/null", name],
+                             capture_output=True, text=True, timeout=30)
+        parts.append(out.stdout)
+    return "".join(parts)
+
+
+def _git(*args: str) -> str | None:
+    out = subprocess.run(["git", "-C", str(_PACKAGE.parent), *args], capture_output=True, text=True, timeout=30)
+    return out.stdout if out.returncode == 0 else None
+
+
+def _version() -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version("rlvr_vocab")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
