@@ -2,8 +2,10 @@
 
 import json
 import shlex
+import shutil
 import sqlite3
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import (
@@ -82,15 +84,29 @@ def cli(*args: str):
     return run_module(*args, module="rlvr_vocab")
 
 
-def test_data_removed_before_start_fails_without_requeue(demo_cache, experiments_root, tmp_path):
+def test_a_held_job_runs_the_code_submitted_and_fails_without_requeue_when_its_data_went(
+        demo_cache, experiments_root, tmp_path):
+    """While the job waits, its checkout is edited and its data removed: it runs the code as submitted (its snapshot),
+    and fails on the missing data without a requeue."""
+    checkout = tmp_path / "checkout"  # a copy of the package the submission imports (PYTHONPATH), edited below
+    for part in ("rlvr_vocab", "conf", "slurm"):
+        shutil.copytree(REPO / part, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(REPO / "pyproject.toml", checkout)
     data = tmp_path / "data.jsonl"
     data.write_text("".join(f'{{"question": "{i}+1", "answer": "{i + 1}"}}\n' for i in range(30)))
     run_dir = experiments_root / "demo" / "vanishing"
-    submit = run_train("--multirun", "hydra/launcher=slurm_cpu", "run_name=vanishing", f"dataset.path={data}",
+    submit = run_module("--multirun", "hydra/launcher=slurm_cpu", "run_name=vanishing", f"dataset.path={data}",
                         "dataset.embedded=null", "dataset.test_split=null", "dataset.test_size=5",
-                        "+hydra.launcher.additional_parameters.hold=true", *DEMO_MODEL)
+                        "+hydra.launcher.additional_parameters.hold=true", *DEMO_MODEL,
+                        env={"PYTHONPATH": str(checkout)}, cwd=tmp_path)  # not the repo: -m puts the cwd first
     assert submit.returncode == 0, submit.stderr[-2000:]
-    job = json.loads((run_dir / "submissions.json").read_text())[-1]["job_id"]
+    submission = json.loads((run_dir / "submissions.json").read_text())[-1]
+    job = submission["job_id"]
+    train_py = checkout / "rlvr_vocab" / "train.py"
+    edit = "    logger.info('EDITED WHILE PENDING')\n"
+    edited = train_py.read_text().replace("    name_run(cfg)\n", edit + "    name_run(cfg)\n")
+    assert edited != train_py.read_text()
+    train_py.write_text(edited)
     data.unlink()
     subprocess.run(["scontrol", "release", job.split("_")[0]], check=True)  # a pending array: by its id
     wait_for(lambda: manifest(run_dir).get("status") == "FAILED", 300, "the job to fail")
@@ -99,6 +115,10 @@ def test_data_removed_before_start_fails_without_requeue(demo_cache, experiments
     assert "does not exist" in (run_dir / "train.log").read_text()
     wait_for(lambda: sacct_states(job) == ["FAILED"], 60, "sacct to show FAILED")
     assert len(manifest(run_dir)["attempts"]) == 1 and sacct_states(job) == ["FAILED"], "not requeued"
+    snapshots = list((experiments_root / "_code").iterdir())
+    assert [d.name for d in snapshots] == [m["attempts"][0]["code"]["snapshot"]], "the attempt ran the snapshot"
+    assert "EDITED WHILE PENDING" not in (run_dir / "train.log").read_text() + Path(submission["stderr"]).read_text()
+    assert "EDITED" not in (snapshots[0] / "rlvr_vocab" / "train.py").read_text()
 
 
 def test_a_sweep_larger_than_max_array_size_is_split(demo_cache, experiments_root):
