@@ -49,6 +49,25 @@ def test_sweep_id_is_stable_for_the_same_grid():
     assert sweep_id_for("demo", JOBS) != sweep_id_for("demo", JOBS[:2])
 
 
+def test_two_named_runs_never_share_a_sweep_id():
+    """Named runs that differ only in what may change between attempts (the watchdog) are two submissions."""
+    stop = [["run_name=stop", "watchdog.stall_after_s=60"]]
+    hang = [["run_name=hang", "watchdog.stall_after_s=600"]]
+    assert sweep_id_for("demo", stop) != sweep_id_for("demo", hang)
+    assert sweep_id_for("demo", stop) == sweep_id_for("demo", [["watchdog.stall_after_s=60", "run_name=stop"]])
+
+
+def test_one_point_submitted_twice_names_one_run(experiments_root):
+    """A one-value multirun is named from what it sets (not the clock): the same command finds the same run."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF), job_name="train", version_base=None):
+        loader = GlobalHydra.instance().hydra.config_loader
+        composer = SweepComposer(loader, _master(loader))
+        names = [plan_sweep([job], composer, lambda cfg: None, None, resolve=composer.resolved).points[0].name
+                 for job in (["seed=2"], ["seed=2"], ["seed=2", "training.max_steps=100"], [])]
+    assert names == ["demo/seed=2", "demo/seed=2", "demo/seed=2", "demo/run"]
+
+
 def test_resume_command_reuses_launcher_and_overrides(tmp_path):
     view = RunView(Path(tmp_path), {"run_name": "lr=1", "sweep_id": "s", "attempts": [],
                                     "overrides": ["training.max_steps=10", "run_name='lr=1'", "sweep_id=s",

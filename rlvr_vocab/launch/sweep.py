@@ -73,8 +73,9 @@ def _identifying(override: str) -> bool:
 
 def sweep_id_for(exp_name: str, jobs: Sequence[Sequence[str]]) -> str:
     """Stable for the same grid, fixed overrides included: the same grid over another data set is another sweep,
-    while more steps, a dry run or other launcher settings leave it the same sweep."""
-    grid = sorted({o for job in jobs for o in job if _identifying(o)})
+    while more steps, a dry run or other launcher settings leave it the same sweep. A named run is a submission of
+    its own: two named runs never share a sweep id."""
+    grid = sorted({o for job in jobs for o in job if _identifying(o) or override_key(o) == "run_name"})
     return f"{exp_name}-{hashlib.sha1(json.dumps(grid).encode()).hexdigest()[:8]}"
 
 
@@ -152,7 +153,10 @@ def plan_sweep(
     # Every point resolved before any is validated: a sweep's validation waits for TRL's import in another process
     # (rlvr_vocab.validation.library_check), which overlaps this.
     resolved = []
-    single = None if keys or explicit_name else _single_name(first)
+    # One point without a name is named from what it sets: submitted again, it finds its run (no second run).
+    # (`experiment=` is already the experiment's folder.)
+    single = None if keys or explicit_name else run_name_for(
+        jobs[0], [override_key(o) for o in jobs[0] if _identifying(o) and override_key(o) != "experiment"])
     for job in jobs:
         overrides = _with(list(job), {"sweep_id": sweep_id})
         flat = resolve(overrides)
