@@ -215,6 +215,7 @@ def test_preemption_by_a_higher_priority_partition(demo_cache, experiments_root,
     first, second = final["attempts"]
     assert first["end_state"] == "PREEMPTED", first
     assert second["resumed_from_step"] == newest == 5 and second["slurm_restart_count"] == 1
+    assert second["code"] == first["code"] and first["code"]["snapshot"], "the requeue runs the submitted snapshot"
     assert final["last_step"] == 8 and "resumed from checkpoint-5" in (run_dir / "train.log").read_text()
     wait_for(lambda: slurm_runs(job) == ["PREEMPTED", "COMPLETED"], 60, "Slurm to record both runs of the job")
     assert wandb_ids(run_dir) == {final["wandb_id"]}, "one W&B run across the preemption"
