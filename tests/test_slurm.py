@@ -88,7 +88,7 @@ def test_a_held_job_runs_the_code_submitted_and_fails_without_requeue_when_its_d
         demo_cache, experiments_root, tmp_path):
     """While the job waits, its checkout is edited and its data removed: it runs the code as submitted (its snapshot),
     and fails on the missing data without a requeue."""
-    checkout = tmp_path / "checkout"  # a copy of the package the submission imports (PYTHONPATH), edited below
+    checkout = tmp_path / "checkout"  # submitted from a checkout (`-m` imports the cwd's package), edited below
     for part in ("rlvr_vocab", "conf", "slurm"):
         shutil.copytree(REPO / part, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(REPO / "pyproject.toml", checkout)
@@ -98,7 +98,7 @@ def test_a_held_job_runs_the_code_submitted_and_fails_without_requeue_when_its_d
     submit = run_module("--multirun", "hydra/launcher=slurm_cpu", "run_name=vanishing", f"dataset.path={data}",
                         "dataset.embedded=null", "dataset.test_split=null", "dataset.test_size=5",
                         "+hydra.launcher.additional_parameters.hold=true", *DEMO_MODEL,
-                        env={"PYTHONPATH": str(checkout)}, cwd=tmp_path)  # not the repo: -m puts the cwd first
+                        cwd=checkout)
     assert submit.returncode == 0, submit.stderr[-2000:]
     submission = json.loads((run_dir / "submissions.json").read_text())[-1]
     job = submission["job_id"]

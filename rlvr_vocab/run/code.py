@@ -82,8 +82,11 @@ def ensure_snapshot(root: str | Path) -> Path:
 
 
 def job_setup(snapshot: Path) -> list[str]:
-    """The shell lines a job script runs first so that its Python imports the snapshot."""
-    return [f"export {ENV}={snapshot}", f'export PYTHONPATH={snapshot}${{PYTHONPATH:+:$PYTHONPATH}}']
+    """The shell lines a job script runs first so that its Python imports the snapshot: first on PYTHONPATH, and no
+    working directory on sys.path (PYTHONSAFEPATH), since jobs start in the directory they were submitted from,
+    often the checkout itself."""
+    return [f"export {ENV}={snapshot}", f'export PYTHONPATH={snapshot}${{PYTHONPATH:+:$PYTHONPATH}}',
+            "export PYTHONSAFEPATH=1"]
 
 
 def running() -> dict[str, Any]:
