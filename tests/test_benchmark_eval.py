@@ -45,8 +45,11 @@ def test_benchmarks_by_hand_are_recorded_once(trained):
         [(w, b) for w in ("checkpoint-2", "checkpoint-4", "final") for b in ("arithmetic", "math500")]
         + [("initial", "math500")]), "initial on arithmetic is evaluated already"
     for r in records:
-        assert {"accuracy", "format_rate", "mean_length", "n", "settings_key", "step"} <= set(r) and r["n"] == 4
-    assert "pass@4" in next(r for r in records if r["benchmark"] == "arithmetic")  # the benchmark's k
+        assert {"accuracy", "avg@n", "cons@n", "format_rate", "mean_length", "mean_chars", "n", "num_samples",
+                "settings_key", "step", "protocol"} <= set(r) and r["n"] == 4
+        assert "problems" not in r, "the per-problem records stay in the result file"
+    arithmetic = next(r for r in records if r["benchmark"] == "arithmetic")
+    assert {"pass@2", "pass@4"} <= set(arithmetic) and arithmetic["num_samples"] == 4  # the benchmark's n and k
     summary = json.loads((run_dir / "evals.json").read_text())
     assert sorted(summary) == ["arithmetic", "math500"] and sorted(summary["math500"], key=int) == ["0", "2", "4"]
     assert summary["arithmetic"]["0"]["accuracy"] == record["accuracy"]
@@ -54,6 +57,9 @@ def test_benchmarks_by_hand_are_recorded_once(trained):
     assert row["benchmarks"] == summary, "the registry serves the results"
 
     files = {p: p.read_bytes() for p in (run_dir / "eval").rglob("*.json")}
+    for data in map(json.loads, files.values()):
+        assert [p["index"] for p in data["problems"]] == [0, 1, 2, 3]
+        assert all(0 <= p["correct"] <= data["num_samples"] and "greedy_correct" in p for p in data["problems"])
     again = cli(*args, root=trained)
     assert again.returncode == 0 and json.loads(again.stdout.strip().splitlines()[-1]) == []  # nothing redone
     assert {p: p.read_bytes() for p in files} == files
@@ -62,8 +68,9 @@ def test_benchmarks_by_hand_are_recorded_once(trained):
     redo.unlink()
     [repeated] = json.loads(cli(*args, root=trained).stdout.strip().splitlines()[-1])
     before = json.loads(files[redo])
-    assert {k: repeated[k] for k in ("accuracy", "pass@4", "format_rate", "mean_length")} == {
-        k: before[k] for k in ("accuracy", "pass@4", "format_rate", "mean_length")}, "same settings, same numbers"
+    measures = ("accuracy", "avg@n", "cons@n", "pass@4", "format_rate", "mean_length")
+    assert {k: repeated[k] for k in measures} == {k: before[k] for k in measures}, "same settings, same numbers"
+    assert json.loads(redo.read_bytes())["problems"] == before["problems"], "problem by problem"
 
 
 def test_bad_benchmark_requests_are_one_line(trained):

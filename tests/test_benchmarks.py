@@ -43,6 +43,16 @@ def test_every_config_validates_and_opens_with_its_command(name):
     assert lines[1].startswith("# ")  # where the data set and its columns come from
 
 
+@pytest.mark.parametrize("name, samples", [("math500", 16), ("gsm8k", 16), ("aime24", 64), ("aime25", 64),
+                                           ("amc23", 64), ("arithmetic", 4)])
+def test_each_benchmark_samples_as_the_papers_do(name, samples):
+    """n by the set's size (the demo's kept small for CPU), pass@k up to n, greedy accuracy besides."""
+    cfg = load_benchmark_config(name)
+    assert cfg.num_samples == samples and max(benchmarks.pass_ks(cfg)) == samples and cfg.greedy
+    if name != "arithmetic":  # the demo samples as its training does
+        assert (cfg.temperature, cfg.top_p) == (0.6, 0.95)
+
+
 @pytest.mark.parametrize("name", LITERATURE)
 def test_fixture_maps_to_questions_and_gold_answers(name):
     rows, golds = EXPECTED[name]
@@ -90,9 +100,12 @@ def test_unknown_name_suggests_the_closest():
 
 @pytest.mark.parametrize("overrides,where,says", [
     ({"temprature": 0.5}, "benchmark.temprature", "did you mean 'temperature'?"),
-    ({"k": "four"}, "benchmark.k", "could not be converted"),
-    ({"k": 0}, "benchmark.k", "must be >= 1"),
-    ({"k": 8, "num_samples": 4}, "benchmark.num_samples", "cannot give pass@8"),
+    ({"num_samples": "four"}, "benchmark.num_samples", "could not be converted"),
+    ({"num_samples": 0}, "benchmark.num_samples", "must be >= 1"),
+    ({"num_samples": 4}, "benchmark.pass_k", "4 samples per problem cannot give pass@8"),
+    ({"pass_k": [0]}, "benchmark.pass_k", "cannot give pass@0"),
+    ({"greedy": "maybe"}, "benchmark.greedy", "is not a valid bool"),
+    ({"k": 8}, "benchmark.k", "is not a benchmark setting"),  # the old protocol's field
     ({"verifier": "accuracyy"}, "benchmark.verifier", "did you mean 'accuracy'?"),
     ({"answer_format": "boxed"}, "benchmark.answer_format", "plain, gsm8k"),
     ({"temperature": 0.0}, "benchmark.temperature", "must be > 0"),
@@ -153,7 +166,8 @@ def test_offline_and_uncached_hub_data_set_says_how_to_get_it(monkeypatch):
 RESULT_CHANGES = {
     "path": "org/other", "config_name": "other", "split": "validation", "question_column": "q",
     "answer_column": "a", "answer_format": "gsm8k", "system_prompt": "Think.", "verifier": "numeric",
-    "k": 2, "num_samples": 16, "max_new_tokens": 512, "temperature": 1.0, "top_p": 0.9, "top_k": 20,
+    "num_samples": 32, "pass_k": [2, 4], "greedy": False, "max_new_tokens": 512, "temperature": 1.0, "top_p": 0.9,
+    "top_k": 20,
     "max_samples": 100, "embedded": {"seed": 0, "n_train": 10, "n_test": 5, "max_operand": 9},
 }
 
@@ -174,7 +188,7 @@ def test_settings_key_is_stable_otherwise():
     key = settings_key(base)
     assert len(key) == 12 and key == settings_key(load_benchmark_config("math500"))
     assert settings_key(dataclasses.replace(base, name="renamed")) == key
-    greedy = load_benchmark_config("gsm8k")
-    assert greedy.num_samples is None  # null means k samples: the same evaluation as writing k out
-    assert settings_key(dataclasses.replace(greedy, num_samples=greedy.k)) == settings_key(greedy)
+    assert base.pass_k == [2, 4, 8, 16]  # what null means for 16 samples: the same evaluation as writing it out
+    assert settings_key(dataclasses.replace(base, pass_k=None)) == key
+    assert settings_key(dataclasses.replace(base, pass_k=[16, 8, 4, 2])) == key
     assert len({settings_key(load_benchmark_config(name)) for name in available()}) == len(available())

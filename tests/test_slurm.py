@@ -120,6 +120,19 @@ def test_a_held_job_runs_the_code_submitted_and_fails_without_requeue_when_its_d
     assert "EDITED WHILE PENDING" not in (run_dir / "train.log").read_text() + Path(submission["stderr"]).read_text()
     assert "EDITED" not in (snapshots[0] / "rlvr_vocab" / "train.py").read_text()
 
+    # Resumed with the checkout's current code: the edit runs now, and the attempt says it ran other code.
+    data.write_text("".join(f'{{"question": "{i}+1", "answer": "{i + 1}"}}\n' for i in range(30)))
+    resumed = run_module("resume", "vanishing", "training.max_steps=2", "--code", "current", module="rlvr_vocab",
+                         cwd=checkout)
+    assert resumed.returncode == 0 and "the checkout's current code" in resumed.stdout, resumed.stderr[-2000:]
+    wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED", 300, "the resumed run to complete")
+    first, second = manifest(run_dir)["attempts"]
+    assert second["code"]["snapshot"] not in (None, first["code"]["snapshot"])
+    resubmitted = json.loads((run_dir / "submissions.json").read_text())[-1]
+    assert "EDITED WHILE PENDING" in Path(resubmitted["stderr"]).read_text()
+    shown = run_module("show", "vanishing", module="rlvr_vocab").stdout
+    assert all(f"code: snapshot {a['code']['snapshot']}" in shown for a in (first, second)), shown
+
 
 def test_a_sweep_larger_than_max_array_size_is_split(demo_cache, experiments_root):
     """The local cluster's MaxArraySize is 201: 205 points go as two arrays, every point recorded, none lost."""

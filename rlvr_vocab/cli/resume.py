@@ -24,6 +24,8 @@ def add_parser(sub) -> None:
                    help="accept a changed config (or world size) for this attempt: force_resume=true")
     p.add_argument("--launcher", help="Hydra launcher profile (default: the one it was submitted with)")
     p.add_argument("--local", action="store_true", help="run it here, in the foreground, whatever launched it")
+    p.add_argument("--code", choices=("run", "current"), default="run",
+                   help="the code the run ran (its snapshot, the default) or the checkout's current code")
     p.set_defaults(handler=run)
 
 
@@ -47,4 +49,5 @@ def run(args) -> int:
         for target in targets:
             check_identity(target, args.overrides)
     say = lambda line: print(line, flush=True)  # noqa: E731
-    return max(resume_run(t, args.overrides, args.force, args.launcher, args.local, say) for t in targets)
+    current = args.code == "current"
+    return max(resume_run(t, args.overrides, args.force, args.launcher, args.local, say, current) for t in targets)

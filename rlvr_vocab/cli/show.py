@@ -73,6 +73,8 @@ def run(args) -> int:
         if a.get("config_changes"):
             forced = " (forced)" if a.get("forced") else ""
             print(f"     config changed{forced}: {'; '.join(a['config_changes'])}")
+        if a.get("code"):
+            print(f"     code: {describe_code(a['code'])}")
     for job in m.get("eval_jobs") or []:
         outcome = f"job {job['job_id']}" if job.get("job_id") else f"not submitted: {job.get('error')}"
         print(f"  evaluation of {job['weights']} on {', '.join(job['benchmarks'])}: {outcome} ({job['submitted']})")
@@ -93,10 +95,17 @@ def run(args) -> int:
         if isinstance(ev, dict) and "accuracy" in ev:
             print(f"eval {name}: accuracy {ev['accuracy']:.1%} at step {ev.get('step')}")
     for benchmark, steps in sorted((m.get("benchmarks") or {}).items()):
-        shown = ", ".join(f"{v['weights']} {v['accuracy']:.1%}" for _, v in sorted(steps.items(), key=lambda kv:
-                                                                                     int(kv[0])))
+        shown = ", ".join(f"{v['weights']} {v.get('accuracy', v.get('avg@n')):.1%}"
+                          for _, v in sorted(steps.items(), key=lambda kv: int(kv[0])))
         print(f"benchmark {benchmark}: {shown}")
     return 0
+
+
+def describe_code(code: dict) -> str:
+    """An attempt's code: its snapshot (under <root>/_code/) and the commit it came from."""
+    commit = f"git {code['git_commit'][:12]}{' (dirty)' if code.get('git_dirty') else ''}" if code.get("git_commit") \
+        else "no git"
+    return f"snapshot {code['snapshot']}, {commit}" if code.get("snapshot") else f"the checkout, {commit}"
 
 
 def config_changes(view) -> dict[str, tuple]:

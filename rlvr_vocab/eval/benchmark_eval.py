@@ -1,14 +1,16 @@
 """Evaluate a run's initial weights, checkpoints and final model on benchmarks (conf/benchmark/), here or as a job.
 
 For each weights (the initial weights at step 0, a complete `checkpoint-N` or `final/`) the model is loaded once
-and every benchmark not yet evaluated with the same settings is: greedy accuracy (pass@1), pass@k from sampled
-completions, format rate and mean length, scored by the benchmark's verifier (the rewards' own) on base text (a
-reasoning vocabulary's tokens mapped back). Results go to the run's `eval/<benchmark>/` and its `evals.json`
-summary (rlvr_vocab.eval.results); nothing else of the run is touched, so an evaluation that fails leaves the
-training run as it was.
+and every benchmark not yet evaluated with the same settings is, by the benchmark's protocol (rlvr_vocab.eval.protocol):
+n seeded samples per problem give avg@n, pass@k, cons@n, lengths, format rate and reasoning-vocabulary shares, and a
+greedy completion greedy accuracy, all scored by the benchmark's verifier (the rewards' own) on base text (a
+reasoning vocabulary's tokens mapped back). Results, per problem and aggregated, go to the run's `eval/<benchmark>/`
+and its `evals.json` summary (rlvr_vocab.eval.results); nothing else of the run is touched, so an evaluation that
+fails leaves the training run as it was.
 """
 
 import dataclasses
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,8 @@ from loguru import logger
 
 from rlvr_vocab.config.schema import EVAL_BACKENDS
 from rlvr_vocab.core.errors import ConfigError
-from rlvr_vocab.eval import results
-from rlvr_vocab.eval.benchmarks import BenchmarkConfig, load_benchmark_config, load_rows, settings_key
+from rlvr_vocab.eval import protocol, results
+from rlvr_vocab.eval.benchmarks import BenchmarkConfig, load_benchmark_config, load_rows, pass_ks, settings_key
 from rlvr_vocab.run import checkpoints
 from rlvr_vocab.run.layout import RunPaths
 
@@ -99,8 +101,8 @@ def check_backend(backend: str) -> None:
         raise ConfigError("eval.backend", f"unknown backend '{backend}'", f"use one of {', '.join(EVAL_BACKENDS)}")
 
 
-def _settings(cfg: BenchmarkConfig, backend: str) -> dict[str, Any]:
-    return {**dataclasses.asdict(cfg), "backend": backend}
+def _settings(cfg: BenchmarkConfig, backend: str, seed: int) -> dict[str, Any]:
+    return {**dataclasses.asdict(cfg), "pass_k": pass_ks(cfg), "backend": backend, "seed": seed}
 
 
 def _scorer(verifier: str):
@@ -119,45 +121,73 @@ def _prompts(tokenizer, cfg: BenchmarkConfig, rows: list[dict[str, str]]) -> lis
                                           add_generation_prompt=True) for r in rows]
 
 
-def _evaluate_transformers(model, tokenizer, rv, cfg: BenchmarkConfig, rows, seed: int) -> dict[str, Any]:
-    from rlvr_vocab.eval.generation import evaluate
+def measure_benchmark(model, tokenizer, rv, cfg: BenchmarkConfig, rows: list[dict[str, str]], seed: int,
+                      backend: str = "transformers", source: str = "") -> dict[str, Any]:
+    """One benchmark's measures on a loaded model (`source`: where vLLM loads it from): the aggregates and
+    `problems`. The same model, rows, settings and seed give the same result."""
+    prompts = _prompts(tokenizer, cfg, rows)
+    samples, greedy = _completions(backend, model, source, tokenizer, rv, cfg, prompts, seed)
+    return _measure(tokenizer, rv, cfg, prompts, [r["answer"] for r in rows], samples, greedy)
+
+
+def _completions(backend: str, model, source: str, tokenizer, rv, cfg: BenchmarkConfig, prompts: list[str],
+                 seed: int):
+    """The n samples of each prompt, and its greedy completion when the benchmark asks for greedy accuracy."""
+    from rlvr_vocab.eval.generation import complete, complete_vllm, stop_ids
     from rlvr_vocab.reasoning_vocab.logits import generation_logits_processors
 
-    return evaluate(
-        model, tokenizer, _prompts(tokenizer, cfg, rows), [r["answer"] for r in rows], _scorer(cfg.verifier),
-        _scorer("format"), max_new_tokens=cfg.max_new_tokens, k=cfg.k, num_samples=cfg.num_samples,
-        sampling={"temperature": cfg.temperature, "top_p": cfg.top_p, "top_k": cfg.top_k}, seed=seed,
-        logits_processor=generation_logits_processors(rv, tokenizer),
-        decode=(lambda ids: rv.decode_to_base(ids, tokenizer)) if rv is not None else None,
-    )
+    decode = (lambda ids: rv.decode_to_base(ids, tokenizer)) if rv is not None else None
+    if backend == "vllm":  # GPU clusters; built for, not yet run here (it ignores think_only's logits processor)
+        from vllm import LLM
+
+        generate = functools.partial(complete_vllm, LLM(model=source, seed=seed), tokenizer, prompts,
+                                     cfg.max_new_tokens, stop_ids(model, tokenizer), decode)
+    else:
+        generate = functools.partial(complete, model, tokenizer, prompts, cfg.max_new_tokens,
+                                     logits_processor=generation_logits_processors(rv, tokenizer), decode=decode)
+    greedy = [row[0] for row in generate()] if cfg.greedy else None
+    sampling = {"temperature": cfg.temperature, "top_p": cfg.top_p, "top_k": cfg.top_k}
+    return generate(sampling=sampling, n=cfg.num_samples, seed=seed), greedy
 
 
-def _evaluate_vllm(weights: str, tokenizer, rv, cfg: BenchmarkConfig, rows, seed: int) -> dict[str, Any]:
-    """The same measures with vLLM's generation (GPU clusters; built for, not yet run here)."""
-    from vllm import LLM, SamplingParams
+def _measure(tokenizer, rv, cfg: BenchmarkConfig, prompts: list[str], golds: list[str], samples, greedy
+             ) -> dict[str, Any]:
+    """The protocol's measures (rlvr_vocab.eval.protocol) of the completions, scored by the benchmark's verifier on
+    base text."""
+    from rlvr_vocab.reasoning_vocab.tokens import THINK_END, THINK_START, think_is_open
 
-    from rlvr_vocab.eval.passk import mean_pass_at_k
+    score, n = _scorer(cfg.verifier), cfg.num_samples
+    texts = [c.text for row in samples for c in row]
+    repeated = [g for g in golds for _ in range(n)]
+    correct, formatted = score(texts, repeated), _scorer("format")(texts, repeated)
+    think = _think_ids(tokenizer)
+    facts = []
+    for i, (prompt, row) in enumerate(zip(prompts, samples, strict=True)):
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        opened = think_is_open(prompt_ids, *think) if think else prompt.rfind(THINK_START) > prompt.rfind(THINK_END)
+        for j, c in enumerate(row):
+            at = i * n + j
+            facts.append(protocol.Sample(
+                correct=correct[at] >= 1.0, answer=protocol.extracted_answer(c.text, cfg.verifier),
+                formatted=formatted[at] >= 1.0, tokens=c.length, chars=len(c.text),
+                think_tokens=protocol.think_tokens(c.ids, opened, *think) if think else None,
+                think_chars=protocol.think_chars(c.text, opened),
+                # Without think markers every token counts as outside (-1 is no token's id).
+                vocab_counts=tuple(rv.token_counts([c.ids], *(think or (-1, -1)), [prompt_ids])) if rv else None,
+            ))
+    greedy_correct = [s >= 1.0 for s in score([c.text for c in greedy], golds)] if greedy is not None else None
+    table = [facts[i * n : (i + 1) * n] for i in range(len(prompts))]
+    return protocol.aggregate(table, pass_ks(cfg), greedy_correct)
 
-    llm = LLM(model=weights, seed=seed)
-    prompts, answers = _prompts(tokenizer, cfg, rows), [r["answer"] for r in rows]
 
-    def texts(outputs) -> list[list[str]]:
-        decode = (lambda o: rv.decode_to_base(o.token_ids, tokenizer)) if rv is not None else (lambda o: o.text)
-        return [[decode(o) for o in out.outputs] for out in outputs]
+def _think_ids(tokenizer) -> tuple[int, int] | None:
+    """The ids of <think> and </think>, None when the tokenizer has no such single tokens."""
+    from rlvr_vocab.reasoning_vocab.tokens import think_token_ids
 
-    greedy = texts(llm.generate(prompts, SamplingParams(temperature=0, max_tokens=cfg.max_new_tokens)))
-    first = [c[0] for c in greedy]
-    score, n = _scorer(cfg.verifier), len(rows)
-    result = {"accuracy": sum(score(first, answers)) / n, "format_rate": sum(_scorer("format")(first, answers)) / n,
-              "mean_length": sum(len(tokenizer(t)["input_ids"]) for t in first) / n, "n": n}
-    if cfg.k > 1:
-        samples = cfg.num_samples or cfg.k
-        params = SamplingParams(n=samples, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k or -1,
-                                max_tokens=cfg.max_new_tokens, seed=seed)
-        sampled = texts(llm.generate(prompts, params))
-        counts = [(samples, int(sum(score(c, [a] * samples)))) for c, a in zip(sampled, answers, strict=True)]
-        result[f"pass@{cfg.k}"] = mean_pass_at_k(counts, cfg.k)
-    return result
+    try:
+        return think_token_ids(tokenizer)
+    except ConfigError:
+        return None
 
 
 def evaluate_benchmarks(run_dir: str, which: str, benchmarks: list[str], backend: str = "transformers",
@@ -167,7 +197,6 @@ def evaluate_benchmarks(run_dir: str, which: str, benchmarks: list[str], backend
     from rlvr_vocab.model.modeling import load_model_and_tokenizer, match_threads_to_allocation
     from rlvr_vocab.model.precision import choose_precision
     from rlvr_vocab.reasoning_vocab.surgery import load_reasoning_vocab
-    from rlvr_vocab.run.identity import flatten
 
     check_backend(backend)
     paths = RunPaths(run_dir)
@@ -186,15 +215,17 @@ def evaluate_benchmarks(run_dir: str, which: str, benchmarks: list[str], backend
             for bench in todo:
                 start = time.time()
                 rows = load_rows(bench, local_paths.get(bench.name) if local_paths else None)
-                measured = (_evaluate_vllm(source, tokenizer, rv, bench, rows, seed) if backend == "vllm"
-                            else _evaluate_transformers(model, tokenizer, rv, bench, rows, seed))
+                measured = measure_benchmark(model, tokenizer, rv, bench, rows, seed, backend, source)
                 record = {"benchmark": bench.name, "weights": label, "step": step,
-                          "settings_key": settings_key(bench), "settings": _settings(bench, backend), **measured,
-                          "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(time.time() - start, 1)}
+                          "settings_key": settings_key(bench), "settings": _settings(bench, backend, seed),
+                          "protocol": protocol.PROTOCOL, **measured, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                          "seconds": round(time.time() - start, 1)}
                 results.write_result(paths, record)
-                written.append(record)
-                shown = ", ".join(f"{k} {v:.3g}" for k, v in flatten(measured).items() if isinstance(v, float))
-                logger.info(f"{paths.run_dir.name} {label} on {bench.name}: {shown} (n={measured['n']})")
+                # The per-problem records stay in the result file: what is returned (and printed) is the aggregate.
+                written.append({k: v for k, v in record.items() if k != "problems"})
+                shown = ", ".join(f"{k} {v:.3g}" for k, v in measured.items() if isinstance(v, float))
+                logger.info(f"{paths.run_dir.name} {label} on {bench.name}: {shown} (n={measured['n']} problems x "
+                            f"{bench.num_samples} samples)")
         if weights is not None:
             (weights / PENDING_MARK).unlink(missing_ok=True)  # evaluated: rotation may take it now
     if written:

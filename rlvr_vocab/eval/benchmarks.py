@@ -1,7 +1,8 @@
 """Evaluation benchmarks: `conf/benchmark/<name>.yaml` files, their schema, and their rows.
 
 A benchmark names a data set (hub id or local copy, config, split, columns, how the gold answer is written),
-the prompt and verifier, and the sampling settings of its evaluation. `load_benchmark_config` reads and checks
+the prompt and verifier, and its evaluation protocol (rlvr_vocab.eval.protocol): samples per problem, their
+sampling settings, the k of pass@k, whether greedy accuracy is computed too. `load_benchmark_config` reads and checks
 one, `load_rows` gives its `{"question", "answer"}` rows (gold answers extracted), and `settings_key` a short
 hash of everything that changes its results, so an evaluation already done with the same settings can be
 skipped.
@@ -24,6 +25,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 from rlvr_vocab import CONF_DIR
 from rlvr_vocab.config.schema import ANSWER_FORMATS, ArithmeticDataConfig
 from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.eval.protocol import PROTOCOL
 from rlvr_vocab.model.hub_cache import looks_local, offline
 
 BENCHMARK_DIR = CONF_DIR / "benchmark"
@@ -50,10 +52,16 @@ class BenchmarkConfig:
     system_prompt: str = ""
     # `accuracy` (math-verify on the text after the last </think>) or `numeric` (its last number).
     verifier: str = "accuracy"
-    # pass@k from `num_samples` samples per question (null: k) besides greedy accuracy; k=1 is greedy only.
-    k: int = 1
-    num_samples: int | None = None
+    # n samples per problem: avg@n, cons@n and pass@k all come from them (the papers: 16 for MATH-500/GSM8K-sized
+    # sets, 64 for AIME/AMC, whose 30-40 problems make fewer samples noisy).
+    num_samples: int = 16
+    # The k of pass@k, each <= num_samples; null: the powers of two from 2 up to num_samples, and num_samples itself
+    # (pass@1 is avg@n).
+    pass_k: list[int] | None = None
+    # Also greedy accuracy (`accuracy`), from one greedy completion per problem besides the samples.
+    greedy: bool = True
     max_new_tokens: int = 1024
+    # The samples' decoding (DeepSeek-R1's: temperature 0.6, top_p 0.95).
     temperature: float = 0.6
     top_p: float = 0.95
     # 0 disables top-k, as in the vLLM sampling the RLVR literature reports with.
@@ -131,16 +139,25 @@ def load_rows(cfg: BenchmarkConfig, local_path: str | None = None) -> list[dict[
     return rows
 
 
-def settings_key(cfg: BenchmarkConfig) -> str:
-    """12 hex digits identifying every setting that changes the benchmark's results.
+def pass_ks(cfg: BenchmarkConfig) -> list[int]:
+    """The k of pass@k, sorted: `pass_k`, or with null the powers of two from 2 up to num_samples, and num_samples."""
+    if cfg.pass_k is not None:
+        return sorted(set(cfg.pass_k))
+    return sorted({2**i for i in range(1, cfg.num_samples.bit_length())} | {cfg.num_samples})
 
-    The same data (source, config, split, columns, answer format, row limit), prompt, verifier and generation
-    settings give the same key; the name does not count, and num_samples null counts as k (what it means).
-    `load_rows(cfg, local_path=...)` reads a local copy without changing the key; overriding `path` changes it.
+
+def settings_key(cfg: BenchmarkConfig) -> str:
+    """12 hex digits identifying every setting that changes the benchmark's results, and the protocol's version.
+
+    The same data (source, config, split, columns, answer format, row limit), prompt, verifier, protocol (samples,
+    k, greedy) and generation settings give the same key; the name does not count, and pass_k counts as the k it
+    means (null, or any order). `load_rows(cfg, local_path=...)` reads a local copy without changing the key;
+    overriding `path` changes it.
     """
     settings = dataclasses.asdict(cfg)
     del settings["name"]
-    settings["num_samples"] = cfg.num_samples or cfg.k
+    settings["pass_k"] = pass_ks(cfg)
+    settings["protocol"] = PROTOCOL
     payload = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
@@ -156,17 +173,17 @@ def _check(cfg: BenchmarkConfig) -> None:
     if cfg.verifier not in VERIFIERS:
         raise ConfigError("benchmark.verifier", f"unknown verifier '{cfg.verifier}'",
                           _suggest(cfg.verifier, list(VERIFIERS), "verifiers"))
-    positive = {"k": cfg.k, "max_new_tokens": cfg.max_new_tokens, "max_samples": cfg.max_samples,
-                "num_samples": cfg.num_samples}
+    positive = {"num_samples": cfg.num_samples, "max_new_tokens": cfg.max_new_tokens, "max_samples": cfg.max_samples}
     for key, value in positive.items():
         if value is not None and value < 1:
             raise ConfigError(f"benchmark.{key}", f"must be >= 1, got {value}")
-    if cfg.num_samples is not None and cfg.num_samples < cfg.k:
-        raise ConfigError("benchmark.num_samples", f"{cfg.num_samples} samples cannot give pass@{cfg.k}",
-                          "set it >= k, or null for k")
+    for k in cfg.pass_k or []:
+        if not 1 <= k <= cfg.num_samples:
+            raise ConfigError("benchmark.pass_k", f"{cfg.num_samples} samples per problem cannot give pass@{k}",
+                              f"give k from 1 to num_samples={cfg.num_samples}, or null")
     if cfg.temperature <= 0:
         raise ConfigError("benchmark.temperature", f"must be > 0 (it samples), got {cfg.temperature}",
-                          "k=1 evaluates greedily whatever the temperature")
+                          "greedy accuracy is `greedy: true`, besides the samples")
     if not 0 < cfg.top_p <= 1:
         raise ConfigError("benchmark.top_p", f"must be in (0, 1], got {cfg.top_p}")
     if cfg.top_k < 0:

@@ -3,6 +3,9 @@
     <run_dir>/eval/<benchmark>/<weights>-<settings_key>.json   one evaluation (weights: initial, checkpoint-N, final)
     <run_dir>/evals.json                                       the summary: benchmark -> step -> measures
 
+A result holds the aggregate measures of rlvr_vocab.eval.protocol and `problems`, one record per problem; the summary
+holds the aggregates only, of the newest protocol a benchmark was evaluated with (a curve never mixes protocols).
+
 A result is written by whichever job evaluated (a chained evaluation job, `rlvr-vocab eval`, or training's own
 held-out evaluation never: that stays in run.json's `eval`). The summary is rebuilt from the result files under
 `.evals.lock`, so concurrent evaluation jobs never lose each other's results; it sits at the top of the run dir so
@@ -15,11 +18,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rlvr_vocab.eval.protocol import MEASURE_PREFIXES, MEASURES
 from rlvr_vocab.run.fsio import atomic_write_text, locked, note_change
 from rlvr_vocab.run.layout import RunPaths
 
-# What a result measures (pass@k keys come besides: `pass@4`, ...).
-MEASURES = ("accuracy", "format_rate", "mean_length", "n")
 # The weights label of the model the policy was loaded from, recorded at step 0.
 INITIAL = "initial"
 SUMMARY_NAME = "evals.json"
@@ -43,8 +45,8 @@ def has_result(paths: RunPaths, benchmark: str, weights: str, settings_key: str)
 
 
 def write_result(paths: RunPaths, result: dict[str, Any]) -> Path:
-    """Record one evaluation (`benchmark`, `weights`, `step`, `settings_key`, `settings`, the measures) and refresh
-    the summary."""
+    """Record one evaluation (`benchmark`, `weights`, `step`, `settings_key`, `settings`, `protocol`, the measures,
+    `problems`) and refresh the summary."""
     path = result_path(paths, result["benchmark"], result["weights"], result["settings_key"])
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(result, indent=1, sort_keys=True) + "\n")
@@ -59,12 +61,23 @@ def all_results(paths: RunPaths) -> list[dict[str, Any]]:
     return [r for r in found if r is not None]
 
 
+def _protocol_of(result: dict[str, Any]) -> int:
+    """The protocol a result was measured with (results before the protocol was versioned: 1)."""
+    return result.get("protocol", 1)
+
+
 def summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     """benchmark -> str(step) -> the measures of its newest result at that step (the initial weights at step 0 and
-    the final model's step included, marked `weights: initial` and `weights: final`)."""
+    the final model's step included, marked `weights: initial` and `weights: final`), among the results of the newest
+    protocol the benchmark has."""
+    newest: dict[str, int] = {}
+    for r in results:
+        newest[r["benchmark"]] = max(newest.get(r["benchmark"], 0), _protocol_of(r))
     summary: dict[str, dict[str, dict[str, Any]]] = {}
     for r in sorted(results, key=lambda r: r.get("time") or ""):
-        measures = {k: v for k, v in r.items() if k in MEASURES or k.startswith("pass@")}
+        if _protocol_of(r) != newest[r["benchmark"]]:
+            continue
+        measures = {k: v for k, v in r.items() if k in MEASURES or k.startswith(MEASURE_PREFIXES)}
         summary.setdefault(r["benchmark"], {})[str(r["step"])] = {
             **measures, "step": r["step"], "weights": r["weights"], "settings_key": r["settings_key"]}
     return summary

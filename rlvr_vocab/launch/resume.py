@@ -8,16 +8,20 @@ one that changes the experiment is refused with the keys it changes, unless forc
 job is pending or running is refused: two jobs must never write one run dir, however many resumes race.
 """
 
+import os
 import shlex
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.keys import override_key
 from rlvr_vocab.core.secrets import redact_override
 from rlvr_vocab.core.states import LIVE, UNFINISHED
 from rlvr_vocab.run.claims import record_submission, submit_lock
+from rlvr_vocab.run.code import code_env
+from rlvr_vocab.run.layout import RootPaths
 from rlvr_vocab.run.manifest import now_iso
 from rlvr_vocab.run.overrides import launcher_overrides, recorded_overrides, run_overrides
 from rlvr_vocab.slurm import client as slurm_client
@@ -44,16 +48,29 @@ def select_targets(selected: list, failed: bool) -> tuple[list, list[str]]:
 
 
 def resume_run(view, extra: list[str], force: bool, launcher: str | None, local: bool,
-               say: Callable[[str], None]) -> int:
-    """Submit (or run here) the run's next attempt; its exit code."""
+               say: Callable[[str], None], current_code: bool = False) -> int:
+    """Submit (or run here) the run's next attempt; its exit code. It runs the code the run ran (its last attempt's
+    snapshot, where it has one) unless `current_code`: then the checkout's, recorded as a code change."""
     wrapper = _wrapper(view)
     if wrapper is not None and not local and not launcher:
         return _resume_wrapper(view, wrapper, extra, force, say)
     cmd = command(view, extra, force, launcher, local=local)
     where = "here" if "--multirun" not in cmd else "through its launcher"
     shown = " ".join(redact_override(a) for a in cmd[3:])
-    say(f"resume {view.exp_name}/{view.run_name} ({view.state}) {where}: {shown}")
-    return subprocess.run(cmd).returncode
+    snapshot = None if current_code else _snapshot(view)
+    code = f", code {snapshot.name} (as before)" if snapshot else ", the checkout's current code"
+    say(f"resume {view.exp_name}/{view.run_name} ({view.state}) {where}{code}: {shown}")
+    env = None if snapshot is None else {**os.environ, **code_env(snapshot)}
+    return subprocess.run(cmd, env=env).returncode
+
+
+def _snapshot(view) -> Path | None:
+    """The code snapshot the run's last attempt ran, if it is still there."""
+    recorded = next((a.get("code") for a in reversed(view.attempts) if a.get("code")), None) or {}
+    if not recorded.get("snapshot"):
+        return None
+    path = RootPaths(view.paths.experiments_root).code(recorded["snapshot"])
+    return path if path.is_dir() else None
 
 
 def check_identity(view, extra: list[str]) -> None:

@@ -15,6 +15,7 @@ venv's.
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -79,6 +80,12 @@ def ensure_snapshot(root: str | Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def code_env(snapshot: Path) -> dict[str, str]:
+    """The environment of a process that runs a snapshot (a resume's submission from the login node)."""
+    path = os.environ.get("PYTHONPATH")
+    return {ENV: str(snapshot), "PYTHONPATH": f"{snapshot}:{path}" if path else str(snapshot), "PYTHONSAFEPATH": "1"}
 
 
 def job_setup(snapshot: Path) -> list[str]:
