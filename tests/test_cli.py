@@ -310,3 +310,29 @@ def test_a_teammate_on_a_shared_root_reads_what_they_can(tmp_path):
     rows = {r["run_name"]: r for r in json.loads(out.stdout)}
     assert rows["mine"]["state"] == "COMPLETED"
     assert rows["private"]["state"] == "UNREADABLE" and "permission denied" in rows["private"]["note"]
+
+
+def test_diff_shows_config_and_code_differences(experiments_root, capsys, no_slurm):
+    """Two runs' resolved configs and their code snapshots; an attempt by RUN@N; bad input in one line."""
+    code_dirs = []
+    for name, lr, line in (("a", 1e-6, "x = 1\n"), ("b", 3e-6, "x = 2\n")):
+        m = make_run(experiments_root, "demo", name)
+        m.data["attempts"][-1]["code"] = {"snapshot": f"hash{name}", "git_commit": "c0ffee", "git_dirty": True}
+        m.save()
+        (m.paths.run_dir / "config.yaml").write_text(f"run_name: {name}\ntraining:\n  learning_rate: {lr}\n")
+        m.paths.configs.mkdir(exist_ok=True)
+        (m.paths.attempt_config(1)).write_text(f"training:\n  learning_rate: {lr}\n")
+        snapshot = experiments_root / "_code" / f"hash{name}" / "rlvr_vocab"
+        snapshot.mkdir(parents=True)
+        (snapshot / "train.py").write_text(line)
+        (snapshot.parent / "code.json").write_text("{}")
+        code_dirs.append(snapshot.parent)
+    code, out = cli("diff", "a", "b", capsys=capsys)
+    assert code == 0
+    lines = out.out.splitlines()
+    assert lines[:2] == ["config: 1 key differs:", "  training.learning_rate: 1e-06 -> 3e-06"]
+    assert "  -x = 1" in lines and "  +x = 2" in lines and not any("code.json" in ln for ln in lines)
+    code, out = cli("diff", "a@1", "a", capsys=capsys)
+    assert code == 0 and out.out.splitlines() == ["config: 0 keys differ", "code: the same"]
+    code, out = cli("diff", "a@3", "b", capsys=capsys)
+    assert code == 2 and out.err == "error: a@3: has attempts 1 to 1\n"

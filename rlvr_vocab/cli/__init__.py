@@ -10,6 +10,7 @@ import sys
 from rlvr_vocab.cli import (
     cancel,
     compare,
+    diff,
     doctor,
     eval_cmd,
     logs,
@@ -24,8 +25,8 @@ from rlvr_vocab.cli import (
 )
 from rlvr_vocab.core.errors import ConfigError
 
-COMMANDS = (status, show, logs, resume, cancel, eval_cmd, compare, plot, report, registry_cmd, doctor, prefetch,
-            usage)
+COMMANDS = (status, show, logs, resume, cancel, eval_cmd, compare, diff, plot, report, registry_cmd, doctor,
+            prefetch, usage)
 
 
 ROOT_HELP = "experiments root (default: $RLVR_EXPERIMENTS_ROOT or ./experiments)"
