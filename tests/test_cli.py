@@ -336,3 +336,28 @@ def test_diff_shows_config_and_code_differences(experiments_root, capsys, no_slu
     assert code == 0 and out.out.splitlines() == ["config: 0 keys differ", "code: the same"]
     code, out = cli("diff", "a@3", "b", capsys=capsys)
     assert code == 2 and out.err == "error: a@3: has attempts 1 to 1\n"
+
+
+def test_gc_removes_only_snapshots_no_run_refers_to(experiments_root, capsys, no_slurm):
+    """Snapshots an attempt ran or a pending submission will run stay, as does one taken a moment ago; an unreadable
+    run file stops gc before anything is removed."""
+    code_dir = experiments_root / "_code"
+    for name in ("ran", "pending", "unused", "fresh"):
+        (code_dir / name / "rlvr_vocab").mkdir(parents=True)
+        if name != "fresh":
+            os.utime(code_dir / name, (0, 0))
+    m = make_run(experiments_root, "demo", "a")
+    m.data["attempts"][-1]["code"] = {"snapshot": "ran"}
+    m.save()
+    make_run(experiments_root, "demo", "b")
+    (experiments_root / "demo" / "b" / "submissions.json").write_text(json.dumps([{"job_id": "7", "code": "pending"}]))
+    code, out = cli("gc", "--dry-run", capsys=capsys)
+    assert code == 0 and out.out == f"would remove {code_dir / 'unused'}\n"
+    manifest_b = experiments_root / "demo" / "b" / "run.json"
+    good = manifest_b.read_text()
+    manifest_b.write_text("{broken")
+    code, out = cli("gc", capsys=capsys)
+    assert code == 2 and "run.json: cannot be read" in out.err and (code_dir / "unused").is_dir()
+    manifest_b.write_text(good)
+    code, out = cli("gc", capsys=capsys)
+    assert code == 0 and sorted(p.name for p in code_dir.iterdir()) == ["fresh", "pending", "ran"]

@@ -13,6 +13,7 @@ from rlvr_vocab.cli import (
     diff,
     doctor,
     eval_cmd,
+    gc,
     logs,
     plot,
     prefetch,
@@ -26,7 +27,7 @@ from rlvr_vocab.cli import (
 from rlvr_vocab.core.errors import ConfigError
 
 COMMANDS = (status, show, logs, resume, cancel, eval_cmd, compare, diff, plot, report, registry_cmd, doctor,
-            prefetch, usage)
+            prefetch, usage, gc)
 
 
 ROOT_HELP = "experiments root (default: $RLVR_EXPERIMENTS_ROOT or ./experiments)"

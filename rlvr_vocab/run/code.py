@@ -148,3 +148,22 @@ def _now() -> str:
 
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
+
+
+def unused_snapshots(root: str | Path, referenced: set[str], grace_s: float = 24 * 3600) -> list[Path]:
+    """Snapshots under the root that no run refers to, older than `grace_s` (a submission may be taking one now:
+    its runs name it only once their submission is recorded)."""
+    import time
+
+    folder = RootPaths(root).code("x").parent
+    cutoff = time.time() - grace_s
+    return sorted(d for d in folder.glob("*") if d.is_dir() and d.name not in referenced
+                  and not d.name.startswith(".") and d.stat().st_mtime < cutoff)
+
+
+def remove_snapshots(snapshots: list[Path]) -> None:
+    """Each one renamed aside first, then deleted: a half-deleted snapshot is never left under its hash."""
+    for snapshot in snapshots:
+        doomed = snapshot.with_name(f".removing-{snapshot.name}")
+        snapshot.rename(doomed)
+        shutil.rmtree(doomed)

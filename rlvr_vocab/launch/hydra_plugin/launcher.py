@@ -139,8 +139,7 @@ class _SubmitAndReturn:
 
     def launch(self, job_overrides, initial_job_idx: int):
         assert self.config is not None
-        if self._EXECUTOR == "slurm":
-            ensure_snapshot(self.config.experiments_root)
+        code = ensure_snapshot(self.config.experiments_root).name if self._EXECUTOR == "slurm" else None
         executor = self._executor()
         # The same launcher and Hydra state go into every job's pickle: pickle them once, not per job.
         state = _PickledOnce(Singleton.get_state())
@@ -163,6 +162,7 @@ class _SubmitAndReturn:
                 "job_id": job.job_id, "submitted": now_iso(), "sweep_id": self.plan.sweep_id,
                 "launcher": self._EXECUTOR, "overrides": point.overrides, "identity": point.identity.fingerprint,
                 "hydra_overrides": hydra_overrides, "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr),
+                "code": code,
             })
 
         in_parallel(record, list(zip(points, jobs, strict=False)))
