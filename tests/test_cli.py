@@ -361,3 +361,19 @@ def test_gc_removes_only_snapshots_no_run_refers_to(experiments_root, capsys, no
     manifest_b.write_text(good)
     code, out = cli("gc", capsys=capsys)
     assert code == 0 and sorted(p.name for p in code_dir.iterdir()) == ["fresh", "pending", "ran"]
+
+
+def test_resume_failed_picks_the_runs_that_failed_and_passes_over_live_ones():
+    from types import SimpleNamespace as View
+
+    from rlvr_vocab.launch.resume import select_targets
+
+    runs = [View(run_name=n, state=s, recorded=r, job_id="9") for n, s, r in (
+        ("failed", RunState.FAILED, RunState.FAILED), ("ending", RunState.RUNNING, RunState.FAILED),
+        ("pending", RunState.PENDING, None), ("lost", RunState.LOST, RunState.RUNNING))]
+    targets, skipped = select_targets(runs, failed=True)
+    assert [t.run_name for t in targets] == ["failed", "lost"]
+    assert skipped == ["skip ending: recorded FAILED but SLURM job 9 is still ending; resume it once "
+                       "`rlvr-vocab status` shows it ended"]
+    targets, skipped = select_targets(runs, failed=False)
+    assert [t.run_name for t in targets] == ["failed", "lost"] and skipped[1] == "skip pending: PENDING as SLURM job 9"

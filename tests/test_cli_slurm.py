@@ -73,27 +73,32 @@ def test_lifecycle_pending_running_cancel_and_concurrent_resumes(demo_cache, exp
     assert sum(o.startswith("sweep_id=") for o in overrides) == 1 and "force_resume=true" not in overrides
 
 
-def test_resume_failed_resubmits_only_the_failed(demo_cache, experiments_root, tmp_path):
-    good, doomed = tmp_path / "good.jsonl", tmp_path / "doomed.jsonl"
+def test_resume_sweep_resubmits_the_unfinished_as_one_array(demo_cache, experiments_root, tmp_path):
+    good, doomed_a, doomed_b = tmp_path / "good.jsonl", tmp_path / "doomed_a.jsonl", tmp_path / "doomed_b.jsonl"
     good.write_text("".join(f'{{"question": "{i}+1", "answer": "{i + 1}"}}\n' for i in range(30)))
-    shutil.copy(good, doomed)
-    sweep = run_train("--multirun", "hydra/launcher=slurm_cpu", f"dataset.path={good},{doomed}",
-                       "dataset.embedded=null", "dataset.test_split=null", "dataset.test_size=5",
-                       "training.max_steps=2", "sweep_id=resume-failed",
-                       "+hydra.launcher.additional_parameters.hold=true",
-                       *DEMO_MODEL)
+    for doomed in (doomed_a, doomed_b):
+        shutil.copy(good, doomed)
+    sweep = run_train("--multirun", "hydra/launcher=slurm_cpu", f"dataset.path={good},{doomed_a},{doomed_b}",
+                      "dataset.embedded=null", "dataset.test_split=null", "dataset.test_size=5",
+                      "training.max_steps=2", "sweep_id=resume-failed",
+                      "+hydra.launcher.additional_parameters.hold=true",
+                      *DEMO_MODEL)
     assert sweep.returncode == 0, sweep.stderr[-2000:]
     runs = {p.name: p for p in (experiments_root / "demo").iterdir()}
-    assert len(runs) == 2
-    doomed.unlink()
+    assert len(runs) == 3
+    for doomed in (doomed_a, doomed_b):
+        doomed.unlink()
     jobs = [submissions(p)[-1]["job_id"] for p in runs.values()]
     subprocess.run(["scontrol", "release", *{j.split("_")[0] for j in jobs}], check=True)
     # What a user waits for: `status` (a job that recorded its failure may still be exiting: then it is RUNNING).
-    wait_for(lambda: sorted(r["state"] for r in json.loads(cli("status", "--json").stdout)) == ["COMPLETED", "FAILED"],
-             600, "status to show one run completed and one failed")
-    shutil.copy(good, doomed)
-    again = cli("resume", "--sweep", "resume-failed", "--failed")
+    wait_for(lambda: sorted(r["state"] for r in json.loads(cli("status", "--json").stdout)) ==
+             ["COMPLETED", "FAILED", "FAILED"], 600, "status to show one run completed and two failed")
+    for doomed in (doomed_a, doomed_b):
+        shutil.copy(good, doomed)
+    again = cli("resume", "--sweep", "resume-failed")
     assert again.returncode == 0, again.stderr[-2000:]
-    wait_for(lambda: all(manifest(p).get("status") == "COMPLETED" for p in runs.values()), 600, "both complete")
-    counts = {name: len(submissions(p)) for name, p in runs.items()}
-    assert sorted(counts.values()) == [1, 2], counts
+    assert "as one array" in again.stdout and "2 runs as slurm job array" in again.stdout, again.stdout
+    wait_for(lambda: all(manifest(p).get("status") == "COMPLETED" for p in runs.values()), 600, "all complete")
+    resubmitted = [submissions(p) for p in runs.values() if len(submissions(p)) == 2]
+    assert len(resubmitted) == 2 and len({s[-1]["job_id"].split("_")[0] for s in resubmitted}) == 1, "one array"
+    assert all(s[-1]["sweep_id"] == "resume-failed" for s in resubmitted)

@@ -10,7 +10,7 @@ whose job is pending or running is refused: two jobs must never write one run di
 from rlvr_vocab.cli.common import find_run, registry
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.states import RunState
-from rlvr_vocab.launch.resume import check_identity, resume_run, select_targets
+from rlvr_vocab.launch.resume import check_identity, resume_run, resume_sweep, select_targets
 from rlvr_vocab.registry.filters import select
 
 
@@ -50,4 +50,9 @@ def run(args) -> int:
             check_identity(target, args.overrides)
     say = lambda line: print(line, flush=True)  # noqa: E731
     current = args.code == "current"
+    if args.sweep and not (args.failed or args.local):
+        code = resume_sweep(args.sweep, select(runs, sweep=args.sweep), targets, args.overrides, args.force,
+                            args.launcher, say, current)
+        if code is not None:
+            return code
     return max(resume_run(t, args.overrides, args.force, args.launcher, args.local, say, current) for t in targets)

@@ -19,6 +19,7 @@ from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.keys import override_key
 from rlvr_vocab.core.secrets import redact_override
 from rlvr_vocab.core.states import LIVE, UNFINISHED
+from rlvr_vocab.launch.sweep import grid_of
 from rlvr_vocab.run.claims import record_submission, submit_lock
 from rlvr_vocab.run.code import code_env
 from rlvr_vocab.run.layout import RootPaths
@@ -62,6 +63,30 @@ def resume_run(view, extra: list[str], force: bool, launcher: str | None, local:
     say(f"resume {view.exp_name}/{view.run_name} ({view.state}) {where}{code}: {shown}")
     env = None if snapshot is None else {**os.environ, **code_env(snapshot)}
     return subprocess.run(cmd, env=env).returncode
+
+
+def resume_sweep(sweep: str, runs: list, targets: list, extra: list[str], force: bool, launcher: str | None,
+                 say: Callable[[str], None], current_code: bool = False) -> int | None:
+    """Resubmit a sweep's unfinished runs as one job array: its grid command again (the sweeper skips what is done
+    or live). None when that cannot be done (runs not a grid, a wrapper's or a local run among them): resume each."""
+    last = [r.submissions[-1] if r.submissions else {} for r in runs]
+    if any(_wrapper(r) is not None or s.get("launcher") != "slurm" for r, s in zip(runs, last, strict=True)):
+        return None
+    grid = grid_of([[o for o in _base_overrides(r) if override_key(o) != "run_name"] for r in runs])
+    if grid is None:
+        return None
+    hydra = launcher_overrides(last[-1].get("hydra_overrides", []))
+    if launcher:
+        hydra = [o for o in hydra if not o.startswith("hydra/launcher=")] + [f"hydra/launcher={launcher}"]
+    replaced = {override_key(o) for o in extra}
+    overrides = [o for o in grid if override_key(o) not in replaced] + [
+        *extra, f"sweep_id={sweep}", *(["force_resume=true"] if force else [])]
+    cmd = [sys.executable, "-m", "rlvr_vocab.train", "--multirun", *hydra, *overrides]
+    snapshot = None if current_code else _snapshot(targets[0])
+    code = f", code {snapshot.name} (as before)" if snapshot else ", the checkout's current code"
+    shown = " ".join(redact_override(a) for a in cmd[3:])
+    say(f"resume sweep {sweep} ({len(targets)} of {len(runs)} runs) as one array{code}: {shown}")
+    return subprocess.run(cmd, env=None if snapshot is None else {**os.environ, **code_env(snapshot)}).returncode
 
 
 def _snapshot(view) -> Path | None:
