@@ -30,6 +30,10 @@ run_wrapped_training() {
     exec >>"$RLVR_JOB_OUTPUT" 2>&1
     rm -f "$default_out"
   fi
+  # The code the job runs, fixed at its first start and kept for its requeues (rlvr_vocab/run/code.py).
+  local snapshot
+  snapshot="$(python -m rlvr_vocab.run.code "${out_dir%/_slurm}" "$SLURM_JOB_ID")" || return 1
+  export RLVR_CODE="$snapshot" PYTHONPATH="$snapshot${PYTHONPATH:+:$PYTHONPATH}" PYTHONSAFEPATH=1
   # For the run's record: launched by a wrapper, which adds this override itself.
   export RLVR_SBATCH_WRAPPER=1 RLVR_WRAPPER_OVERRIDES="experiment=$experiment"
   # Extra arguments are Hydra overrides, passed through untouched (no YAML is parsed here; the job logs them,

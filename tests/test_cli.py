@@ -377,3 +377,19 @@ def test_resume_failed_picks_the_runs_that_failed_and_passes_over_live_ones():
                        "`rlvr-vocab status` shows it ended"]
     targets, skipped = select_targets(runs, failed=False)
     assert [t.run_name for t in targets] == ["failed", "lost"] and skipped[1] == "skip pending: PENDING as SLURM job 9"
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(experiments_root, monkeypatch, capfd):
+    """`rlvr-vocab show RUN | head`: the pipe closes under the command; no BrokenPipeError traceback."""
+    from rlvr_vocab.cli import status
+
+    def write_to_a_closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(status, "run", write_to_a_closed_pipe)
+    saved = os.dup(1)
+    try:
+        assert main(["status"]) == 141
+    finally:
+        os.dup2(saved, 1)
+    assert capfd.readouterr().err == ""

@@ -7,6 +7,7 @@ import subprocess
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -71,6 +72,54 @@ def _results(paths: RunPaths, benchmark: str, curve: dict[int, float]) -> None:
         write_result(paths, {"benchmark": benchmark, "weights": "final" if step == STEPS else f"checkpoint-{step}",
                              "step": step, "settings_key": "0123456789ab", "settings": {}, "accuracy": acc,
                              "pass@8": min(1.0, acc + 0.2), "n": 500, "time": f"2026-01-01T00:{step // 10:02d}:00"})
+
+
+# Results by the reasoning papers' protocol: per-problem records of N_SAMPLES samples each.
+N_PROBLEMS, N_SAMPLES = 40, 8
+# Each problem's chance of a correct sample (shared by both arms: pairing by problem removes it).
+DIFFICULTY = np.random.default_rng(7).uniform(0.2, 0.8, N_PROBLEMS)
+
+
+def correct_counts(seed: int, gain: float, step_share: float = 1.0, benchmark: str = "math500") -> list[int]:
+    """Correct samples per problem of one run on a benchmark: difficulty + the arm's gain + a small seed effect,
+    scaled up to the step's share of training (0: the initial weights)."""
+    rng = np.random.default_rng([seed, int(gain * 1000), int(step_share * 100), sum(map(ord, benchmark))])
+    p = np.clip(DIFFICULTY * (0.5 + 0.5 * step_share) + gain * step_share + rng.normal(0, 0.01), 0, 1)
+    return rng.binomial(N_SAMPLES, p).tolist()
+
+
+def write_benchmark(paths: RunPaths, benchmark: str, step: int, counts: list[int], vocab: bool,
+                    skip: tuple[int, ...] = ()) -> None:
+    """One result of the protocol (avg@n, greedy accuracy, lengths, shares for the vocabulary arm) with its
+    per-problem records; problems in `skip` are missing from it."""
+    problems = [{"index": i, "samples": N_SAMPLES, "correct": c, "voted_correct": c > N_SAMPLES / 2,
+                 "greedy_correct": c > N_SAMPLES / 2, "mean_length": 100.0 - c, "mean_think_length": 60.0 - c}
+                for i, c in enumerate(counts) if i not in skip]
+    result = {"benchmark": benchmark, "weights": "initial" if step == 0 else "final" if step == STEPS else
+              f"checkpoint-{step}", "step": step, "protocol": 2, "settings_key": "abcdef012345", "settings": {},
+              "n": len(problems), "num_samples": N_SAMPLES,
+              "avg@n": float(np.mean([p["correct"] / N_SAMPLES for p in problems])),
+              "accuracy": float(np.mean([p["greedy_correct"] for p in problems])),
+              "mean_length": 90.0 - 10 * vocab - step / 10, "mean_think_length": 50.0 - 10 * vocab - step / 20,
+              "problems": problems, "time": f"2026-01-01T00:{step // 10:02d}:00"}
+    if vocab:
+        result.update({"reasoning_share": 0.3, "reasoning_share_in_think": 0.5 + step / 1000,
+                       "reasoning_share_outside_think": 0.02})
+    write_result(paths, result)
+
+
+def make_arm(root: Path, sweep: str, exp: str, seeds: str, gain: float, vocab: bool = False,
+             skip: dict[str, tuple[int, ...]] | None = None, benchmarks: tuple[str, ...] = ("math500",)) -> None:
+    """A sweep whose runs are evaluated on `benchmarks` at steps 0, 50 and 100 (final); `skip`: seed -> problems its
+    final results lack."""
+    for seed in seeds:
+        make_run(root, sweep, exp, seed, 0.5, size=64 if vocab else 0, benchmarks=False)
+        paths = RunPaths(root / exp / f"lr=3e-6,seed={seed}")
+        for benchmark in benchmarks:
+            for step in (0, 50, STEPS):
+                counts = correct_counts(int(seed), gain, step / STEPS, benchmark)
+                write_benchmark(paths, benchmark, step, counts, vocab, (skip or {}).get(seed, ()) if step == STEPS
+                                else ())
 
 
 @pytest.fixture
@@ -226,11 +275,14 @@ def test_plot_vs_draws_one_panel_per_benchmark(arms, capsys, no_slurm, tmp_path)
 
 
 def test_benchmark_curves_come_from_the_results(arms):
-    from rlvr_vocab.report.plotting import group_by_arm, load_curves
+    from rlvr_vocab.report.curves import load_curves, measure_curve
+    from rlvr_vocab.report.plotting import group_by_arm
 
     curves = load_curves(arms / "baseline" / "lr=3e-6,seed=0")
-    assert curves["benchmarks"] == {"aime24": pytest.approx({50: 0.125, 100: 0.1}),
-                                    "math500": pytest.approx({50: 0.45, 100: 0.5})}
+    assert sorted(curves["benchmarks"]) == ["aime24", "math500"]
+    assert measure_curve(curves["benchmarks"]["aime24"], "accuracy") == pytest.approx({50: 0.125, 100: 0.1})
+    assert measure_curve(curves["benchmarks"]["math500"], "accuracy") == pytest.approx({50: 0.45, 100: 0.5})
+    assert curves["benchmarks"]["math500"][100]["pass@8"] == pytest.approx(0.7)
     runs = Registry(arms).runs(ask_slurm=False)
     groups = group_by_arm({s: [r for r in runs if r.sweep_id == s] for s in ("base", "rv")})
     assert {k: len(v) for k, v in groups.items()} == {"base": 4, "rv": 3}
@@ -259,9 +311,17 @@ def test_report_is_one_self_contained_html_file(arms, capsys, no_slurm):
     assert "<td>run_name</td>" not in page and "<td>training.learning_rate</td>" not in page
     # tables: each arm's mean, the paired difference and the verdict; the caveat
     expected = stats.paired_difference(BASE, RV)
-    assert "<h3>math500 (final model)</h3>" in page and "<h3>aime24 (best checkpoint)</h3>" in page
+    assert "<td>math500 (final model)</td>" in page and "<td>aime24 (best checkpoint)</td>" in page
     assert f"{expected['mean_diff']:+.3f}" in page and 'class="better">B better</td>' in page
-    assert "only A: 3" in page and "B (rv) is better" in page and "n &lt; 3 seeds: interval not meaningful" in page
+    assert "only A: 3" in page and "n &lt; 3 seeds: interval not meaningful" in page
+    # the answer first, right after the title: these results are greedy accuracy, without per-problem records
+    sections = [line for line in page.splitlines() if line.startswith("<h2>")]
+    assert sections[:3] == ["<h2>Answer</h2>", "<h2>What differs between the arms</h2>",
+                            "<h2>Results per benchmark</h2>"]
+    assert '<p class="answer">math500 [greedy accuracy, 3 seeds]: B better. B - A = +0.050 [' in page
+    assert "(resampled: seeds); P(B &gt; A) = 1.00 [" in page
+    assert '<p class="answer">aime24 [greedy accuracy, 2 seeds]: n &lt; 3 seeds.' in page
+    assert "<h2>How sure</h2>" in page and "<td>seeds needed for ±0.020</td>" not in page  # a header, not a cell
     # runs: states, attempts and requeues, W&B links
     assert 'href="https://wandb.ai/lab/rlvr/runs/wbaseline1"' in page and page.count('href="https://wandb.ai') == 7
     assert "TIMEOUT -&gt; COMPLETED" in page and "<td>COMPLETED</td>" in page
@@ -281,6 +341,8 @@ def test_report_markdown_has_its_pngs_beside_it(arms, capsys, no_slurm, tmp_path
     assert "](cmp-benchmarks.png)" in text and "](cmp-training.png)" in text
     assert (out.parent / "cmp-benchmarks.png").read_bytes()[:8] == PNG_MAGIC
     assert f"# {QUESTION}" in text and "| key | A | B |" in text
+    assert text.index("## Answer\n") < text.index("> math500 [greedy accuracy, 3 seeds]: B better.") < \
+        text.index("## What differs between the arms")
     assert "| model.reasoning_vocab.size | 0 | 64 |" in text
     assert "[W&B](https://wandb.ai/lab/rlvr/runs/wreasoning_vocab2)" in text
     assert "```bash\npython -m rlvr_vocab.train" in text and "<table" not in text and "<img" not in text
@@ -305,20 +367,33 @@ def test_report_of_one_arm_shows_its_settings_and_swept_keys(experiments_root, c
 
 
 @pytest.mark.slow
-def test_report_renders_in_a_browser(arms, capsys, no_slurm, chromium, tmp_path):
-    page = _html_report(arms, capsys)
+def test_report_renders_in_a_browser(experiments_root, capsys, no_slurm, chromium, tmp_path):
+    """The report of two arms with per-problem results on two benchmarks (one problem missing from one run), step 0
+    evaluated, lengths and reasoning-token shares: its answer first, as Chromium draws it (`report.png` is kept in
+    the test's tmp_path: look at it)."""
+    make_arm(experiments_root, "base", "baseline", "0123", gain=0.0, benchmarks=("aime24", "math500"))
+    make_arm(experiments_root, "rv", "reasoning_vocab", "0123", gain=0.08, vocab=True, skip={"2": (7,)},
+             benchmarks=("aime24", "math500"))
+    page = _html_report(experiments_root, capsys)
     shot = tmp_path / "report.png"
-    errors = screenshot(page, shot)
+    HEIGHT = 5600
+    errors = screenshot(page, shot, height=HEIGHT)  # the whole page, the runs and the method at its end included
     assert errors == []
     from PIL import Image
 
     with Image.open(shot) as image:
-        assert image.size == (1280, 2400)
+        assert image.size == (1280, HEIGHT)
         colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
+        # the page ends above the window's bottom: its last rows are all background
+        assert image.convert("L").crop((0, HEIGHT - 100, 1280, HEIGHT)).getextrema() == (255, 255)
     assert colours is not None and len(colours) > 500  # text, tables, verdict cells and plots: not a blank page
     dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
                           "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert dom.count("<table") >= 6 and dom.count("<img") == 2 and "B better" in dom
+    assert dom.count("<table") == 8 and dom.count("<img") == 3 and "B better" in dom
+    assert dom.index("<h2>Answer</h2>") < dom.index('<p class="answer">aime24 [avg@n (sampled pass@1), 39 problems') \
+        < dom.index('<p class="answer">math500 [avg@n (sampled pass@1), 39 problems') \
+        < dom.index('<p class="answer">overall [2 benchmarks x 4 seeds]') < dom.index("<h2>What differs")
+    assert "1 problem not in every run of both arms dropped from both (index 7)" in dom
 
 
 def _set_overrides(root: Path, exp: str, name: str, overrides: list[str]) -> None:
@@ -369,14 +444,16 @@ def test_compare_vs_prints_the_answer_and_says_what_its_columns_are(equal_arms, 
     code, out = cli(capsys, "compare", "--sweep", "eqa", "--vs", "eqb")
     table = out.out
     assert code == 0
-    # the answer, the very sentences of the report's "Answer in short"
+    # the answer first, the very lines the report leads with: per benchmark and overall, n < 3 seeds said
     blocks = build(Registry(equal_arms).runs(ask_slurm=False), "eqa", "eqb")
     answers = [b.text for b in blocks if isinstance(b, Para) and b.kind == "answer"]
-    assert len(answers) == 3 and all(f"  {a}\n" in table for a in answers)  # aime24, math500, held-out
-    assert "\nanswer:\n  aime24 (final model): " in table
-    assert "\n  math500 (final model): no difference shown (the interval includes 0). A 0.5875, B 0.5875; " \
-           "B - A = +0.0000 (95% CI -0.0125 to +0.0125" in table
-    assert "2 paired seeds: 0, 1). Caveat: n < 3 seeds: interval not meaningful." in table
+    assert len(answers) == 3 and all(f"\n  {a}\n" in table for a in answers)  # aime24, math500, overall
+    assert table.startswith("answer: does B (eqb) beat A (eqa)? B - A at the final model, paired by seed and problem")
+    assert table.index(answers[-1]) < table.index("paired on seeds")  # then the table
+    assert "\n  math500 [greedy accuracy, 2 seeds]: n < 3 seeds. B - A = +0.0000, no interval; P(B > A) = 0.50; " \
+           "seeds needed to detect ±0.020: unknown until 3 seeds show how much seeds differ. A 0.5875, B 0.5875; " \
+           "2 paired seeds: 0, 1.\n" in table
+    assert "\n  overall [2 benchmarks x 2 seeds]: n < 3 seeds. mean B - A = +0.000, no interval; IQM" in table
     # named columns and metrics, seeds listed as seeds
     assert "paired on seeds" in table and "unpaired seeds" in table and "held-out accuracy (final)" in table
     assert "training reward (last logged)" in table and "acc_final" not in table
@@ -396,7 +473,8 @@ def test_compare_vs_prints_the_answer_and_says_what_its_columns_are(equal_arms, 
 def test_compare_vs_says_why_means_and_difference_differ_with_unpaired_seeds(arms, capsys, no_slurm):
     code, out = cli(capsys, "compare", "--sweep", "base", "--vs", "rv")
     assert code == 0 and "B - A is over the paired seeds only" in out.out
-    assert "3 paired seeds: 0, 1, 2).\n" in out.out and "B (rv) is better." in out.out
+    assert "\n  math500 [greedy accuracy, 3 seeds]: B better. B - A = +0.050 [" in out.out
+    assert "A 0.500, B 0.550; 3 paired seeds: 0, 1, 2.\n" in out.out  # A over the paired seeds: not 0.502
     _, a, b, diff, seeds, unpaired, verdict = _vs_row(out.out, "math500 (final model)")
     assert (seeds, unpaired, verdict) == ("0, 1, 2", "only A: 3", "B better") and a.startswith("0.502 ± ")
 
@@ -437,7 +515,7 @@ def test_plot_draws_equal_arms_apart_from_step_0_and_no_empty_panel(equal_arms):
     fig = _figure(equal_arms, {"A eqa": "eqa", "B eqb": "eqb"})
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["training reward", "held-out accuracy (greedy; step 0: before GRPO)",
-                      "aime24: accuracy (pass@1)", "math500: accuracy (pass@1)"]
+                      "aime24: greedy accuracy", "math500: greedy accuracy"]
     for ax in fig.axes:
         lines = ax.get_lines()
         assert len(lines) == 2, ax.get_title()  # each arm drawn, none an empty panel

@@ -9,7 +9,8 @@ import pytest
 from rlvr_vocab.cli import compare, plot
 from rlvr_vocab.eval.passk import mean_pass_at_k, pass_at_k
 from rlvr_vocab.registry import Registry
-from rlvr_vocab.report.plotting import build_figure, group_by_setting, load_curves, plot_runs
+from rlvr_vocab.report.curves import load_curves
+from rlvr_vocab.report.plotting import build_figure, group_by_setting, plot_runs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

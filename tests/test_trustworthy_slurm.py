@@ -67,6 +67,8 @@ def test_a_wrapper_run_resumes_through_sbatch(demo_cache, experiments_root, job_
     assert first["end_state"] == "CANCELLED" and second["slurm_job_id"] == new_job
     assert second["resumed_from_step"] == 2 and final["last_step"] == 6
     assert second["sbatch"]["script"] == first["sbatch"]["script"]
+    assert first["code"]["snapshot"] and second["code"] == first["code"], "each job runs a snapshot of the code"
+    assert (experiments_root / "_slurm" / f"{job}.code").read_text().strip() == first["code"]["snapshot"]
     assert second["sbatch"]["options"]["cpus-per-task"] == "1" and second["sbatch"]["options"]["gpus-per-node"] == "0"
     wait_for(lambda: sacct_states(new_job) == ["COMPLETED"], 120, "sacct to record the resumed job")
     assert (run_dir / "final").is_dir() and first["sbatch"]["script"].endswith("slurm/train_baseline.sh")

@@ -5,6 +5,7 @@ subprocess or import lazily.
 """
 
 import argparse
+import os
 import sys
 
 from rlvr_vocab.cli import (
@@ -54,3 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader left (`rlvr-vocab show RUN | head`): as any Unix tool, stop quietly. Python would otherwise
+        # complain again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -1,14 +1,18 @@
 """`rlvr-vocab compare --sweep S [--vs S2]`: the sweep's settings side by side, swept values and final metrics as
-columns, each benchmark's accuracy at the final model and at the best checkpoint, and the resources each run used
+columns, each benchmark's headline measure (avg@n, else greedy accuracy) at the final model and at the best
+checkpoint, and the resources each run used
 (attempts, elapsed hours, CPU- and GPU-hours: rlvr_vocab.ops.usage; a setting's row sums its runs').
 
 When the runs vary `seed`, each row is a setting (its swept values but seed) with the mean over its seeds and the
 standard deviation of reward and final accuracy, and for each benchmark column its mean, std, n and 95% bootstrap
-interval; `--runs` shows one row per run instead. `--vs S2` compares two arms per benchmark: each arm's mean over
-seeds and the difference S2 - S paired by seed, with its interval, then the answer in plain words, the same sentences
-as the report's. The tables are made by rlvr_vocab.report (sweep_table, comparison, terminal).
+interval; `--runs` shows one row per run instead. `--vs S2` compares two arms: first the answer, the lines the report
+leads with (per benchmark B - A paired by seed and problem with its interval, P(B > A), the difference detectable at
+this many seeds, or below 3 seeds those needed to detect `--effect`; and overall), then per benchmark each arm's mean
+over seeds and the difference S2 - S paired by seed. The tables are made by rlvr_vocab.report (sweep_table,
+comparison, answer, terminal).
 """
 
+import argparse
 import csv
 import json
 import sys
@@ -18,6 +22,7 @@ from rlvr_vocab.cli.common import registry
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.registry.filters import select
 from rlvr_vocab.report.comparison import compare_sweeps, csv_rows
+from rlvr_vocab.report.summaries import DEFAULT_EFFECT
 from rlvr_vocab.report.sweep_table import sweep_table
 from rlvr_vocab.report.terminal import Printout, sweep_printout, vs_printout
 
@@ -27,10 +32,23 @@ def add_parser(sub) -> None:
     p.add_argument("--sweep", required=True)
     p.add_argument("--runs", action="store_true", help="one row per run, even when the sweep varies seed")
     p.add_argument("--vs", metavar="S2", help="compare with this sweep per benchmark: S2 - S paired by seed")
+    p.add_argument("--effect", type=effect_arg, default=DEFAULT_EFFECT,
+                   help=f"with --vs: the difference to say how many seeds would detect (default {DEFAULT_EFFECT})")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true")
     fmt.add_argument("--json", action="store_true")
     p.set_defaults(handler=run)
+
+
+def effect_arg(text: str) -> float:
+    """--effect: a difference of the headline measure, between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a difference between 0 and 1 (e.g. 0.02: 2 points)")
+    return value
 
 
 def run(args) -> int:
@@ -52,7 +70,7 @@ def run(args) -> int:
 
 
 def _run_vs(args, runs: list) -> int:
-    comparison = compare_sweeps(runs, args.sweep, args.vs)
+    comparison = compare_sweeps(runs, args.sweep, args.vs, args.effect)
     if args.json:
         print(json.dumps(comparison.result, indent=1))
     elif args.csv:
@@ -77,6 +95,9 @@ def _print(printout: Printout) -> None:
     for row in printout.rows:
         table.add_row(*row)
     console = make_console()
+    # The answer first, as plain text: no rich markup in sweep names or intervals, one line however wide.
+    for line in printout.lead:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(table)
     # Plain text: no rich markup in sweep names or intervals, and one line per sentence however wide.
     for line in printout.notes:

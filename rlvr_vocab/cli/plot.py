@@ -1,5 +1,6 @@
-"""`rlvr-vocab plot --sweep S [--vs S2]` or `plot RUN...`: reward, held-out accuracy and each benchmark's accuracy
-against step, one line per setting (with --vs: per arm), a min-max band over seeds."""
+"""`rlvr-vocab plot --sweep S [--vs S2]` or `plot RUN...`: reward, held-out accuracy and each benchmark's headline
+measure (avg@n, else greedy accuracy) against step, one line per setting (with --vs: per arm), a min-max band over
+seeds."""
 
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from rlvr_vocab.report.plotting import plot_some_runs, plot_sweep
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("plot", help="plot reward, held-out and benchmark accuracy vs step (mean and band over seeds)")
+    p = sub.add_parser("plot", help="plot reward, held-out accuracy and benchmarks vs step (mean and band over seeds)")
     p.add_argument("runs", nargs="*", help="run ids, names, exp/names or unique prefixes (instead of --sweep)")
     p.add_argument("--sweep", help="plot every run of this sweep")
     p.add_argument("--vs", metavar="S2", help="and every run of this sweep: one line per arm")

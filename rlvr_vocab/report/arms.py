@@ -1,24 +1,36 @@
 """An arm: one sweep's runs, each with its seed, its setting (its swept values but seed) and its metrics; and the
-pairing of two arms' settings."""
+pairing of two arms' settings. Both arms read each benchmark's same headline measure (avg@n, else greedy accuracy)."""
 
 from typing import NamedTuple
 
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.registry.filters import select
-from rlvr_vocab.report.measures import BEST, FINAL, HELD_OUT, REWARD, benchmark_names, run_metrics, run_seed
+from rlvr_vocab.report.measures import (
+    BEST,
+    FINAL,
+    HELD_OUT,
+    REWARD,
+    benchmark_names,
+    headline_measures,
+    run_metrics,
+    run_seed,
+)
 from rlvr_vocab.report.plotting import run_overrides, sort_key, swept_keys
 
 
 class Arm:
     """One sweep's runs, each with its seed and setting (its swept values but seed) and its metrics."""
 
-    def __init__(self, name: str, sweep: str, runs: list) -> None:
+    def __init__(self, name: str, sweep: str, runs: list, measures: dict[str, str] | None = None) -> None:
+        """`measures`: benchmark -> the measure to read (default: this arm's headline measures)."""
         self.name, self.sweep, self.runs = name, sweep, runs
         self.overrides = [run_overrides(r) for r in runs]
         self.setting_keys = [k for k in swept_keys(self.overrides) if k != "seed"]
         self.seeds = [run_seed(r) for r in runs]
         self.benchmarks = benchmark_names(runs)
-        self.metrics = [run_metrics(r, self.benchmarks) for r in runs]
+        self.measures = {b: m for b, m in (measures or headline_measures(runs, self.benchmarks)).items()
+                         if b in self.benchmarks}
+        self.metrics = [run_metrics(r, self.measures) for r in runs]
 
     def setting(self, i: int) -> tuple:
         return tuple(self.overrides[i].get(k) for k in self.setting_keys)
@@ -44,13 +56,16 @@ def load_arms(runs: list, sweep: str, vs: str | None = None) -> list[Arm]:
     """Arm A (the sweep) and, with `vs`, arm B; one-line errors for an unknown sweep or arms without a common seed."""
     if vs is not None and vs == sweep:
         raise ConfigError("--vs", f"compares sweep '{sweep}' with itself", "give the other arm's sweep id")
-    arms = [Arm("A", sweep, select(runs, sweep=sweep))]
-    if vs is not None:
-        arms.append(Arm("B", vs, select(runs, sweep=vs)))
-        a, b = ({s for s in arm.seeds if s is not None} for arm in arms)
-        if not a & b:
-            raise ConfigError(f"--vs {vs}", f"no seed in both arms ({sweep} has seeds {_seeds(a)}, {vs} has "
-                              f"{_seeds(b)})", "pair the arms by running them with the same seeds")
+    if vs is None:
+        return [Arm("A", sweep, select(runs, sweep=sweep))]
+    a_runs, b_runs = select(runs, sweep=sweep), select(runs, sweep=vs)
+    both = a_runs + b_runs
+    measures = headline_measures(both, benchmark_names(both))  # one measure per benchmark in both arms
+    arms = [Arm("A", sweep, a_runs, measures), Arm("B", vs, b_runs, measures)]
+    a, b = ({s for s in arm.seeds if s is not None} for arm in arms)
+    if not a & b:
+        raise ConfigError(f"--vs {vs}", f"no seed in both arms ({sweep} has seeds {_seeds(a)}, {vs} has "
+                          f"{_seeds(b)})", "pair the arms by running them with the same seeds")
     return arms
 
 

@@ -1,6 +1,8 @@
 """The comparison of two arms per setting and metric (each arm's summary over seeds, the paired difference B - A,
-the verdict), or of one arm's settings: what `compare --vs` prints and the report tabulates."""
+the verdict), or of one arm's settings, and the answer (rlvr_vocab.report.answer): what `compare --vs` prints and the
+report tabulates."""
 
+import dataclasses
 import itertools
 from typing import Any, NamedTuple
 
@@ -38,21 +40,25 @@ def setting_summaries(arm: Arm) -> list[dict[str, Any]]:
 
 
 class Comparison(NamedTuple):
-    """Two arms and their comparison as `compare --vs --json` prints it."""
+    """Two arms, their comparison as `compare --vs --json` prints it, and the answer (rlvr_vocab.report.answer)."""
 
     a: Arm
     b: Arm
     result: dict[str, Any]
+    answer: Any  # rlvr_vocab.report.answer.Answer, not imported here: it loads numpy and scipy
 
 
-def compare_sweeps(runs: list, sweep: str, vs: str) -> Comparison:
-    """Sweep `sweep` (arm A) against sweep `vs` (arm B), paired by seed."""
+def compare_sweeps(runs: list, sweep: str, vs: str, effect: float) -> Comparison:
+    """Sweep `sweep` (arm A) against sweep `vs` (arm B), paired by seed; `effect`: the difference to plan seeds for."""
+    from rlvr_vocab.report.answer import answer  # here: it loads numpy and scipy, which the CLI's start does not
+
     a, b = load_arms(runs, sweep, vs)
-    return Comparison(a, b, comparison_json(a, b))
+    found = answer(a, b, effect)
+    return Comparison(a, b, {"answer": dataclasses.asdict(found), **comparison_json(a, b)}, found)
 
 
 def comparison_json(a: Arm, b: Arm) -> dict[str, Any]:
-    """What `compare --vs` prints as JSON (and the report tabulates)."""
+    """The comparison table's part of what `compare --vs` prints as JSON (and the report tabulates)."""
     rows = compare_arms(a, b)
     return {
         "a": _arm_json(a), "b": _arm_json(b), "difference": "b - a, paired by seed; 95% bootstrap intervals",
@@ -62,7 +68,8 @@ def comparison_json(a: Arm, b: Arm) -> dict[str, Any]:
 
 def _arm_json(arm: Arm) -> dict[str, Any]:
     return {"sweep": arm.sweep, "runs": len(arm.runs), "setting_keys": arm.setting_keys,
-            "seeds": sorted({s for s in arm.seeds if s is not None}, key=sort_key), "benchmarks": arm.benchmarks}
+            "seeds": sorted({s for s in arm.seeds if s is not None}, key=sort_key), "benchmarks": arm.benchmarks,
+            "measures": arm.measures}
 
 
 def csv_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,12 +1,13 @@
-"""What the comparison measures of a run: each benchmark's accuracy at the final model and at its best checkpoint,
-held-out accuracy and training reward; and the run's seed and config.yaml."""
+"""What the comparison measures of a run: each benchmark's headline measure (avg@n, else greedy accuracy) at the final
+model and at its best checkpoint, held-out accuracy and training reward; and the run's seed and config.yaml."""
 
 from typing import Any
 
 from rlvr_vocab.eval import results
+from rlvr_vocab.report.curves import headline
 from rlvr_vocab.report.plotting import run_overrides
 
-# Columns of a run's benchmark results: accuracy (pass@1) at the final model and at the best evaluated step.
+# Columns of a run's benchmark results: the headline measure at the final model and at the best evaluated step.
 FINAL, BEST, BEST_STEP = " final", " best", " best_step"
 # Metrics besides the benchmarks', named as `rlvr-vocab compare` names its columns.
 HELD_OUT, REWARD = "acc_final", "reward"
@@ -18,17 +19,29 @@ def benchmark_names(runs) -> list[str]:
     return sorted({b for r in runs for b in results.benchmarks_of(r.paths, r.m)})
 
 
-def benchmark_values(view, benchmarks: list[str]) -> dict[str, Any]:
-    """Per benchmark: `<b> final` and `<b> best` (accuracy) and `<b> best_step`; None where the run has none.
+def headline_measures(runs, benchmarks: list[str]) -> dict[str, str]:
+    """Benchmark -> the measure the comparison reads: avg@n where every result of these runs has it, else greedy
+    accuracy (results of the old protocol), so that no benchmark mixes the two."""
+    summaries = [results.benchmarks_of(r.paths, r.m) for r in runs]
+    return {b: headline(e for s in summaries for e in (s.get(b) or {}).values()) for b in benchmarks}
 
-    "final" is the final model (or the evaluation at max_steps): a run still training has no final value.
+
+def benchmark_values(view, measures: dict[str, str]) -> dict[str, Any]:
+    """Per benchmark (-> its headline measure): `<b> final` and `<b> best` and `<b> best_step`; None where the run
+    has none.
+
+    "final" is the final model (or the evaluation at max_steps): a run still training has no final value. "best" is
+    the step with the highest value of the measure, the initial weights excluded.
     """
     summary = results.benchmarks_of(view.paths, view.m)
     out: dict[str, Any] = {}
-    for b in benchmarks:
-        final, best = results.final_and_best(summary, b, view.m.get("max_steps"))
-        out[b + FINAL] = (final or {}).get("accuracy")
-        out[b + BEST] = (best or {}).get("accuracy")
+    for b, measure in measures.items():
+        final, _ = results.final_and_best(summary, b, view.m.get("max_steps"))
+        steps = [v for v in (summary.get(b) or {}).values() if v.get("weights") != results.INITIAL
+                 and v.get(measure) is not None]
+        best = max(sorted(steps, key=lambda v: v["step"]), key=lambda v: v[measure], default=None)
+        out[b + FINAL] = (final or {}).get(measure)
+        out[b + BEST] = (best or {}).get(measure)
         out[b + BEST_STEP] = (best or {}).get("step")
     return out
 
@@ -38,9 +51,10 @@ def is_benchmark_column(column: str) -> bool:
     return column.endswith((FINAL, BEST))
 
 
-def run_metrics(view, benchmarks: list[str]) -> dict[str, float | None]:
-    """Every metric the comparison averages: benchmarks at final and best, held-out accuracy, reward."""
-    values = benchmark_values(view, benchmarks)
+def run_metrics(view, measures: dict[str, str]) -> dict[str, float | None]:
+    """Every metric the comparison averages: benchmarks (-> headline measure) at final and best, held-out accuracy,
+    reward."""
+    values = benchmark_values(view, measures)
     final_eval = (view.m.get("eval") or {}).get("final") or {}
     return {**{k: v for k, v in values.items() if not k.endswith(BEST_STEP)},
             HELD_OUT: final_eval.get("accuracy"), REWARD: (view.m.get("metrics") or {}).get("reward")}

@@ -1,21 +1,20 @@
-"""Learning curves from run dirs: training reward, held-out accuracy and benchmark accuracy against step, averaged
-over seeds.
+"""Learning curves of runs grouped by setting or arm: training reward, held-out accuracy, each benchmark's headline
+measure and its lengths and reasoning-token shares against step, averaged over seeds; and how runs are grouped.
 
 matplotlib is imported only inside `build_figure`, so the CLI can import this module and stay fast.
 """
 
 import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from rlvr_vocab.core.keys import is_one_off, override_key
-from rlvr_vocab.eval import results
-from rlvr_vocab.run.layout import RootPaths, RunPaths
-from rlvr_vocab.run.manifest import UnreadableManifest, read_manifest
+from rlvr_vocab.report.curves import MEASURE_TITLES, USAGE, USAGE_TITLES, headline, load_curves, measure_curve
+from rlvr_vocab.run.layout import RootPaths
 from rlvr_vocab.run.overrides import recorded_overrides
 
-# Panels `build_figure` can draw: training reward, held-out accuracy, and one panel per benchmark.
+# Panels `build_figure` can draw: training reward, held-out accuracy, one panel per benchmark (its headline
+# measure), and with "usage" each benchmark's lengths and reasoning-token shares (not drawn by default).
 PANELS = ("reward", "accuracy", "benchmarks")
 BAND = "lines: mean over seeds; bands: min-max over seeds"
 # Each group's marker and line style (its colour differs too): equal curves of two arms stay two visible lines.
@@ -78,59 +77,6 @@ def _fallback_label(runs) -> str:
     return runs[0].run_name if len(runs) == 1 else ", ".join(sorted({r.exp_name for r in runs}))
 
 
-def load_curves(run_dir: Path) -> dict:
-    """{"reward": {step: value}, "accuracy": {step: value}, "benchmarks": {name: {step: accuracy}}}, steps
-    ascending; after a resume the last line wins."""
-    paths = RunPaths(run_dir)
-    try:
-        manifest = read_manifest(paths.run_dir) or {}
-    except UnreadableManifest:  # listed as UNREADABLE by `status`; no curve to draw
-        manifest = {}
-    summary = results.benchmarks_of(paths, manifest)
-    benchmarks = {name: _benchmark_curve(steps) for name, steps in sorted(summary.items())}
-    return {"reward": _reward_curve(paths.metrics), "accuracy": _accuracy_curve(manifest), "benchmarks": benchmarks}
-
-
-def _reward_curve(path: Path) -> dict[int, float]:
-    curve: dict[int, float] = {}
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        return curve
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:  # a line cut short by a crash mid-write
-            continue
-        if isinstance(record, dict) and _is_number(record.get("reward")) and _is_number(record.get("step")):
-            curve[int(record["step"])] = float(record["reward"])
-    return dict(sorted(curve.items()))
-
-
-def _accuracy_curve(manifest: dict) -> dict[int, float]:
-    ev = manifest.get("eval") or {}
-    # Before training, any periodic evaluations, after training: later entries win for the same step.
-    points = [(ev.get("initial"), 0), *((h, None) for h in ev.get("history") or []),
-              (ev.get("final"), manifest.get("last_step"))]
-    curve: dict[int, float] = {}
-    for entry, default_step in points:
-        if not isinstance(entry, dict) or not _is_number(entry.get("accuracy")):
-            continue
-        step = entry.get("step", default_step)
-        if _is_number(step):
-            curve[int(step)] = float(entry["accuracy"])
-    return dict(sorted(curve.items()))
-
-
-def _benchmark_curve(steps: dict) -> dict[int, float]:
-    points = ((v.get("step"), v.get("accuracy")) for v in steps.values() if isinstance(v, dict))
-    return dict(sorted((int(s), float(a)) for s, a in points if _is_number(s) and _is_number(a)))
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
-
-
 def _spread(curves: list[dict[int, float]]) -> tuple[list[int], list[float], list[float], list[float]]:
     """Per step (any run's): mean, min and max over the runs that logged that step."""
     steps = sorted({s for c in curves for s in c})
@@ -178,21 +124,23 @@ def render_png(groups: dict[str, list[Path]], title: str, panels: Sequence[str] 
 
 def build_figure(groups: dict[str, list[Path]], title: str, panels: Sequence[str] = PANELS):
     """A matplotlib Figure of the `panels` against training step (training reward, held-out accuracy, one panel per
-    benchmark any run has): per group the mean over its runs and a min-max band over them, each group with its own
-    colour, marker and line style. Only panels some run has data for are drawn; the evaluation before training is
-    step 0."""
+    benchmark any run has, its usage measures): per group the mean over its runs and a min-max band over them, each
+    group with its own colour, marker and line style. Only panels some run has data for are drawn; the evaluation
+    before training is step 0."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     curves = {label: [load_curves(d) for d in run_dirs] for label, run_dirs in groups.items()}
-    benchmarks = sorted({b for cs in curves.values() for c in cs for b in c["benchmarks"]})
-    layout = [p for p in _layout(panels, benchmarks) if any(_panel_curve(c, p) for cs in curves.values() for c in cs)]
-    ncols = 2 if len(layout) <= 4 else 3
+    every = [c for cs in curves.values() for c in cs]
+    layout = [p for p in _layout(panels, every) if any(_panel_curve(c, p) for c in every)]
+    # Usage: a row of small panels per benchmark (its lengths and shares side by side); else two or three a row.
+    ncols, (width, height) = (len(USAGE), (4.2, 3.2)) if "usage" in panels else \
+        (2 if len(layout) <= 4 else 3, (6.5, 4.2))
     nrows = max(1, -(-len(layout) // ncols))
     # An Agg figure of its own: headless, and no pyplot state shared with a caller.
-    fig = Figure(figsize=(6.5 * ncols, 4.2 * nrows + 1.0), layout="constrained")
+    fig = Figure(figsize=(width * ncols, height * nrows + 1.0), layout="constrained")
     FigureCanvasAgg(fig)
     fig.suptitle(f"{title}\n{BAND}", fontsize=12)
     if not layout:
@@ -203,14 +151,17 @@ def build_figure(groups: dict[str, list[Path]], title: str, panels: Sequence[str
     handles = []
     for i, (label, runs) in enumerate(curves.items()):
         style = _group_style(i, colors(i % colors.N))
-        drawn = [_draw(ax, [_panel_curve(c, panel) for c in runs], style, every=panel == "reward")
+        drawn = [_draw(ax, [_panel_curve(c, panel) for c in runs], style, every=panel[0] == "reward")
                  for ax, panel in zip(axes, layout, strict=True)]
         # One legend entry per group, even for a group with data in some panels only (or none yet).
         handles.append(Line2D([], [], **style, label=f"{label}  (n={len(runs)})" + ("" if any(drawn) else
                                                                                      ", no data yet")))
     for ax, panel in zip(axes, layout, strict=True):
         _style(ax, *_panel_titles(panel))
-        if panel != "reward" and not any(0 in _panel_curve(c, panel) for cs in curves.values() for c in cs):
+        if panel[2].startswith("reasoning_share"):
+            # From 0, with room above the highest point: a flat 2% would otherwise fill the panel.
+            ax.set_ylim(0, ax.get_ylim()[1] * 1.08)
+        if panel[0] == "benchmark" and not any(0 in _panel_curve(c, panel) for c in every):
             # Benchmarks are evaluated on checkpoints and final/: the model before GRPO has a point only where a
             # result at step 0 was written.
             ax.text(0.01, 0.02, "no evaluation at step 0 (before GRPO)", transform=ax.transAxes, fontsize=8,
@@ -238,26 +189,35 @@ def _group_style(i: int, color) -> dict:
             "markerfacecolor": color if i == 0 else "none", "markeredgewidth": 1.0 if i == 0 else 1.6}
 
 
-def _layout(panels: Sequence[str], benchmarks: list[str]) -> list[str]:
-    """The panels asked for: "benchmarks" stands for one panel per benchmark found."""
-    layout = [p for p in panels if p != "benchmarks"]
+def _layout(panels: Sequence[str], curves: list[dict]) -> list[tuple[str, str, str]]:
+    """The panels asked for as (kind, benchmark, measure): "benchmarks" stands for one panel per benchmark found (its
+    headline measure over all the runs drawn), "usage" for each benchmark's USAGE measures."""
+    names = sorted({b for c in curves for b in c["benchmarks"]})
+    layout = [(p, "", p) for p in panels if p in ("reward", "accuracy")]
     if "benchmarks" in panels:
-        layout += [f"benchmark:{b}" for b in benchmarks]
+        layout += [("benchmark", b, headline(e for c in curves for e in c["benchmarks"].get(b, {}).values()))
+                   for b in names]
+    if "usage" in panels:
+        layout += [("usage", b, m) for b in names for m in USAGE]
     return layout
 
 
-def _panel_curve(curves: dict, panel: str) -> dict[int, float]:
-    if panel.startswith("benchmark:"):
-        return curves["benchmarks"].get(panel.removeprefix("benchmark:"), {})
-    return curves[panel]
+def _panel_curve(curves: dict, panel: tuple[str, str, str]) -> dict[int, float]:
+    kind, benchmark, measure = panel
+    if kind in ("benchmark", "usage"):
+        return measure_curve(curves["benchmarks"].get(benchmark, {}), measure)
+    return curves[kind]
 
 
-def _panel_titles(panel: str) -> tuple[str, str]:
-    if panel == "reward":
+def _panel_titles(panel: tuple[str, str, str]) -> tuple[str, str]:
+    kind, benchmark, measure = panel
+    if kind == "reward":
         return "training reward", "reward (mean of the logging step)"
-    if panel == "accuracy":
+    if kind == "accuracy":
         return "held-out accuracy (greedy; step 0: before GRPO)", "accuracy"
-    return f"{panel.removeprefix('benchmark:')}: accuracy (pass@1)", "accuracy"
+    if kind == "benchmark":
+        return f"{benchmark}: {MEASURE_TITLES[measure]}", measure
+    return f"{benchmark}: {USAGE_TITLES[measure]}", "tokens" if measure.endswith("length") else "share"
 
 
 def _draw(ax, curves: list[dict[int, float]], style: dict, every: bool) -> bool:

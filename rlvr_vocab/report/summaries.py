@@ -7,6 +7,8 @@ from rlvr_vocab.report.plotting import sort_key
 
 # Fewer seeds than this: no interval means much.
 SMALL_N = 3
+# The difference between the arms that `compare --vs` and the report say how many seeds would detect (--effect).
+DEFAULT_EFFECT = 0.02
 # What a summary over seeds adds besides its mean.
 SUMMARY_FIELDS = ("std", "n", "ci_low", "ci_high")
 

@@ -1,11 +1,17 @@
-"""`compare`'s table of one sweep: a row per run (its swept values and final metrics, each benchmark's accuracy at
-the final model and the best checkpoint, the resources it used), or per setting (swept values but seed) with the
-mean over its seeds and, for each benchmark column, its summary over seeds."""
+"""`compare`'s table of one sweep: a row per run (its swept values and final metrics, each benchmark's headline
+measure at the final model and the best checkpoint, the resources it used), or per setting (swept values but seed)
+with the mean over its seeds and, for each benchmark column, its summary over seeds."""
 
 from typing import NamedTuple
 
 from rlvr_vocab.ops.usage import run_usage
-from rlvr_vocab.report.measures import BEST_STEP, benchmark_names, benchmark_values, is_benchmark_column
+from rlvr_vocab.report.measures import (
+    BEST_STEP,
+    benchmark_names,
+    benchmark_values,
+    headline_measures,
+    is_benchmark_column,
+)
 from rlvr_vocab.report.plotting import run_overrides, sort_key, swept_keys
 from rlvr_vocab.report.summaries import SMALL_N, SUMMARY_FIELDS, summary
 
@@ -22,21 +28,22 @@ WITH_STD = ("reward", "acc_final")
 class SweepTable(NamedTuple):
     rows: list[dict]
     by_setting: bool  # a row per setting (mean over seeds), else a row per run
+    measures: dict[str, str]  # benchmark -> the measure its columns hold (avg@n or greedy accuracy)
 
 
 def sweep_table(runs: list, per_run: bool = False) -> SweepTable:
     """A row per setting when the runs vary `seed` (unless `per_run`), else a row per run."""
-    keys, table = rows(runs)
+    measures = headline_measures(runs, benchmark_names(runs))
+    keys, table = rows(runs, measures)
     by_setting = "seed" in keys and not per_run
-    return SweepTable(aggregate(keys, table) if by_setting else table, by_setting)
+    return SweepTable(aggregate(keys, table) if by_setting else table, by_setting, measures)
 
 
-def rows(runs) -> tuple[list[str], list[dict]]:
+def rows(runs, measures: dict[str, str]) -> tuple[list[str], list[dict]]:
     """The swept keys (seed last) and one row per run, sorted by the swept values."""
     values = [run_overrides(r) for r in runs]
     keys = swept_keys(values)
     extra = _eval_columns(runs)
-    benchmarks = benchmark_names(runs)
     table = []
     for view, ov in zip(runs, values, strict=True):
         m, ev = view.m, view.m.get("eval") or {}
@@ -47,7 +54,7 @@ def rows(runs) -> tuple[list[str], list[dict]]:
             "acc_initial": initial, "acc_final": final.get("accuracy"),
             "acc_gain": _gain(initial, final.get("accuracy")),
             **{c: final.get(c) for c in extra},
-            **benchmark_values(view, benchmarks),
+            **benchmark_values(view, measures),
             **_usage_columns(view),
         })
     table.sort(key=lambda row: [sort_key(row[k]) for k in keys] + [row["run"]])

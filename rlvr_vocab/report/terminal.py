@@ -1,13 +1,14 @@
-"""`compare`'s tables for the terminal: their title, columns, cells, and the lines said under them (what a short
-column name means, the caveats, the answer in plain words)."""
+"""`compare`'s tables for the terminal: the lines said before them (the answer), their title, columns, cells, and the
+lines said under them (what a short column name means, the caveats)."""
 
 from typing import NamedTuple
 
 from rlvr_vocab.report.comparison import Comparison
+from rlvr_vocab.report.curves import MEASURE_TITLES
 from rlvr_vocab.report.measures import is_benchmark_column, metric_title
 from rlvr_vocab.report.summaries import SMALL_N, SUMMARY_FIELDS
 from rlvr_vocab.report.sweep_table import SweepTable
-from rlvr_vocab.report.wording import answer_lines, decimals, number, unpaired_text
+from rlvr_vocab.report.wording import decimals, number, unpaired_text
 
 # The short column names of the terminal table, said under it (CSV and JSON keep the names as they are).
 LEGEND = {
@@ -25,8 +26,9 @@ VS_LEGEND = ("final model: each run's last weights; best checkpoint: each run's 
 
 
 class Printout(NamedTuple):
-    """A table for the terminal (title, columns and cells in rich markup) and the lines said under it."""
+    """A table for the terminal (title, columns and cells in rich markup), the lines said before and under it."""
 
+    lead: list[str]  # plain text, before the table
     title: str
     columns: list[str]
     rows: list[list[str]]
@@ -40,7 +42,7 @@ def fmt_number(value) -> str:
 
 def sweep_printout(sweep: str, table: SweepTable) -> Printout:
     """A row per run or per setting; a setting's benchmark columns as "mean ± std [95% CI]"."""
-    rows, by_setting = table
+    rows, by_setting, measures = table
     title = f"sweep {sweep}"
     if by_setting:
         title += ": mean over seeds per setting (--runs: one row per run)"
@@ -54,9 +56,12 @@ def sweep_printout(sweep: str, table: SweepTable) -> Printout:
     if by_setting and any(is_benchmark_column(c) for c in columns):
         rich_notes.append("benchmark columns: mean ± std over seeds [95% bootstrap interval of the mean] (n when it "
                           "differs from the setting's)")
+    if measures:
+        legend.append("benchmark columns: " + ", ".join(f"{b} {MEASURE_TITLES[m]}" for b, m in measures.items()))
     if any(row.get("note") for row in rows):
         rich_notes.append(f"note: some settings have n < {SMALL_N} seeds: their intervals are not meaningful")
-    return Printout(title, columns or ["run"], cells, ["columns: " + "; ".join(legend)] if legend else [], rich_notes)
+    return Printout([], title, columns or ["run"], cells, ["columns: " + "; ".join(legend)] if legend else [],
+                    rich_notes)
 
 
 def _shown_columns(table: list[dict]) -> list[str]:
@@ -77,9 +82,11 @@ def _cell(row: dict, column: str) -> str:
 
 
 def vs_printout(comparison: Comparison) -> Printout:
-    """Per setting and metric each arm's summary, the paired difference, its seeds and the verdict; under it what
-    the columns are, the caveats and the answer."""
-    a, b, result = comparison
+    """Before the table the answer; per setting and metric each arm's summary, the paired difference, its seeds and
+    the verdict; under it what the columns are and the caveats."""
+    from rlvr_vocab.report.answer_text import answer_heading, answer_lines, answer_notes  # loads numpy: only here
+
+    a, b, result, answer = comparison
     rows = result["rows"]
     several = len({r["label"] for r in rows}) > 1
     title = (f"A = {a.sweep} vs B = {b.sweep}: per metric, each arm's mean ± std (n) [95% CI] over seeds; B - A "
@@ -93,13 +100,15 @@ def vs_printout(comparison: Comparison) -> Printout:
                       _summary_text(r["b"], digits), _diff_text(diff, digits),
                       ", ".join(diff["seeds"]) if diff else "-", unpaired_text(diff, a.name, b.name) if diff else "-",
                       r["verdict"] + (" *" if r["note"] else "")])
-    said = [VS_LEGEND]
+    measures = sorted({**a.measures, **b.measures}.items())
+    said = [VS_LEGEND] + ["benchmarks: " + ", ".join(f"{k} {MEASURE_TITLES[m]}" for k, m in measures)] * bool(measures)
     if any(r["diff"] and (r["diff"]["a_only"] or r["diff"]["b_only"]) for r in rows):
         said.append("B - A is over the paired seeds only, each arm's mean over all its seeds: they need not agree")
     if result["note"]:
         said.append(f"* n < {SMALL_N} seeds: interval not meaningful")
-    notes = [f"note: {line}" for line in said] + ["answer:"] + [f"  {line}" for line in answer_lines(rows, a, b)]
-    return Printout(title, columns, cells, notes, [])
+    lead = [answer_heading(a, b), *(f"  {line}" for line in answer_lines(answer)),
+            *(f"  note: {line}" for line in answer_notes(answer)), ""]
+    return Printout(lead, title, columns, cells, [f"note: {line}" for line in said], [])
 
 
 def _summary_text(s: dict | None, digits: int) -> str:

@@ -6,15 +6,17 @@ from rlvr_vocab.report.document import Heading, Image
 from rlvr_vocab.report.html import to_html
 from rlvr_vocab.report.markdown import to_markdown
 from rlvr_vocab.report.sections import QUESTION, build
+from rlvr_vocab.report.summaries import DEFAULT_EFFECT
 from rlvr_vocab.run.layout import RootPaths
 
 FORMATS = ("html", "md")
 
 
 def write_report(runs: list, root: Path, sweep: str, vs: str | None = None, out: Path | None = None,
-                 fmt: str = "html") -> Path:
-    """The report of sweep `sweep` (against `vs`) written to `out`, else to <root>/_reports/<sweep>[-vs-<vs>].<fmt>."""
-    return write(build(runs, sweep, vs), out or default_out(root, sweep, vs, fmt), fmt)
+                 fmt: str = "html", effect: float = DEFAULT_EFFECT) -> Path:
+    """The report of sweep `sweep` (against `vs`) written to `out`, else to <root>/_reports/<sweep>[-vs-<vs>].<fmt>;
+    `effect`: the difference to say how many seeds would detect."""
+    return write(build(runs, sweep, vs, effect), out or default_out(root, sweep, vs, fmt), fmt)
 
 
 def default_out(root: Path, sweep: str, vs: str | None, fmt: str) -> Path:

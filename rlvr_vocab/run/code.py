@@ -167,3 +167,21 @@ def remove_snapshots(snapshots: list[Path]) -> None:
         doomed = snapshot.with_name(f".removing-{snapshot.name}")
         snapshot.rename(doomed)
         shutil.rmtree(doomed)
+
+
+def job_snapshot(root: str | Path, job_id: str) -> Path:
+    """A job's snapshot, taken at its first start and kept for its requeues (the sbatch wrappers: a plain `sbatch`
+    runs no code of ours at submission). The job id's record lives beside the wrappers' output."""
+    record = Path(root) / "_slurm" / f"{job_id}.code"
+    if record.is_file() and RootPaths(root).code(record.read_text().strip()).is_dir():
+        return RootPaths(root).code(record.read_text().strip())
+    snapshot = ensure_snapshot(root)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(record, snapshot.name + "\n")
+    return snapshot
+
+
+if __name__ == "__main__":  # `python -m rlvr_vocab.run.code ROOT JOB_ID`: the wrappers' job snapshot
+    import sys
+
+    print(job_snapshot(sys.argv[1], sys.argv[2]))
