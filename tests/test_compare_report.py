@@ -451,7 +451,7 @@ def test_compare_vs_prints_the_answer_and_says_what_its_columns_are(equal_arms, 
     assert table.startswith("answer: does B (eqb) beat A (eqa)? B - A at the final model, paired by seed and problem")
     assert table.index(answers[-1]) < table.index("paired on seeds")  # then the table
     assert "\n  math500 [greedy accuracy, 2 seeds]: n < 3 seeds. B - A = +0.0000, no interval; P(B > A) = 0.50; " \
-           "seeds needed to detect ±0.020: unknown until 3 seeds show how much seeds differ. A 0.5875, B 0.5875; " \
+           "seeds needed to detect ±0.020: 9 (rough: from 2 seeds' spread). A 0.5875, B 0.5875; " \
            "2 paired seeds: 0, 1.\n" in table
     assert "\n  overall [2 benchmarks x 2 seeds]: n < 3 seeds. mean B - A = +0.000, no interval; IQM" in table
     # named columns and metrics, seeds listed as seeds

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from rlvr_vocab.config.schema import register_configs
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.model.rewards import REWARDS, build_reward_funcs, check_reward_config
 
@@ -18,9 +19,12 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "reward"
 LONG = 50_000
 
 # Fixed here rather than read from the YAML, so tuning the YAML cannot break these tests.
+THINK = {"reasoning_start": "<think>", "reasoning_end": "</think>", "solution_start": None, "solution_end": None}
 PARAMS = {
     "accuracy": {},
-    "format": {},
+    "format": THINK,
+    "match_format_approximately": {**THINK, "once_reward": 0.5, "missing_reward": -0.5, "repeated_reward": -0.5},
+    "finqa_numerical_match": {"rel_tolerance": 0.01},
     "reasoning_steps": {"n_steps": 3},
     "cosine": {
         "min_value_wrong": -1.0,
@@ -145,6 +149,11 @@ def test_format_right(completion):
 )
 def test_format_wrong(completion):
     assert score1("format", completion) == 0.0
+
+
+def test_format_called_bare_checks_the_think_markers():
+    """As evaluation calls it (rlvr_vocab.eval): without the prompt group's markers."""
+    assert REWARDS["format"](["<think>a</think>1", "<SOLUTION>1</SOLUTION>"], answer=["1", "1"]) == [1.0, 0.0]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -298,7 +307,9 @@ def test_conversational_form_reads_the_last_message(name):
 
 
 def yaml_config(name):
-    return OmegaConf.load(CONF_DIR / f"{name}.yaml")
+    """The reward's file beside the default prompt group, whose markers the format rewards read."""
+    prompt = OmegaConf.load(CONF_DIR.parent / "prompt" / "think.yaml")
+    return OmegaConf.merge({"prompt": prompt, "reward": OmegaConf.load(CONF_DIR / f"{name}.yaml")}).reward
 
 
 def test_registry_matches_the_yaml_files():
@@ -319,13 +330,15 @@ def test_yaml_is_accepted_and_builds(name):
 def test_hydra_group_puts_each_reward_under_its_name():
     from hydra import compose, initialize_config_dir
 
+    register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR.parent), version_base=None):
-        cfg = compose(overrides=["+reward=[accuracy,format]"])
-    assert OmegaConf.to_container(cfg.reward) == {"accuracy": {"weight": 1.0}, "format": {"weight": 1.0}}
+        cfg = compose(config_name="config", overrides=["reward=[accuracy,format]"])
+    assert OmegaConf.to_container(cfg.reward, resolve=True) == {"accuracy": {"weight": 1.0},
+                                                                "format": {"weight": 1.0, **THINK}}
 
 
 def test_build_keeps_config_order_and_weights():
-    funcs, weights = build_reward_funcs({"format": {"weight": 0.5}, "accuracy": {"weight": 2}})
+    funcs, weights = build_reward_funcs({"format": {"weight": 0.5, **THINK}, "accuracy": {"weight": 2}})
     assert [f.__name__ for f in funcs] == ["format", "accuracy"]
     assert weights == [0.5, 2.0]
 

@@ -45,6 +45,8 @@ class ModelConfig:
     generation_kwargs: dict[str, Any] = field(default_factory=dict)
     # A peft.LoraConfig node (`_target_: peft.LoraConfig`) or null for full fine-tuning.
     lora: dict[str, Any] | None = None
+    # 4bit | 8bit: weights loaded through bitsandbytes (QLoRA: needs `lora`, CUDA and bitsandbytes); null: full.
+    quantization: str | None = None
     embedded: EmbeddedModelConfig | None = None
     # N added tokens mirroring base tokens (size 0: off); see rlvr_vocab.reasoning_vocab.
     reasoning_vocab: ReasoningVocabConfig = field(default_factory=ReasoningVocabConfig)
@@ -75,12 +77,30 @@ class DatasetConfig:
     test_size: int = 200
     question_column: str = "question"
     answer_column: str = "answer"
+    # Columns shown before the question in the user message (FinQA: pre_text, table, post_text); see
+    # rlvr_vocab.model.data_check.user_message.
+    context_columns: list[str] = field(default_factory=list)
     # How the gold answer is read from answer_column: `plain`, or `gsm8k` (the number after ####).
     answer_format: str = "plain"
     system_prompt: str = ""
     max_train_samples: int | None = None
     max_test_samples: int | None = None
     embedded: ArithmeticDataConfig | None = None
+
+
+@dataclass
+class PromptConfig:
+    """`prompt`: the markers a model writes its reasoning and its solution between (conf/prompt/). The format rewards
+    read them, and a data set's system prompt says them with `${prompt.instruction}`."""
+
+    reasoning_start: str = "<think>"
+    reasoning_end: str = "</think>"
+    # Both null: the answer is whatever follows reasoning_end.
+    solution_start: str | None = None
+    solution_end: str | None = None
+    # The layout asked for, in the markers above.
+    instruction: str = "Reason inside ${.reasoning_start}...${.reasoning_end}, then give the final answer after " \
+                       "${.reasoning_end}."
 
 
 @dataclass
@@ -155,6 +175,7 @@ class RootConfig:
     precision: str = "auto"
     model: ModelConfig = field(default_factory=ModelConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
     # trl.GRPOConfig values (`_target_: trl.GRPOConfig`), typed by GRPOConfig's annotations.
     training: Any = None
     # Reward name -> {weight, parameters}; see rlvr_vocab.model.rewards and conf/reward/.
@@ -174,6 +195,8 @@ def register_configs() -> None:
 
 # How gold answers are written: plain (the answer itself) or gsm8k (reasoning, then `#### answer`).
 ANSWER_FORMATS = ("plain", "gsm8k")
+# How model weights may be quantized at load (bitsandbytes; rlvr_vocab.model.quantization).
+QUANTIZATIONS = ("4bit", "8bit")
 # What generates a benchmark's completions: transformers, or vLLM (GPU clusters).
 EVAL_BACKENDS = ("transformers", "vllm")
 # The values a string of ours takes, where it takes only some.
@@ -184,6 +207,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "logging.backend": ("wandb", "none"),
     "logging.mode": ("online", "offline", "disabled"),
     "model.embedded.kind": ("tiny_qwen2", "tiny_qwen3"),
+    "model.quantization": QUANTIZATIONS,
     "model.reasoning_vocab.selection": SELECTIONS,
     "model.reasoning_vocab.mode": MODES,
 }

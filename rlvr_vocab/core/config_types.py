@@ -133,6 +133,7 @@ DOMAINS: dict[str, Domain] = {
     "reward.cosine.max_len": above(0, "characters"),
     "reward.reasoning_steps.n_steps": at_least(1),
     "reward.numeric.close_tolerance": at_least(0, "relative error"),
+    "reward.finqa_numerical_match.rel_tolerance": at_least(0, "relative error"),
     # ours not checked elsewhere (the others have checks of their own, with their own hints)
     "max_requeues": at_least(0),
     "model.embedded.hidden_size": above(0),

@@ -163,7 +163,7 @@ def detectable_difference(seed_diffs, n_seeds: int, power: float = 0.8, alpha: f
     `seed_diffs` are a pilot's per-seed differences (B - A, each averaged over problems); their sample std is
     taken as the true one (itself uncertain: from 3 seeds it can be off by a factor of 2). The power is exact
     for normal seed differences: the t statistic follows a noncentral t (scipy.stats.nct), solved for the effect
-    with scipy.optimize.brentq. None with fewer than 3 pilot seeds (no usable variance estimate).
+    with scipy.optimize.brentq. None with fewer than 2 pilot seeds (no variance estimate; from 2 it is rough).
     """
     sd = _pilot_sd(seed_diffs)
     if sd is None:
@@ -180,7 +180,7 @@ def detectable_difference(seed_diffs, n_seeds: int, power: float = 0.8, alpha: f
 def seeds_needed(seed_diffs, effect: float, power: float = 0.8, alpha: float = 0.05,
                  max_seeds: int = 1000) -> int | None:
     """The smallest number of seeds (>= 2) with which a paired t-test detects `effect` with `power` (as
-    `detectable_difference`). None with fewer than 3 pilot seeds; ValueError if even `max_seeds` seeds fall short.
+    `detectable_difference`). None with fewer than 2 pilot seeds; ValueError if even `max_seeds` seeds fall short.
     """
     sd = _pilot_sd(seed_diffs)
     if sd is None:
@@ -259,7 +259,7 @@ def _pilot_sd(seed_diffs) -> float | None:
     diffs = np.asarray(seed_diffs, dtype=float)
     if diffs.ndim != 1 or not np.isfinite(diffs).all():
         raise ValueError(f"seed_diffs must be a 1-D array of finite numbers, got {seed_diffs!r}")
-    if len(diffs) < 3:
+    if len(diffs) < 2:
         return None
     sd = float(diffs.std(ddof=1))
     if sd == 0:

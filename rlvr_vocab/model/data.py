@@ -7,7 +7,7 @@ from datasets import Dataset, DatasetDict, load_dataset
 from loguru import logger
 from omegaconf import DictConfig
 
-from rlvr_vocab.model.data_check import LOCAL_FORMATS, messages, missing_column
+from rlvr_vocab.model.data_check import LOCAL_FORMATS, messages, missing_column, user_message
 
 
 def cache_dir() -> Path:
@@ -86,9 +86,10 @@ def to_prompts(split: Dataset, tokenizer, ds: DictConfig) -> Dataset:
 
     # Read once: an OmegaConf attribute lookup per row costs more than the chat template itself.
     question, answer, answer_format, system = ds.question_column, ds.answer_column, ds.answer_format, ds.system_prompt
+    contexts = list(ds.context_columns)
 
     def convert(row: dict) -> dict:
-        chat = messages(system, row[question])
+        chat = messages(system, user_message(row, question, contexts))
         prompt = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
         return {"prompt": prompt, "answer": gold_answer(row[answer], answer_format)}
 

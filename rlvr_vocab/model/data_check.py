@@ -9,7 +9,7 @@ import csv
 import functools
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,21 +28,41 @@ class SplitRows:
     first: dict[str, Any] | None
 
 
-def messages(system_prompt: str, question: Any) -> list[dict[str, str]]:
-    """The chat a row's question becomes (rlvr_vocab.model.data.to_prompts)."""
+def messages(system_prompt: str, user: str) -> list[dict[str, str]]:
+    """The chat a row becomes (rlvr_vocab.model.data.to_prompts), `user` its user_message."""
     system = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return [*system, {"role": "user", "content": str(question)}]
+    return [*system, {"role": "user", "content": user}]
+
+
+def user_message(row: Mapping[str, Any], question_column: str, context_columns: Sequence[str]) -> str:
+    """The question, after the context columns when there are some (FinQA's report text and table), each a paragraph
+    of its own."""
+    question = str(row[question_column])
+    if not context_columns:
+        return question
+    contexts = [text for text in (_context_text(row[c]) for c in context_columns) if text]
+    return "\n\n".join([*contexts, f"Question: {question}"])
+
+
+def _context_text(value: Any) -> str:
+    """Text as it is, a list as lines, a table (a list of rows) as `cell | cell` lines."""
+    if isinstance(value, list | tuple):
+        return "\n".join(" | ".join(map(str, item)) if isinstance(item, list | tuple) else str(item) for item in value)
+    return "" if value is None else str(value).strip()
 
 
 def missing_column(ds: DictConfig, columns: list[str] | tuple[str, ...], split: str, path: str) -> ConfigError | None:
     """The error for a mapped column the split lacks, or None."""
-    missing = {ds.question_column, ds.answer_column} - set(columns)
+    missing = [c for c in (ds.question_column, ds.answer_column, *ds.context_columns) if c not in columns]
     if not missing:
         return None
+    mapped = {ds.question_column: "question_column", ds.answer_column: "answer_column"}
+    key = mapped.get(missing[0], "context_columns")
     return ConfigError(
-        f"dataset.{'question' if ds.question_column in missing else 'answer'}_column",
-        f"column {sorted(missing)[0]!r} not in the {split} split of {path} (columns: {list(columns)})",
-        "set dataset.question_column / dataset.answer_column",
+        f"dataset.{key}",
+        f"column {missing[0]!r} not in the {split} split of {path} (columns: {list(columns)})",
+        f"set dataset.{key} to columns it has" if key == "context_columns"
+        else "set dataset.question_column / dataset.answer_column",
     )
 
 
@@ -89,11 +109,11 @@ def _check_first_row(ds: DictConfig, row: dict[str, Any], path: str,
                           "no '#### <answer>'", "use dataset.answer_format=plain for answers that are the answer")
     if chat_problem is None:
         return
-    question = row[ds.question_column]
-    problem = chat_problem(messages(ds.system_prompt, question))
+    user = user_message(row, ds.question_column, ds.context_columns)
+    problem = chat_problem(messages(ds.system_prompt, user))
     if problem is None:
         return
-    if ds.system_prompt and chat_problem(messages("", question)) is None:
+    if ds.system_prompt and chat_problem(messages("", user)) is None:
         raise ConfigError("dataset.system_prompt", f"the model's chat template refuses a system message ({problem})",
                           "set dataset.system_prompt='' (and put the instruction in the questions)")
     raise ConfigError("model.name_or_path", f"its chat template fails on the first row of {path}: {problem}",

@@ -1,4 +1,4 @@
-"""Model and tokenizer loading: hub id, local path, or the demo's locally built tiny model."""
+"""Model and tokenizer loading: hub id, local path, or the demo's locally built tiny model; quantized for QLoRA."""
 
 from pathlib import Path
 
@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rlvr_vocab.config.schema import ArithmeticDataConfig, DatasetConfig
 from rlvr_vocab.model.data import cache_dir, embedded_data_dir
+from rlvr_vocab.model.quantization import bnb_config, prepare_for_training
 from rlvr_vocab.run.checkpoints import commit_dir, commit_final, incompleteness, marker
 from rlvr_vocab.run.layout import RunPaths
 
@@ -56,7 +57,8 @@ def match_threads_to_allocation() -> None:
         logger.info(f"torch threads: {cpus} (SLURM_CPUS_PER_TASK)")
 
 
-def load_model_and_tokenizer(cfg: DictConfig, path: str, precision: str):
+def load_model_and_tokenizer(cfg: DictConfig, path: str, precision: str, quantize: bool = True):
+    """`quantize`: as model.quantization says (False: full weights, to write a model to disk)."""
     kwargs = OmegaConf.to_container(cfg.model.model_kwargs, resolve=True)
     dtype = kwargs.pop("torch_dtype", None) or _LOAD_DTYPE[precision]
     device = f"cuda ({th.cuda.get_device_name()})" if th.cuda.is_available() else "cpu"
@@ -64,8 +66,14 @@ def load_model_and_tokenizer(cfg: DictConfig, path: str, precision: str):
     if pinned:
         kwargs["revision"] = pinned
     at = f" at revision {pinned} (pinned by rlvr-vocab prefetch)" if pinned else ""
+    bits = cfg.model.quantization if quantize else None
+    if bits is not None:
+        kwargs["quantization_config"] = bnb_config(bits, _LOAD_DTYPE[precision])
+        at += f", quantized {bits} (bitsandbytes)"
     logger.info(f"model: {path}{at} on {device}, weights {dtype}, precision {precision}")
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    if bits is not None:
+        model = prepare_for_training(model)
     tok_kwargs = {k: kwargs[k] for k in ("revision", "trust_remote_code") if k in kwargs}
     tokenizer = AutoTokenizer.from_pretrained(path, **tok_kwargs)
     tokenizer.padding_side = "left"
@@ -117,7 +125,8 @@ def extended_model(cfg: DictConfig, base_path: str, paths: RunPaths, precision: 
     source = {"base": base_path, "reasoning_vocab": OmegaConf.to_container(cfg.model.reasoning_vocab, resolve=True)}
     if incompleteness(target) is None and marker(target).get("source") == source:
         return str(target)
-    model, tokenizer = load_model_and_tokenizer(cfg, base_path, precision)
+    # Written in full: the policy loads it quantized when model.quantization asks.
+    model, tokenizer = load_model_and_tokenizer(cfg, base_path, precision, quantize=False)
     apply_reasoning_vocab(model, tokenizer, cfg.model.reasoning_vocab)
 
     def write(directory: Path) -> None:

@@ -3,7 +3,8 @@
 Every reward is called by TRL as `fn(completions=..., answer=..., prompts=..., ...)` and returns one
 float per completion (or None when the gold answer itself is unusable, which TRL turns into NaN and
 skips). Parameters are keyword-only with no Python defaults: their one home is `conf/reward/<name>.yaml`,
-bound with `build_reward_funcs`.
+bound with `build_reward_funcs` (the format rewards' markers come from the `prompt` group there). `format`'s
+markers alone default to <think>: evaluation calls it bare (rlvr_vocab.eval).
 
 This module must stay cheap to import (the CLI imports it): math_verify/sympy load on first use.
 """
@@ -22,6 +23,8 @@ from loguru import logger
 
 from rlvr_vocab.core.config_types import DOMAINS, Spec, check_value, spec_of
 from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.model.amounts import amounts_match, last_amount
+from rlvr_vocab.model.markers import MARKER_KEYS, check_markers, marker_score, present_markers, well_formatted
 
 # Math-verify bounds parse/verify time with SIGALRM, which only the main thread may use.
 _PARSE_TIMEOUT_S = 10
@@ -168,23 +171,41 @@ def accuracy_reward(completions: list, answer: list, **kwargs: Any) -> list[floa
     return rewards
 
 
-def _is_well_formatted(text: str) -> bool:
-    # String operations rather than one regex: no backtracking cost on 100k-char completions.
-    text = text.lstrip()
-    if not text.startswith("<think>"):
-        return False
-    body = text[len("<think>") :]
-    if "<think>" in body or body.count("</think>") != 1:
-        return False
-    thought, answer = body.split("</think>")
-    # An empty thought is what chat templates emit with thinking switched off: not the format we want.
-    return bool(thought.strip()) and bool(answer.strip())
-
-
 @_register("format")
-def format_reward(completions: list, answer: list, **kwargs: Any) -> list[float | None]:
-    """1.0 for exactly `<think>reasoning</think>answer` (leading whitespace allowed), both non-empty."""
-    return [float(_is_well_formatted(_text(c))) for c in completions]
+def format_reward(
+    completions: list,
+    answer: list,
+    *,
+    reasoning_start: str = "<think>",
+    reasoning_end: str = "</think>",
+    solution_start: str | None = None,
+    solution_end: str | None = None,
+    **kwargs: Any,
+) -> list[float | None]:
+    """1.0 for exactly `<reasoning_start>reasoning<reasoning_end>answer` (whitespace around allowed), both parts
+    non-empty and each marker once; with solution markers the answer is `<solution_start>...<solution_end>`."""
+    markers = (reasoning_start, reasoning_end, solution_start, solution_end)
+    return [float(well_formatted(_text(c), *markers)) for c in completions]
+
+
+@_register("match_format_approximately")
+def match_format_approximately_reward(
+    completions: list,
+    answer: list,
+    *,
+    reasoning_start: str,
+    reasoning_end: str,
+    solution_start: str | None,
+    solution_end: str | None,
+    once_reward: float,
+    missing_reward: float,
+    repeated_reward: float,
+    **kwargs: Any,
+) -> list[float | None]:
+    """Partial credit beside `format`: per marker in use, `once_reward` if the completion holds it exactly once,
+    `missing_reward` if not at all, `repeated_reward` if more often (unset solution markers do not count)."""
+    markers = present_markers(reasoning_start, reasoning_end, solution_start, solution_end)
+    return [marker_score(_text(c), markers, once_reward, missing_reward, repeated_reward) for c in completions]
 
 
 @_register("reasoning_steps")
@@ -286,6 +307,28 @@ def numeric_reward(
     return rewards
 
 
+@_register("finqa_numerical_match")
+def finqa_numerical_match_reward(
+    completions: list, answer: list, *, rel_tolerance: float, **kwargs: Any
+) -> list[float | None]:
+    """FinQA: 1.0 if the last amount of the answer part is within `rel_tolerance` (relative to the gold) of the gold
+    amount, else 0.0; None when the gold holds no number (FinQA's yes/no questions).
+
+    "12.5%" and "12.5 percent" are 0.125, "1,234.5" is 1234.5 and "$" is ignored; a gold percentage also accepts its
+    points without the sign (12.5).
+    """
+    rewards: list[float | None] = []
+    for completion, gold in zip(completions, answer, strict=True):
+        target = last_amount(_gold_text(gold))
+        if target is None:
+            logger.debug("gold answer holds no number, reward skipped: {!r}", gold)
+            rewards.append(None)
+            continue
+        predicted = last_amount(_answer_part(_text(completion)))
+        rewards.append(float(predicted is not None and amounts_match(predicted, target, rel_tolerance)))
+    return rewards
+
+
 # ---------------------------------------------------------------------------------------------------
 # Config
 
@@ -330,6 +373,8 @@ def _check_reward(name: str, node: Any) -> None:
         if key not in node:
             raise ConfigError(f"{where}.{key}", "missing parameter", f"set it in conf/reward/{name}.yaml")
         check_value(f"{where}.{key}", node[key], spec)
+    if set(MARKER_KEYS) <= set(params):
+        check_markers(where, node)
 
 
 def check_reward_config(reward_cfg: Mapping[str, Mapping]) -> None:

@@ -169,8 +169,8 @@ def _verdict(low: float | None, high: float | None, n_seeds: int) -> str:
 def _planning(seed_diffs: np.ndarray, effect: float) -> Planning:
     """detectable_difference and seeds_needed of the per-seed differences, and why either is missing."""
     n = len(seed_diffs)
-    if n < SMALL_N:
-        return Planning(n, None, effect, None, f"unknown until {SMALL_N} seeds show how much seeds differ")
+    if n < 2:
+        return Planning(n, None, effect, None, "unknown until 2 seeds show how much seeds differ")
     if np.ptp(seed_diffs) == 0:
         return Planning(n, None, effect, None, "unknown: B - A is the same on every seed, no spread to plan with")
     detectable = detectable_difference(seed_diffs, n)

@@ -58,12 +58,12 @@ def overall_line(x: OverallAnswer) -> str:
 
 def planning_text(planning: Planning) -> str:
     """At SMALL_N seeds or more the difference detectable at this n; below, instead of an interval, the seeds needed
-    to detect --effect (not known before SMALL_N seeds show how much seeds differ)."""
-    if planning.detectable is not None:
-        return f"detectable at this n: ±{number(planning.detectable)}"
+    to detect --effect (rough from 2 seeds' spread; not known from one)."""
     if planning.n_seeds >= SMALL_N:
-        return f"detectable at this n: {planning.why}"
-    return f"seeds needed to detect ±{number(planning.effect)}: {needed_text(planning)}"
+        shown = f"±{number(planning.detectable)}" if planning.detectable is not None else planning.why
+        return f"detectable at this n: {shown}"
+    rough = f" (rough: from {planning.n_seeds} seeds' spread)" if planning.seeds_needed is not None else ""
+    return f"seeds needed to detect ±{number(planning.effect)}: {needed_text(planning)}{rough}"
 
 
 def needed_text(planning: Planning) -> str:

@@ -184,4 +184,4 @@ def job_snapshot(root: str | Path, job_id: str) -> Path:
 if __name__ == "__main__":  # `python -m rlvr_vocab.run.code ROOT JOB_ID`: the wrappers' job snapshot
     import sys
 
-    print(job_snapshot(sys.argv[1], sys.argv[2]))
+    print(job_snapshot(sys.argv[1], sys.argv[2]))  # noqa: T201 - the wrapper reads it

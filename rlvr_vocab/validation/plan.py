@@ -96,7 +96,7 @@ def validate(
     run_name = cfg.run_name or default_run_name()
     check_name("sweep_id", cfg.sweep_id)
     check_logging(cfg.logging)
-    model_desc = check_model(cfg.model, libraries)
+    model_desc = check_model(cfg.model, libraries, target_has_gpu)
     data_desc = check_dataset(cfg.dataset)
     check_data(cfg.dataset, chat_check(cfg.model, libraries))
     check_offline_cache(cfg)

@@ -1,5 +1,5 @@
 """The checks of one config section each (model, data set, logging, evaluation, retention) that need more than
-its types: files that must exist, the offline cache, the chat template, the launcher profiles.
+its types: files that must exist, the offline cache, the chat template, quantization's GPU, the launcher profiles.
 """
 
 import importlib.util
@@ -12,11 +12,13 @@ from omegaconf import DictConfig, OmegaConf
 from rlvr_vocab import CONF_DIR
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.model.hub_cache import looks_local
+from rlvr_vocab.model.quantization import check_quantization
 from rlvr_vocab.validation.library_check import LibraryCheck
 from rlvr_vocab.validation.names import WANDB_FORBIDDEN
 
 
-def check_model(model: DictConfig, libraries: LibraryCheck) -> str:
+def check_model(model: DictConfig, libraries: LibraryCheck, target_has_gpu: bool | None = None) -> str:
+    """`target_has_gpu`: the GPU of the machine the job runs on when it is not this one (validate's)."""
     if model.name_or_path is None and model.embedded is None:
         raise ConfigError("model.name_or_path", "is not set", "give a hub id (Qwen/Qwen3-0.6B) or a local path")
     if model.name_or_path is not None:
@@ -28,7 +30,9 @@ def check_model(model: DictConfig, libraries: LibraryCheck) -> str:
         if not isinstance(model.lora, Mapping) or model.lora.get("_target_") != "peft.LoraConfig":
             raise ConfigError("model.lora", "must be a peft.LoraConfig node", "use +model/lora=r16 or null")
         libraries.check_lora(OmegaConf.to_container(model.lora, resolve=True))
+    check_quantization(model, target_has_gpu)
     desc = str(model.name_or_path or f"embedded {model.embedded.kind} (built locally)")
+    desc += f", quantized {model.quantization}" if model.quantization else ""
     rv = model.reasoning_vocab
     return desc + (f" + reasoning vocabulary of {rv.size} ({rv.selection}, {rv.mode})" if rv.size else "")
 
@@ -98,6 +102,9 @@ def check_dataset(ds: DictConfig, held_out_only: bool = False) -> str:
             raise ConfigError(f"dataset.{key}", "must be positive", "or null for all rows")
     if ds.test_split is None and ds.test_size <= 0:
         raise ConfigError("dataset.test_size", "must be positive when test_split is null")
+    if ds.answer_column in ds.context_columns:
+        raise ConfigError("dataset.context_columns", f"include the answer column '{ds.answer_column}': every prompt "
+                          "would give its answer away", f"drop {ds.answer_column} from dataset.context_columns")
     carve = f"set dataset.test_split=null to carve dataset.test_size ({ds.test_size}) held-out rows out of it"
     if not held_out_only and ds.test_split is not None and ds.test_split == ds.train_split:
         raise ConfigError("dataset.test_split", f"is the training split '{ds.train_split}': the held-out rows would "

@@ -13,6 +13,7 @@ from rlvr_vocab.config.schema import leaf_specs
 from rlvr_vocab.core.config_types import DOMAINS, GRPO_CHOICES, MODEL_KWARGS, Spec, check_value
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.secrets import is_secret_key
+from rlvr_vocab.model.markers import check_markers
 from rlvr_vocab.model.rewards import REWARDS, check_reward_config, reward_specs
 from rlvr_vocab.validation.library_check import LibraryCheck
 from rlvr_vocab.validation.names import suggest
@@ -56,6 +57,8 @@ def check_types(cfg: DictConfig, libraries: LibraryCheck) -> None:
     it; first the keys of the sections another library declares (a key unknown there is named with the known ones)."""
     values = OmegaConf.to_container(cfg, resolve=True)
     values.pop("hydra", None)
+    # Before the rewards, which take the prompt's markers by interpolation: a bad marker is named where it is set.
+    check_markers("prompt", values["prompt"])
     check_reward_config(values.get("reward"))
     training = values.get("training")
     _check_training_keys(training, libraries)
