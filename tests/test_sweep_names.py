@@ -136,7 +136,7 @@ def test_resolved_points_equal_a_full_compose():
         # Only plain values on existing keys make a family; the rest compose in full.
         families = {keys[1]: f for keys, f in composer.families.items()}
         assert families[("training.learning_rate", "seed", "sweep_id")].dynamic == ["prompt.instruction"]  # the markers it reads
-        assert families[("max_requeues", "seed", "exp_name")].dynamic == ["retry.timeout.budget"]
+        assert families[("max_requeues", "seed", "exp_name")].dynamic == ["prompt.instruction", "retry.timeout.budget"]
         assert families[("extra", "seed")] is None and families[("model.generation_kwargs", "seed")] is None
         for bad in (["training.learning_rate=1e-05", "seed=abc", "sweep_id=s"], ["training.learning_rat=1", "seed=1"]):
             with pytest.raises(ConfigCompositionException):
