@@ -19,7 +19,6 @@ from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.keys import override_key
 from rlvr_vocab.core.secrets import redact_override
 from rlvr_vocab.core.states import LIVE, UNFINISHED
-from rlvr_vocab.launch.sweep import grid_of
 from rlvr_vocab.run.claims import record_submission, submit_lock
 from rlvr_vocab.run.code import code_env
 from rlvr_vocab.run.layout import RootPaths
@@ -72,6 +71,8 @@ def resume_sweep(sweep: str, runs: list, targets: list, extra: list[str], force:
     last = [r.submissions[-1] if r.submissions else {} for r in runs]
     if any(_wrapper(r) is not None or s.get("launcher") != "slurm" for r, s in zip(runs, last, strict=True)):
         return None
+    from rlvr_vocab.launch.sweep import grid_of  # Hydra and OmegaConf: not for every CLI call
+
     grid = grid_of([[o for o in _base_overrides(r) if override_key(o) != "run_name"] for r in runs])
     if grid is None:
         return None
