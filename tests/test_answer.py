@@ -169,3 +169,18 @@ def test_the_report_leads_with_the_answer_then_its_sections(experiments_root, ca
     assert "<h3>Does B learn faster?</h3>" in page and "<th>seeds needed for ±0.050</th>" in page
     assert page.count('src="data:image/png;base64,') == 3  # benchmarks (step 0 drawn), training, usage
     assert "<td>B b</td><td>70.0 [70.0, 70.0]</td><td>35.0 [35.0, 35.0]</td><td>0.600 [0.600, 0.600]</td>" in page
+
+
+def test_an_arm_that_ran_two_code_versions_is_warned_about(experiments_root, capsys):
+    make_arm(experiments_root, "a", "baseline", "012", gain=0.0)
+    make_arm(experiments_root, "b", "reasoning_vocab", "012", gain=0.1, vocab=True)
+    for seed, snapshot in (("0", "c0de0000aaaa0000"), ("1", "c0de0000bbbb0000"), ("2", "c0de0000bbbb0000")):
+        manifest = RunPaths(experiments_root / "reasoning_vocab" / f"lr=3e-6,seed={seed}").manifest
+        m = json.loads(manifest.read_text())
+        m["attempts"][-1]["code"] = {"snapshot": snapshot, "git_commit": None, "git_dirty": None}
+        manifest.write_text(json.dumps(m))
+    code, out = cli(capsys, "compare", "--sweep", "a", "--vs", "b")
+    warnings = [ln for ln in answer_block(out.out) if ln.startswith("  warning:")]
+    assert code == 0 and warnings == [
+        "  warning: arm B (b) ran 2 code versions: c0de0000aaaa0000 (1 run: lr=3e-6,seed=0); c0de0000bbbb0000 "
+        "(2 runs: lr=3e-6,seed=1, lr=3e-6,seed=2); see `rlvr-vocab diff RUN1 RUN2`"], out.out

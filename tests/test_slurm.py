@@ -132,6 +132,8 @@ def test_a_held_job_runs_the_code_submitted_and_fails_without_requeue_when_its_d
     assert "EDITED WHILE PENDING" in Path(resubmitted["stderr"]).read_text()
     shown = run_module("show", "vanishing", module="rlvr_vocab").stdout
     assert all(f"code: snapshot {a['code']['snapshot']}" in shown for a in (first, second)), shown
+    diff = run_module("diff", "vanishing@1", "vanishing@2", module="rlvr_vocab")
+    assert diff.returncode == 0 and "+    logger.info('EDITED WHILE PENDING')" in diff.stdout, diff.stdout[-2000:]
 
 
 def test_a_sweep_larger_than_max_array_size_is_split(demo_cache, experiments_root):

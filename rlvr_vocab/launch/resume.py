@@ -23,7 +23,7 @@ from rlvr_vocab.run.claims import record_submission, submit_lock
 from rlvr_vocab.run.code import code_env
 from rlvr_vocab.run.layout import RootPaths
 from rlvr_vocab.run.manifest import now_iso
-from rlvr_vocab.run.overrides import launcher_overrides, recorded_overrides, run_overrides
+from rlvr_vocab.run.overrides import grid_of, launcher_overrides, recorded_overrides, run_overrides
 from rlvr_vocab.slurm import client as slurm_client
 
 
@@ -71,8 +71,6 @@ def resume_sweep(sweep: str, runs: list, targets: list, extra: list[str], force:
     last = [r.submissions[-1] if r.submissions else {} for r in runs]
     if any(_wrapper(r) is not None or s.get("launcher") != "slurm" for r, s in zip(runs, last, strict=True)):
         return None
-    from rlvr_vocab.launch.sweep import grid_of  # Hydra and OmegaConf: not for every CLI call
-
     grid = grid_of([[o for o in _base_overrides(r) if override_key(o) != "run_name"] for r in runs])
     if grid is None:
         return None

@@ -11,7 +11,6 @@ anything is submitted.
 import functools
 import hashlib
 import json
-import math
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,6 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from rlvr_vocab import CONF_DIR
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.keys import VALIDITY_NEUTRAL, names_experiment, override_key
 from rlvr_vocab.core.secrets import is_secret_key
@@ -67,47 +65,6 @@ def run_name_for(job: Sequence[str], keys: Sequence[str]) -> str:
     if len(name) > 100:  # keep it a valid file and W&B name; the hash keeps it unique
         name = f"{name[:90]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
     return name
-
-
-def grid_of(raws: list[list[str]]) -> list[str] | None:
-    """Runs' overrides as one Hydra grid (`key=v1,v2`, values in numeric order), or None when the runs are not
-    exactly such a grid. Keys a `+sweep=<name>` file sweeps are left to the file (given again, Hydra would sweep them
-    twice)."""
-    typed: dict[str, str] = {}  # key -> the key as typed (`+sweep`, `seed`)
-    values: dict[str, list[str]] = {}
-    for raw in raws:
-        for o in raw:
-            typed_key, value = o.split("=", 1)
-            key = override_key(o)
-            typed.setdefault(key, typed_key)
-            if value not in values.setdefault(key, []):
-                values[key].append(value)
-    points = {frozenset(raw) for raw in raws}
-    every_key = all({override_key(o) for o in raw} == values.keys() for raw in raws)
-    if not every_key or math.prod(len(v) for v in values.values()) != len(points):
-        return None
-    from_file = _sweep_file_keys(values.get("sweep", []))
-    return [f"{typed[k]}={','.join(sorted(v, key=_numeric_first))}" for k, v in values.items() if k not in from_file]
-
-
-def _numeric_first(value: str) -> tuple:
-    try:
-        return (0, float(value), "")
-    except ValueError:
-        return (1, 0.0, value)
-
-
-def _sweep_file_keys(names: list[str]) -> set[str]:
-    if len(names) != 1:
-        return set()
-    import yaml
-
-    try:
-        data = yaml.safe_load((CONF_DIR / "sweep" / f"{names[0]}.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return set()
-    params = ((data.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
-    return set(params)
 
 
 def _identifying(override: str) -> bool:

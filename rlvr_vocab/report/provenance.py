@@ -2,16 +2,14 @@
 run's attempts, requeues and W&B page."""
 
 import itertools
-import math
 import shlex
 from typing import Any
 
-from rlvr_vocab import CONF_DIR
 from rlvr_vocab.core.keys import is_one_off, override_key
 from rlvr_vocab.report.arms import Arm, short_key
 from rlvr_vocab.report.measures import run_config
 from rlvr_vocab.report.plotting import sort_key
-from rlvr_vocab.run.overrides import launcher_overrides, recorded_overrides
+from rlvr_vocab.run.overrides import grid_of, launcher_overrides, recorded_overrides
 
 # Config keys that differ between any two runs without being part of the experiment.
 NOT_CONFIG = {"run_name", "sweep_id", "experiments_root"}
@@ -46,7 +44,7 @@ def reproduce_commands(arm: Arm) -> list[str]:
     raws = [_raw_overrides(r) for r in arm.runs]
     hydra = next((h for h in (_hydra_overrides(r) for r in arm.runs) if h), ["hydra/launcher=slurm"])
     prefix = ["python", "-m", "rlvr_vocab.train", "--multirun", *hydra]
-    grid = _grid(raws)
+    grid = grid_of(raws)
     commands = [grid] if grid is not None else [list(dict.fromkeys(raw)) for raw in raws]
     return [shlex.join(prefix + c) for c in commands]
 
@@ -59,39 +57,6 @@ def _raw_overrides(view) -> list[str]:
 def _hydra_overrides(view) -> list[str]:
     submission = view.submissions[-1] if view.submissions else {}
     return launcher_overrides(submission.get("hydra_overrides") or [])
-
-
-def _grid(raws: list[list[str]]) -> list[str] | None:
-    """The runs' overrides as one Hydra grid (`key=v1,v2`), or None when the runs are not exactly such a grid."""
-    typed: dict[str, str] = {}  # key -> the key as typed (`+sweep`, `seed`)
-    values: dict[str, list[str]] = {}
-    for raw in raws:
-        for o in raw:
-            typed_key, value = o.split("=", 1)
-            key = override_key(o)
-            typed.setdefault(key, typed_key)
-            if value not in values.setdefault(key, []):
-                values[key].append(value)
-    points = {frozenset(raw) for raw in raws}
-    every_key = all({override_key(o) for o in raw} == values.keys() for raw in raws)
-    if not every_key or math.prod(len(v) for v in values.values()) != len(points):
-        return None
-    from_file = _sweep_file_keys(values.get("sweep", []))
-    return [f"{typed[k]}={','.join(sorted(v, key=sort_key))}" for k, v in values.items() if k not in from_file]
-
-
-def _sweep_file_keys(names: list[str]) -> set[str]:
-    """Keys a `+sweep=<name>` grid file sweeps: they come with the file (given again, Hydra would sweep them twice)."""
-    if len(names) != 1:
-        return set()
-    import yaml
-
-    try:
-        data = yaml.safe_load((CONF_DIR / "sweep" / f"{names[0]}.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return set()
-    params = ((data.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
-    return set(params)
 
 
 def git_state(arm: Arm) -> str:
@@ -120,3 +85,27 @@ def _requeues(attempts: list[dict]) -> int:
     """Attempts that continued the same SLURM job (a requeue), not a new submission (a resume)."""
     jobs = [a.get("slurm_job_id") for a in attempts]
     return sum(1 for before, after in itertools.pairwise(jobs) if after and after == before)
+
+
+def code_versions(arm: Arm) -> dict[str, list[str]]:
+    """The code versions the arm's runs ran (a snapshot, else a git commit), each with the runs that ran it; a run
+    whose attempts ran different code is under each version it ran."""
+    versions: dict[str, list[str]] = {}
+    for run in arm.runs:
+        for attempt in run.attempts:
+            code = attempt.get("code") or {}
+            version = code.get("snapshot") or (f"git {code['git_commit'][:12]}" if code.get("git_commit") else None)
+            if version is not None and run.run_name not in versions.setdefault(version, []):
+                versions[version].append(run.run_name)
+    return versions
+
+
+def mixed_code_warning(arm: Arm) -> str | None:
+    """A warning when the arm did not run one code version: its numbers may not measure one method."""
+    versions = code_versions(arm)
+    if len(versions) < 2:
+        return None
+    said = "; ".join(f"{v} ({len(runs)} run{'s' if len(runs) != 1 else ''}: {', '.join(runs[:3])}"
+                     f"{', ...' if len(runs) > 3 else ''})" for v, runs in versions.items())
+    return (f"arm {arm.name} ({arm.sweep}) ran {len(versions)} code versions: {said}; "
+            "see `rlvr-vocab diff RUN1 RUN2`")

@@ -10,7 +10,13 @@ from rlvr_vocab.report.comparison import compare_arms, setting_summaries
 from rlvr_vocab.report.document import Code, Heading, Image, Link, Para, Table, Verdict
 from rlvr_vocab.report.measures import metric_title
 from rlvr_vocab.report.plotting import group_by_arm, render_png
-from rlvr_vocab.report.provenance import config_difference, git_state, reproduce_commands, run_rows
+from rlvr_vocab.report.provenance import (
+    config_difference,
+    git_state,
+    mixed_code_warning,
+    reproduce_commands,
+    run_rows,
+)
 from rlvr_vocab.report.summaries import DEFAULT_EFFECT
 from rlvr_vocab.report.wording import DIGITS, decimals, interval, mean_std, number, unpaired_text
 
@@ -138,6 +144,8 @@ def _reproduce_section(arms: list[Arm]) -> list:
     blocks: list = [Heading("Reproduce")]
     for arm in arms:
         blocks += [Para(f"Arm {arm.name} ({arm.sweep}), code at git {git_state(arm)}:"), Code(reproduce_commands(arm))]
+        if warning := mixed_code_warning(arm):
+            blocks.append(Para(f"Warning: {warning}.", "note"))
     blocks.append(Para("Each command submits the arm's sweep afresh (another experiments root, or after moving the "
                        "run dirs aside); `rlvr-vocab resume` continues runs, it does not reproduce them.", "note"))
     return blocks

@@ -6,6 +6,7 @@ from typing import NamedTuple
 from rlvr_vocab.report.comparison import Comparison
 from rlvr_vocab.report.curves import MEASURE_TITLES
 from rlvr_vocab.report.measures import is_benchmark_column, metric_title
+from rlvr_vocab.report.provenance import mixed_code_warning
 from rlvr_vocab.report.summaries import SMALL_N, SUMMARY_FIELDS
 from rlvr_vocab.report.sweep_table import SweepTable
 from rlvr_vocab.report.wording import decimals, number, unpaired_text
@@ -106,8 +107,9 @@ def vs_printout(comparison: Comparison) -> Printout:
         said.append("B - A is over the paired seeds only, each arm's mean over all its seeds: they need not agree")
     if result["note"]:
         said.append(f"* n < {SMALL_N} seeds: interval not meaningful")
+    mixed = [w for w in (mixed_code_warning(a), mixed_code_warning(b)) if w]
     lead = [answer_heading(a, b), *(f"  {line}" for line in answer_lines(answer)),
-            *(f"  note: {line}" for line in answer_notes(answer)), ""]
+            *(f"  note: {line}" for line in answer_notes(answer)), *(f"  warning: {w}" for w in mixed), ""]
     return Printout(lead, title, columns, cells, [f"note: {line}" for line in said], [])
 
 

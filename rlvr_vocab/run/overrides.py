@@ -1,7 +1,9 @@
 """A run's overrides as typed: what a resume repeats, and where they are recorded."""
 
+import math
 from typing import Any
 
+from rlvr_vocab import CONF_DIR
 from rlvr_vocab.core.keys import is_one_off, override_key
 from rlvr_vocab.core.secrets import redact_override
 
@@ -19,3 +21,44 @@ def launcher_overrides(hydra_overrides: list[str]) -> list[str]:
 def recorded_overrides(manifest: dict[str, Any], submissions: list[dict[str, Any]]) -> list[str]:
     """A run's overrides as recorded: by its latest attempt, else (never started) by its latest submission."""
     return list(manifest.get("overrides") or (submissions[-1].get("overrides") if submissions else None) or [])
+
+
+def grid_of(raws: list[list[str]]) -> list[str] | None:
+    """Runs' overrides as one Hydra grid (`key=v1,v2`, values in numeric order), or None when the runs are not
+    exactly such a grid. Keys a `+sweep=<name>` file sweeps are left to the file (given again, Hydra would sweep them
+    twice)."""
+    typed: dict[str, str] = {}  # key -> the key as typed (`+sweep`, `seed`)
+    values: dict[str, list[str]] = {}
+    for raw in raws:
+        for o in raw:
+            typed_key, value = o.split("=", 1)
+            key = override_key(o)
+            typed.setdefault(key, typed_key)
+            if value not in values.setdefault(key, []):
+                values[key].append(value)
+    points = {frozenset(raw) for raw in raws}
+    every_key = all({override_key(o) for o in raw} == values.keys() for raw in raws)
+    if not every_key or math.prod(len(v) for v in values.values()) != len(points):
+        return None
+    from_file = _sweep_file_keys(values.get("sweep", []))
+    return [f"{typed[k]}={','.join(sorted(v, key=_numeric_first))}" for k, v in values.items() if k not in from_file]
+
+
+def _numeric_first(value: str) -> tuple:
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def _sweep_file_keys(names: list[str]) -> set[str]:
+    if len(names) != 1:
+        return set()
+    import yaml
+
+    try:
+        data = yaml.safe_load((CONF_DIR / "sweep" / f"{names[0]}.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return set()
+    params = ((data.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
+    return set(params)
