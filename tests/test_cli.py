@@ -336,6 +336,9 @@ def test_diff_shows_config_and_code_differences(experiments_root, capsys, no_slu
     assert code == 0 and out.out.splitlines() == ["config: 0 keys differ", "code: the same"]
     code, out = cli("diff", "a@3", "b", capsys=capsys)
     assert code == 2 and out.err == "error: a@3: has attempts 1 to 1\n"
+    (experiments_root / "demo" / "b" / "configs" / "attempt-1.yaml").unlink()  # as an attempt that failed at start
+    code, out = cli("diff", "a@1", "b@1", capsys=capsys)
+    assert code == 0 and out.out.splitlines()[0] == "config: b@1 recorded none (it failed its checks at start)"
 
 
 def test_gc_removes_only_snapshots_no_run_refers_to(experiments_root, capsys, no_slurm):

@@ -29,11 +29,15 @@ def run(args) -> int:
     reg = registry(args)
     runs = reg.runs(ask_slurm=False)
     (config_a, code_a), (config_b, code_b) = _side(runs, args.a), _side(runs, args.b)
-    config = config_changes(config_a, config_b)
     code = code_changes(reg.root, code_a, code_b)
-    print(f"config: {len(config)} {'key differs' if len(config) == 1 else 'keys differ'}" + (":" if config else ""))
-    for line in config:
-        print(f"  {line}")
+    if config_a is None or config_b is None:
+        missing = args.a if config_a is None else args.b
+        print(f"config: {missing} recorded none (it failed its checks at start)")
+    else:
+        config = config_changes(config_a, config_b)
+        print(f"config: {len(config)} {'key differs' if len(config) == 1 else 'keys differ'}" + (":" if config else ""))
+        for line in config:
+            print(f"  {line}")
     print("code: the same" if not code else "code:")
     for line in code:
         print(f"  {line}")

@@ -9,13 +9,16 @@ from rlvr_vocab.run.identity import changes, flatten
 from rlvr_vocab.run.layout import RootPaths, RunPaths
 
 
-def attempt_config(paths: RunPaths, attempt: int | None) -> dict[str, Any]:
-    """An attempt's resolved config, flattened (the latest attempt's by default)."""
+def attempt_config(paths: RunPaths, attempt: int | None) -> dict[str, Any] | None:
+    """An attempt's resolved config, flattened (the latest attempt's by default); None for an attempt that recorded
+    none (it failed its checks at start)."""
     import yaml
 
     path = paths.config if attempt is None else paths.attempt_config(attempt)
     if not path.is_file():
-        raise ConfigError(str(path), "does not exist", "the run has not started that attempt (see `rlvr-vocab show`)")
+        if attempt is not None:
+            return None
+        raise ConfigError(str(path), "does not exist", "the run has not started yet (see `rlvr-vocab show`)")
     return flatten(yaml.safe_load(path.read_text()) or {})
 
 
