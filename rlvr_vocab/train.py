@@ -40,7 +40,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     Whatever happens after validation, the attempt's end is recorded and W&B closed (`JobLifecycle`). A run that is
     already complete is left untouched; under SLURM a timeout/preemption signal checkpoints and requeues the job.
     """
-    name_run(cfg)
+    name_run(cfg, _task_overrides())
     plan = _validate_or_record_failure(cfg)
     if cfg.dry_run:
         print(f"dry run: config is valid\n{plan.describe()}")  # noqa: T201

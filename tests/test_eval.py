@@ -74,7 +74,7 @@ def test_eval_on_another_data_set_with_other_k(use_root, tmp_path):
 @pytest.mark.parametrize("args, words", [
     (["--checkpoint", "3"], "checkpoint-3 does not exist; kept checkpoints: [2, 4]"),
     (["--checkpoint", "last"], "neither a step nor 'final'"),
-    (["--dataset", "gsm9k"], "use one of arithmetic, deepscaler, gsm8k, math500"),
+    (["--dataset", "gsm9k"], "use one of arithmetic, deepscaler, finqa, gsm8k, math500"),
     (["--k", "0"], "eval.k: must be positive"),
     (["--launcher", "slurmm"], "unknown launcher profile 'slurmm'"),
 ])

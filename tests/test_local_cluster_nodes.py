@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import DEMO, REPO, manifest, release, run_module, run_train, wait_for
 
+from rlvr_vocab.run.overrides import name_of_overrides
+
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 SCRIPT = REPO / "slurm" / "local_cluster.sh"
@@ -205,7 +207,9 @@ def test_an_sbatch_wrapper_job_spans_both_nodes(nodes, demo_cache, experiments_r
          "training=grpo_local", "logging=none", "training.max_steps=2", *TWO_RANKS],
         cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, **job_env})
     assert result.returncode == 0, result.stderr
-    m = manifest(experiments_root / "baseline" / f"job{result.stdout.strip()}")
+    name = name_of_overrides(["experiment=baseline", "model=tiny", "dataset=arithmetic", "training=grpo_local",
+                              "logging=none", "training.max_steps=2", *TWO_RANKS])
+    m = manifest(experiments_root / "baseline" / name)
     assert m["status"] == "COMPLETED" and m["last_step"] == 2
     assert m["attempts"][0]["world_size"] == 2 and hostnames(m["attempts"][0]["nodes"]) == set(nodes)
 

@@ -104,7 +104,7 @@ def test_a_held_job_runs_the_code_submitted_and_fails_without_requeue_when_its_d
     job = submission["job_id"]
     train_py = checkout / "rlvr_vocab" / "train.py"
     edit = "    logger.info('EDITED WHILE PENDING')\n"
-    edited = train_py.read_text().replace("    name_run(cfg)\n", edit + "    name_run(cfg)\n")
+    edited = train_py.read_text().replace("    name_run(cfg, ", edit + "    name_run(cfg, ")
     assert edited != train_py.read_text()
     train_py.write_text(edited)
     data.unlink()

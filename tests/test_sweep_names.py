@@ -13,9 +13,10 @@ from rlvr_vocab.config.schema import register_configs
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.launch.hydra_plugin.sweeper import SweepComposer
 from rlvr_vocab.launch.resume import command
-from rlvr_vocab.launch.sweep import _identity, flat_config, plan_sweep, run_name_for, sweep_id_for, swept_keys
+from rlvr_vocab.launch.sweep import _identity, flat_config, plan_sweep, sweep_id_for, swept_keys
 from rlvr_vocab.registry import RunView
 from rlvr_vocab.run.identity import Identity
+from rlvr_vocab.run.overrides import name_of_overrides, run_name_for
 from rlvr_vocab.validation.names import check_name
 from rlvr_vocab.validation.plan import validate
 
@@ -135,7 +136,7 @@ def test_resolved_points_equal_a_full_compose():
                 assert _identity(composer.resolved(overrides)) == Identity.of(full), overrides
         # Only plain values on existing keys make a family; the rest compose in full.
         families = {keys[1]: f for keys, f in composer.families.items()}
-        assert families[("training.learning_rate", "seed", "sweep_id")].dynamic == ["prompt.instruction"]  # the markers it reads
+        assert families[("training.learning_rate", "seed", "sweep_id")].dynamic == ["prompt.instruction"]
         assert families[("max_requeues", "seed", "exp_name")].dynamic == ["prompt.instruction", "retry.timeout.budget"]
         assert families[("extra", "seed")] is None and families[("model.generation_kwargs", "seed")] is None
         for bad in (["training.learning_rate=1e-05", "seed=abc", "sweep_id=s"], ["training.learning_rat=1", "seed=1"]):
@@ -172,3 +173,11 @@ def test_points_that_differ_only_in_seed_are_validated_once(experiments_root):
         jobs.append(["training.learning_rate=1e-06", "seed=0"])
         with pytest.raises(ConfigError, match=r"too small \(run lr=1e-06,seed=0\)"):
             plan_sweep(jobs, composer, check, None, resolve=composer.resolved)
+
+
+def test_a_key_set_twice_names_the_run_once_with_its_last_value():
+    """As Hydra applies them: a wrapper's documented overrides and the user's own may repeat a key."""
+    job = ["model=tiny", "seed=1", "model=tiny_qwen3", "+model.model_kwargs.token=hf_secret"]
+    assert run_name_for(job, ["model", "seed"]) == "model=tiny_qwen3,seed=1"
+    assert name_of_overrides(["experiment=baseline", *job]) == "model=tiny_qwen3,seed=1", "no secret, no experiment"
+    assert name_of_overrides(["experiment=baseline", "training.max_steps=9"]) == "run"

@@ -17,6 +17,8 @@ from conftest import (
     wait_for,
 )
 
+from rlvr_vocab.run.overrides import name_of_overrides
+
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 LITERAL_SECRET = "hf_wrapperLiteralSecret0123456789"
@@ -49,7 +51,8 @@ def test_a_wrapper_run_resumes_through_sbatch(demo_cache, experiments_root, job_
                          cwd=REPO, capture_output=True, text=True, env={**os.environ, **job_env})
     assert out.returncode == 0, out.stderr
     job = out.stdout.strip()
-    run = f"job{job}"
+    # Named by what the command sets (not the job id, and never the secret's value).
+    run = "model=tiny,dataset=arithmetic,training=grpo_local,warm_start_steps=60,bs=16,n_test=20"
     run_dir = experiments_root / "baseline" / run
     assert step_gate.wait_held() == "3"
     subprocess.run(["scancel", job], check=True)
@@ -76,6 +79,16 @@ def test_a_wrapper_run_resumes_through_sbatch(demo_cache, experiments_root, job_
         assert attempt["stdout"] == str(experiments_root / "_slurm" / f"rlvr-baseline-{job_id}.out")
         assert "rlvr: job" in Path(attempt["stdout"]).read_text()
         assert not (REPO / f"slurm-{job_id}.out").exists() and not list((REPO / "experiments").glob(f"*{job_id}*"))
+    # The same command submitted again finds the run complete: no second run, no training.
+    again = subprocess.run(["sbatch", "--parsable", "--wait", *shlex.split(documented)[1:], *TINY,
+                            "training.max_steps=6", "training.save_steps=2",
+                            f"+model.model_kwargs.token={LITERAL_SECRET}"],
+                           cwd=REPO, capture_output=True, text=True, env={**os.environ, **job_env}, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert [p.name for p in (experiments_root / "baseline").iterdir()] == [run]
+    assert len(manifest(run_dir)["attempts"]) == 2
+    said = (experiments_root / "_slurm" / f"rlvr-baseline-{again.stdout.strip()}.out").read_text()
+    assert "already complete at step 6" in said, said[-2000:]
     leaks = [p for p in experiments_root.rglob("*") if p.is_file() and LITERAL_SECRET.encode() in p.read_bytes()]
     assert not leaks, leaks
 
@@ -84,7 +97,8 @@ def test_a_refused_requeue_does_not_leave_the_run_requeued(demo_cache, experimen
     step_gate.hold_at(3)
     job = sbatch("--no-requeue", "slurm/train_baseline.sh", *TINY, "training.max_steps=6", "training.save_steps=2",
                  env=job_env)
-    run, run_dir = f"job{job}", experiments_root / "baseline" / f"job{job}"
+    run = name_of_overrides(["experiment=baseline", *TINY, "training.max_steps=6", "training.save_steps=2"])
+    run_dir = experiments_root / "baseline" / run
     assert step_gate.wait_held() == "3"
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
     step_gate.release()

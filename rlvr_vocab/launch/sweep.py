@@ -11,7 +11,6 @@ anything is submitted.
 import functools
 import hashlib
 import json
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,11 +28,9 @@ from rlvr_vocab.run.identity import Identity, fingerprint, flatten, identity_of
 from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.lease import lease_is_live
 from rlvr_vocab.run.manifest import UnreadableManifest, read_manifest
+from rlvr_vocab.run.overrides import name_of_overrides, run_name_for
 from rlvr_vocab.slurm import client as slurm_client
 
-# Short names for common swept keys in run names (lr=3e-06,beta=0.04,seed=1).
-ALIASES = {"learning_rate": "lr", "per_device_train_batch_size": "bs", "num_generations": "gens", "size": "rv_size"}
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]")
 _HASH_LEN = 6
 _WRITERS = 8  # threads writing run dirs (see in_parallel)
 
@@ -49,22 +46,6 @@ def swept_keys(jobs: Sequence[Sequence[str]]) -> list[str]:
         for override in job:
             values.setdefault(override_key(override), set()).add(_value(override))
     return [k for k, v in values.items() if len(v) > 1]
-
-
-def run_name_for(job: Sequence[str], keys: Sequence[str]) -> str:
-    parts = []
-    for override in job:
-        key = override_key(override)
-        if key in keys:
-            short = key.rsplit(".", 1)[-1].rsplit("/", 1)[-1]
-            value = _UNSAFE.sub("_", _value(override))
-            while ".." in value:  # no parent-directory hops in a directory name
-                value = value.replace("..", "_")
-            parts.append(f"{ALIASES.get(short, short)}={value}")
-    name = ",".join(parts).strip("._-") or "run"
-    if len(name) > 100:  # keep it a valid file and W&B name; the hash keeps it unique
-        name = f"{name[:90]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
-    return name
 
 
 def _identifying(override: str) -> bool:
@@ -154,9 +135,7 @@ def plan_sweep(
     # (rlvr_vocab.validation.library_check), which overlaps this.
     resolved = []
     # One point without a name is named from what it sets: submitted again, it finds its run (no second run).
-    # (`experiment=` is already the experiment's folder.)
-    single = None if keys or explicit_name else run_name_for(
-        jobs[0], [override_key(o) for o in jobs[0] if _identifying(o) and override_key(o) != "experiment"])
+    single = None if keys or explicit_name else name_of_overrides(jobs[0])
     for job in jobs:
         overrides = _with(list(job), {"sweep_id": sweep_id})
         flat = resolve(overrides)

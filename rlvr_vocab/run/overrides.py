@@ -1,11 +1,14 @@
 """A run's overrides as typed: what a resume repeats, and where they are recorded."""
 
+import hashlib
 import math
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from rlvr_vocab import CONF_DIR
-from rlvr_vocab.core.keys import is_one_off, override_key
-from rlvr_vocab.core.secrets import redact_override
+from rlvr_vocab.core.keys import is_one_off, names_experiment, override_key
+from rlvr_vocab.core.secrets import is_secret_key, redact_override
 
 
 def run_overrides(overrides: list[str]) -> list[str]:
@@ -62,3 +65,37 @@ def _sweep_file_keys(names: list[str]) -> set[str]:
         return set()
     params = ((data.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
     return set(params)
+
+
+# Short names for common swept keys in run names (lr=3e-06,beta=0.04,seed=1).
+ALIASES = {"learning_rate": "lr", "per_device_train_batch_size": "bs", "num_generations": "gens", "size": "rv_size"}
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]")
+
+
+def run_name_for(job: Sequence[str], keys: Sequence[str]) -> str:
+    """`lr=3e-06,seed=1`: the values of `keys` as `job` sets them (a key set twice takes its last value, as Hydra
+    does), in the order the keys first appear."""
+    values: dict[str, str] = {}
+    for override in job:
+        key = override_key(override)
+        if key in keys:
+            values[key] = override.split("=", 1)[1] if "=" in override else ""
+    parts = []
+    for key, raw in values.items():
+        short = key.rsplit(".", 1)[-1].rsplit("/", 1)[-1]
+        value = _UNSAFE.sub("_", raw)
+        while ".." in value:  # no parent-directory hops in a directory name
+            value = value.replace("..", "_")
+        parts.append(f"{ALIASES.get(short, short)}={value}")
+    name = ",".join(parts).strip("._-") or "run"
+    if len(name) > 100:  # keep it a valid file and W&B name; the hash keeps it unique
+        name = f"{name[:90]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return name
+
+
+def name_of_overrides(overrides: Sequence[str]) -> str:
+    """A run named by what its command line sets that names an experiment (not `experiment=`, which is its folder,
+    and never a secret's value): the same command finds the same run."""
+    keys = [override_key(o) for o in overrides if names_experiment(override_key(o)) and override_key(o) != "experiment"
+            and not is_secret_key(override_key(o))]
+    return run_name_for(overrides, keys)

@@ -7,12 +7,13 @@ import re
 from omegaconf import DictConfig
 
 from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.run.overrides import name_of_overrides
 
 # Run, experiment and sweep names become directory names and W&B names.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=,+@-]*$")
-
-
 WANDB_FORBIDDEN = set("/\\#?%:")
+# Set by slurm/wrapper_job.sh in the jobs of the sbatch wrappers.
+WRAPPER_ENV = "RLVR_SBATCH_WRAPPER"
 
 
 def suggest(key: str, known: list[str]) -> str:
@@ -45,7 +46,9 @@ def default_run_name() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S-") + os.urandom(2).hex()
 
 
-def name_run(cfg: DictConfig) -> None:
-    """A job without a run_name takes its default one (`default_run_name`), before anything reads it."""
+def name_run(cfg: DictConfig, overrides: list[str]) -> None:
+    """A job without a run_name takes its default one, before anything reads it: an sbatch wrapper's job is named by
+    what its command line sets (the same command submitted again finds its run, as sweeps do), any other job by
+    `default_run_name`."""
     if cfg.run_name is None:
-        cfg.run_name = default_run_name()
+        cfg.run_name = name_of_overrides(overrides) if os.environ.get(WRAPPER_ENV) else default_run_name()
