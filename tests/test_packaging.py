@@ -1,5 +1,6 @@
 """The package as users install it without a checkout: a built wheel in a fresh venv, run from another directory."""
 
+import json
 import os
 import re
 import shutil
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import sysconfig
 import zipfile
+from pathlib import Path
 
 import pytest
 import tomllib
@@ -77,6 +79,13 @@ def test_a_built_wheel_runs_from_any_directory(tmp_path):
         assert path == os.path.join(site, "rlvr_vocab", "slurm_scripts", name)
         assert open(path).read() == (REPO / "slurm" / name).read_text()
     assert not (elsewhere / "experiments").exists()  # a dry run writes nothing
+    # No checkout, so no commit: a snapshot of the installed code records the wheel it came from.
+    taken = run(python, "-c",
+                "from rlvr_vocab.run.code import ensure_snapshot; print(ensure_snapshot('root').resolve())")
+    assert taken.returncode == 0, taken.stderr[-2000:]
+    code = json.loads((Path(taken.stdout.strip()) / "code.json").read_text())
+    assert code["git_commit"] is None and code["installed"]["wheel"].endswith(wheel.name), code
+    assert code["installed"]["wheel_hash"].startswith("sha256="), code
 
 
 def test_scripts_resolve_to_the_checkout():

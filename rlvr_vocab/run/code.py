@@ -5,8 +5,9 @@ while the job waits in the queue, or before a requeue, never changes what it run
 Python source, its configs and the Hydra plugin, never data or checkpoints (about 1 MB):
 
     <experiments_root>/_code/<hash>/
-      rlvr_vocab/  conf/  hydra_plugins/rlvr_vocab/
-      code.json    the hash, when it was taken, the git commit and dirty flag of the checkout it came from
+      rlvr_vocab/  conf/  hydra_plugins/rlvr_vocab/   (the sbatch scripts in rlvr_vocab/slurm_scripts/)
+      code.json    the hash, when it was taken, the git commit and dirty flag of the checkout it came from, the
+                   installed version (and, installed from a wheel file, the wheel and its hash)
       git.diff     the checkout's changes against that commit, untracked source files included
 
 The hash covers every file, so sweeps of the same code share one snapshot. The installed dependencies stay the
@@ -24,6 +25,7 @@ from typing import Any
 
 import rlvr_vocab
 from rlvr_vocab import CONF_DIR
+from rlvr_vocab.core.resources import scripts_dir
 from rlvr_vocab.run.fsio import atomic_write_text
 from rlvr_vocab.run.layout import RootPaths
 
@@ -39,6 +41,8 @@ def _sources() -> list[tuple[str, Path]]:
     found = [(f"rlvr_vocab/{p.relative_to(_PACKAGE)}", p) for p in _PACKAGE.rglob("*.py")]
     found += [(f"hydra_plugins/rlvr_vocab/{p.name}", p) for p in _PLUGIN.glob("*.py")]
     found += [(f"conf/{p.relative_to(CONF_DIR)}", p) for p in CONF_DIR.rglob("*") if p.is_file()]
+    # Where an installed package keeps them (rlvr_vocab.core.resources finds them there in a snapshot).
+    found += [(f"rlvr_vocab/slurm_scripts/{p.name}", p) for p in scripts_dir().glob("*.sh")]
     return sorted((name, path) for name, path in found if "__pycache__" not in name)
 
 
@@ -70,7 +74,7 @@ def ensure_snapshot(root: str | Path) -> Path:
         (staging / "git.diff").write_text(_git_diff() if commit else "")
         atomic_write_text(staging / _MARKER, json.dumps({
             "hash": target.name, "taken": _now(), "git_commit": commit, "git_dirty": dirty,
-            "version": _version(),
+            "installed": _installed(),
         }, indent=1))
         try:
             staging.rename(target)
@@ -134,13 +138,25 @@ def _git(*args: str) -> str | None:
     return out.stdout if out.returncode == 0 else None
 
 
-def _version() -> str | None:
+def _installed() -> dict[str, Any]:
+    """The installed distribution: its version, and for an install from a wheel file (no checkout to take a commit
+    from) the wheel and its hash as pip recorded them (PEP 610's direct_url.json)."""
     from importlib import metadata
 
     try:
-        return metadata.version("rlvr_vocab")
+        dist = metadata.distribution("rlvr_vocab")
     except metadata.PackageNotFoundError:
-        return None
+        return {"version": None}
+    found: dict[str, Any] = {"version": dist.version}
+    try:
+        direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    except ValueError:
+        direct = {}
+    archive = direct.get("archive_info") or {}
+    if archive:
+        found.update(wheel=direct.get("url"), wheel_hash=archive.get("hash") or next(
+            (f"{k}={v}" for k, v in (archive.get("hashes") or {}).items()), None))
+    return found
 
 
 def _now() -> str:
