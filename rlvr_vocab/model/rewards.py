@@ -288,22 +288,27 @@ def numeric_reward(
     Exact match earns `correct_reward`; within `close_tolerance` relative error `close_reward`; else,
     or with no number at all, `wrong_reward`. None when the gold holds no number.
     """
+    def score(predicted: float | None, target: float) -> float:
+        if predicted is None:
+            return wrong_reward
+        if math.isclose(predicted, target, rel_tol=1e-9, abs_tol=1e-9):
+            return correct_reward
+        return close_reward if abs(predicted - target) <= close_tolerance * abs(target) else wrong_reward
+
+    return _against_gold_number(completions, answer, _last_number, score)
+
+
+def _against_gold_number(completions: list, answer: list, parse: Callable[[str], float | None],
+                         score: Callable[[float | None, float], float]) -> list[float | None]:
+    """Each completion's answer part, parsed, scored against its gold number; None where the gold holds none."""
     rewards: list[float | None] = []
     for completion, gold in zip(completions, answer, strict=True):
-        target = _last_number(_gold_text(gold))
+        target = parse(_gold_text(gold))
         if target is None:
             logger.debug("gold answer holds no number, reward skipped: {!r}", gold)
             rewards.append(None)
-            continue
-        predicted = _last_number(_answer_part(_text(completion)))
-        if predicted is None:
-            rewards.append(wrong_reward)
-        elif math.isclose(predicted, target, rel_tol=1e-9, abs_tol=1e-9):
-            rewards.append(correct_reward)
-        elif abs(predicted - target) <= close_tolerance * abs(target):
-            rewards.append(close_reward)
         else:
-            rewards.append(wrong_reward)
+            rewards.append(score(parse(_answer_part(_text(completion))), target))
     return rewards
 
 
@@ -317,16 +322,8 @@ def finqa_numerical_match_reward(
     "12.5%" and "12.5 percent" are 0.125, "1,234.5" is 1234.5 and "$" is ignored; a gold percentage also accepts its
     points without the sign (12.5).
     """
-    rewards: list[float | None] = []
-    for completion, gold in zip(completions, answer, strict=True):
-        target = last_amount(_gold_text(gold))
-        if target is None:
-            logger.debug("gold answer holds no number, reward skipped: {!r}", gold)
-            rewards.append(None)
-            continue
-        predicted = last_amount(_answer_part(_text(completion)))
-        rewards.append(float(predicted is not None and amounts_match(predicted, target, rel_tolerance)))
-    return rewards
+    return _against_gold_number(completions, answer, last_amount, lambda predicted, target: float(
+        predicted is not None and amounts_match(predicted, target, rel_tolerance)))
 
 
 # ---------------------------------------------------------------------------------------------------
