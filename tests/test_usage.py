@@ -87,6 +87,11 @@ def test_sacct_asks_for_steps_and_every_run(monkeypatch):
     assert "-X" not in asked[0] and "-D" in asked[0] and asked[0][-2:] == ["-j", "16,16_1,18"]
     assert "MaxRSS" in asked[0][asked[0].index("-o") + 1] and len(rows) == 6
     assert [r.state for r in slurm_client.job_runs("16_1")] == ["REQUEUED", "COMPLETED"]
+    # 20,000 live jobs: one call each would pass Linux's 128 KiB limit on one argument.
+    asked.clear()
+    slurm_client.sacct([str(100000 + i) for i in range(20000)])
+    assert len(asked) == 4 and all(len(args[-1]) < 128 * 1024 for args in asked)
+    assert sum(args[-1].count(",") + 1 for args in asked) == 20000
 
 
 # ---------------------------------------------------------------------------------------------- restarts

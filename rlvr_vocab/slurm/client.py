@@ -195,18 +195,24 @@ def parse_sacct(text: str) -> list[SacctRow]:
     return rows
 
 
+# Job ids per sacct (and squeue) call: Linux caps one argument at 128 KiB (about 12,000 plain ids); the controller
+# answers several such calls as fast as one.
+_IDS_PER_CALL = 5000
+
+
 def sacct(job_ids: list[str], every_run: bool = False) -> list[SacctRow]:
-    """Accounting rows of these jobs (one call whatever their number); `every_run`: one row per run of a requeued
-    job (sacct -D), oldest first, else the latest run of each."""
+    """Accounting rows of these jobs (one call per 5,000 of them); `every_run`: one row per run of a requeued job
+    (sacct -D), oldest first, else the latest run of each."""
     # Array tasks that have not started yet are only known under their array's id.
     ids = sorted(set(job_ids) | {array_id(j) for j in job_ids})
-    if not ids:
-        return []
-    args = ["sacct", "-n", "-P", *(["-D"] if every_run else []), "-o", _SACCT_FIELDS, "-j", ",".join(ids)]
-    out = _run(args, timeout=60)
-    if out.returncode:
-        raise SlurmError(f"sacct failed: {_said(out)}")
-    return parse_sacct(out.stdout)
+    rows = []
+    for start in range(0, len(ids), _IDS_PER_CALL):
+        chunk = ",".join(ids[start:start + _IDS_PER_CALL])
+        out = _run(["sacct", "-n", "-P", *(["-D"] if every_run else []), "-o", _SACCT_FIELDS, "-j", chunk], timeout=60)
+        if out.returncode:
+            raise SlurmError(f"sacct failed: {_said(out)}")
+        rows += parse_sacct(out.stdout)
+    return rows
 
 
 def in_task_range(task: int, spec: str) -> bool:
@@ -315,10 +321,13 @@ def queue_states(job_ids: list[str]) -> dict[str, str]:
     ids = {j for j in job_ids if j}
     if not ids:
         return {}
-    out = _run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(sorted({array_id(j) for j in ids}))])
-    if out.returncode and "Invalid job id" not in out.stderr:
-        raise SlurmError(f"squeue failed: {_said(out)}")
-    states = slurm_parse.job_states(out.stdout)
+    arrays = sorted({array_id(j) for j in ids})
+    states = {}
+    for start in range(0, len(arrays), _IDS_PER_CALL):  # the same limit on one argument as sacct's
+        out = _run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(arrays[start:start + _IDS_PER_CALL])])
+        if out.returncode and "Invalid job id" not in out.stderr:
+            raise SlurmError(f"squeue failed: {_said(out)}")
+        states.update(slurm_parse.job_states(out.stdout))
     # A pending array prints as one line `A_[0-9%4]`.
     for key, state in list(states.items()):
         if "_[" in key:
