@@ -12,6 +12,7 @@ import pytest
 from conftest import REPO
 
 from rlvr_vocab.cli import main
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.states import Event, RunState
 from rlvr_vocab.registry import Registry, index, run_files
 from rlvr_vocab.run.layout import RunPaths
@@ -396,3 +397,19 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(experiments_root, m
     finally:
         os.dup2(saved, 1)
     assert capfd.readouterr().err == ""
+
+
+def test_a_live_run_of_a_teammate_is_theirs_to_cancel(experiments_root):
+    from types import SimpleNamespace as View
+
+    from rlvr_vocab.launch.resume import select_targets
+
+    run_dir = experiments_root / "demo" / "theirs"
+    run_dir.mkdir(parents=True)
+    live = View(run_name="theirs", exp_name="demo", state=RunState.RUNNING, recorded=RunState.RUNNING, job_id="9",
+                run_dir=run_dir)
+    with pytest.raises(ConfigError, match=r"wait, or `rlvr-vocab cancel theirs` first"):
+        select_targets([live], failed=False)
+    os.chown(run_dir, 65534, 65534)  # nobody's (the tests run as root)
+    with pytest.raises(ConfigError, match=r"it is nobody's run: wait for it, or ask nobody to cancel it"):
+        select_targets([live], failed=False)

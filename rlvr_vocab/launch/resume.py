@@ -36,7 +36,7 @@ def select_targets(selected: list, failed: bool) -> tuple[list, list[str]]:
     if len(targets) == 1 and live:
         r = live[0]
         raise ConfigError(f"run {r.exp_name}/{r.run_name}", f"is {r.state} as SLURM job {r.job_id}",
-                          f"two jobs must not write one run dir: wait, or `rlvr-vocab cancel {r.run_name}` first")
+                          f"two jobs must not write one run dir: {_wait_or_cancel(r)}")
     skipped = []
     for r in live:
         if r.recorded in UNFINISHED:
@@ -45,6 +45,20 @@ def select_targets(selected: list, failed: bool) -> tuple[list, list[str]]:
         else:
             skipped.append(f"skip {r.run_name}: {r.state} as SLURM job {r.job_id}")
     return [r for r in targets if r.state not in LIVE], skipped
+
+
+def _wait_or_cancel(view) -> str:
+    """What a user can do about a live run: cancel their own; a teammate's is theirs to cancel."""
+    import pwd
+
+    try:
+        uid = view.run_dir.stat().st_uid
+        owner = pwd.getpwuid(uid).pw_name
+    except (OSError, KeyError):
+        uid, owner = None, None
+    if uid is None or uid == os.getuid():
+        return f"wait, or `rlvr-vocab cancel {view.run_name}` first"
+    return f"it is {owner}'s run: wait for it, or ask {owner} to cancel it"
 
 
 def resume_run(view, extra: list[str], force: bool, launcher: str | None, local: bool,
@@ -179,7 +193,7 @@ def _resume_wrapper(view, wrapper: dict, extra: list[str], force: bool, say: Cal
         state = slurm_client.queue_states([job]).get(job) if job else None
         if state in slurm_client.LIVE_STATES:
             raise ConfigError(f"run {view.exp_name}/{view.run_name}", f"is {state} as SLURM job {job}",
-                              "two jobs must not write one run dir: wait, or `rlvr-vocab cancel` it first")
+                              f"two jobs must not write one run dir: {_wait_or_cancel(view)}")
         try:
             job_id = slurm_client.sbatch(args, cwd=wrapper.get("submit_dir"))
         except slurm_client.SlurmError as e:
