@@ -290,3 +290,23 @@ def test_rotation_keeps_milestones_weights_only_and_prunes_old_set_asides(tmp_pa
     assert checkpoints.prune_set_aside(paths, grace_h=2) == [aside] and not aside.exists()
     use = checkpoints.disk_use(paths)
     assert use["total"] >= use["checkpoints"] + use["milestones"] > 0
+
+
+def test_a_complete_checkpoint_is_readable_as_the_umask_allows(tmp_path):
+    """safetensors writes model.safetensors 0600 whatever the umask: on a group-shared root (umask 002) a teammate's
+    `rlvr-vocab eval` could not read it. Marking the checkpoint complete shares what the umask allows, no more."""
+    previous = os.umask(0o002)
+    try:
+        ckpt = tmp_path / "checkpoint-2"
+        (ckpt / "sub").mkdir(parents=True)
+        for name in ("model.safetensors", "sub/optimizer.pt"):
+            (ckpt / name).write_bytes(b"x")
+            os.chmod(ckpt / name, 0o600)
+        checkpoints.mark_complete(ckpt)
+        assert {stat.S_IMODE((ckpt / n).stat().st_mode) for n in ("model.safetensors", "sub/optimizer.pt")} == {0o664}
+        os.umask(0o077)  # a private root stays private
+        os.chmod(ckpt / "model.safetensors", 0o600)
+        checkpoints.mark_complete(ckpt)
+        assert stat.S_IMODE((ckpt / "model.safetensors").stat().st_mode) == 0o600
+    finally:
+        os.umask(previous)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from rlvr_vocab.run.fsio import atomic_write_text
+from rlvr_vocab.run.fsio import atomic_write_text, share_as_umask_allows
 from rlvr_vocab.run.layout import COMPLETE_MARKER, RunPaths
 
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -50,6 +50,7 @@ def _file_sizes(path: Path) -> dict[str, int]:
 
 
 def mark_complete(path: Path, step: int | None = None, **extra) -> None:
+    share_as_umask_allows(path)  # before the marker: a complete checkpoint is one teammates can read
     step = checkpoint_step(path) if step is None else step
     marker = {"step": step, "time": time.time(), "files": _file_sizes(path), **extra}
     atomic_write_text(path / COMPLETE_MARKER, json.dumps(marker, indent=1))

@@ -23,6 +23,17 @@ def umask() -> int:
     return 0o022
 
 
+def share_as_umask_allows(directory: Path) -> None:
+    """Give every file below `directory` the read/write bits the umask allows: libraries that write through a temporary
+    file (safetensors' model.safetensors is 0600) would lock a group-shared root's teammates out of it."""
+    allowed = 0o666 & ~umask()
+    for path in directory.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            mode = path.stat().st_mode & 0o7777
+            if mode | allowed != mode:
+                os.chmod(path, mode | allowed)
+
+
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
