@@ -102,3 +102,30 @@ def test_a_retry_slurm_refuses_to_requeue_ends_the_run_failed_saying_why(demo_mo
     assert m["status"] == "FAILED" and attempt["end_state"] == "FAILED" and attempt["failure_class"] == "transient"
     assert attempt["retry"].startswith("not requeued: ") and "Invalid job id" in attempt["retry"]
     assert "NCCL collective operation timeout" in m["error"] and "not requeued" in m["error"]
+
+
+def test_time_the_job_was_suspended_is_not_time_without_progress(tmp_path):
+    """`scontrol suspend` stops the process: on resume the watchdog sees the gap between its own checks and does not
+    count it; time without progress while running still ends the job."""
+    import threading
+    import time
+
+    from rlvr_vocab.ops.watchdog import Watchdog
+
+    stalls = []
+    ended = threading.Event()
+    cfg = WatchdogConfig(stall_after_s=1, kill_after_s=1, check_every_s=0.05)
+    watchdog = Watchdog(cfg, tmp_path, main=True, on_stall=lambda *a: stalls.append(a) or ended.set())
+    suspended = [0.0]
+    watchdog.clock = lambda: time.monotonic() + suspended[0]
+    watchdog.start()
+    try:
+        watchdog.beat(3, "generation")
+        suspended[0] = 3600.0  # an hour suspended, between two of the watchdog's checks
+        time.sleep(0.5)
+        assert stalls == [], "a suspension is not a stall"
+        assert ended.wait(10), "a real stall still ends the job"
+        phase, idle, _ = stalls[0]
+        assert phase == "generation" and 1 <= idle < 60
+    finally:
+        watchdog.stop()

@@ -57,3 +57,20 @@ def test_wide_status_shows_disk_use(experiments_root, capsys, no_slurm):  # noqa
     assert rows[0].split()[-2:] == ["1.5", "GB"] and rows[1].split()[-1] == "-"
     _, out = cli("status", capsys=capsys)
     assert "disk" not in out.out.splitlines()[0]
+
+
+def test_a_suspended_job_is_not_stalled(experiments_root):
+    """`scontrol suspend` stops the job's progress by design: its run stays RUNNING, said to be suspended."""
+    from rlvr_vocab.registry.run_view import RunView
+    from rlvr_vocab.registry.slurm_view import SlurmView
+    from rlvr_vocab.slurm.client import SacctRow
+
+    m = make_run(experiments_root, "demo", "paused", "running", job="77")
+    _beat(m.paths.run_dir, idle_s=3600)
+    for state, shown in (("SUSPENDED", "RUNNING"), ("RUNNING", "STALLED")):
+        view = RunView(m.paths.run_dir, m.data, [])
+        view.resolve(SlurmView({"77": SacctRow("77", state, "0:0", "vm", time.time() - 4000, None)}))
+        assert view.state == shown, state
+    view = RunView(m.paths.run_dir, m.data, [])
+    view.resolve(SlurmView({"77": SacctRow("77", "SUSPENDED", "0:0", "vm", time.time() - 4000, None)}))
+    assert view.note == "job 77 is suspended"

@@ -5,6 +5,9 @@ eval, final) in memory; rank 0 also writes it to the run dir's heartbeat file at
 status` reads it to show a RUNNING run as STALLED after `watchdog.stall_after_s` without progress. When a rank sees
 no progress for `watchdog.kill_after_s`, it dumps every thread's Python stack (faulthandler) into its log; rank 0
 then records the attempt as STALLED with the phase and ends the job, and the retry policy decides what follows.
+
+Time the process did not run (Slurm suspended the job, or gang scheduling stopped it) is not time without progress:
+the watchdog thread sees it as a gap between its own checks and does not count it.
 """
 
 import faulthandler
@@ -60,7 +63,8 @@ class Watchdog:
         self.cfg, self.run_dir, self.main = cfg, Path(run_dir), main
         self.on_stall = on_stall  # (phase, seconds without progress, where the stacks went)
         self.step, self.phase = 0, "startup"
-        self.progress_at = time.monotonic()
+        self.clock = time.monotonic  # the monotonic clock runs on while the process is stopped
+        self.progress_at = self.clock()
         self._written_at, self._dirty = 0.0, False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -81,7 +85,7 @@ class Watchdog:
 
     def beat(self, step: int, phase: str) -> None:
         """Progress: the job is at `step`, now in `phase`."""
-        self.step, self.phase, self.progress_at = step, phase, time.monotonic()
+        self.step, self.phase, self.progress_at = step, phase, self.clock()
         self._dirty = True
         if self.main and time.monotonic() - self._written_at >= _WRITE_EVERY_S:
             self._write()
@@ -91,17 +95,27 @@ class Watchdog:
         self._written_at, self._dirty = time.monotonic(), False
         path = RunPaths(self.run_dir).heartbeat
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"time": time.time(), "step": self.step, "phase": self.phase,
+        progressed = time.time() - (self.clock() - self.progress_at)  # wall time of the last progress
+        tmp.write_text(json.dumps({"time": progressed, "step": self.step, "phase": self.phase,
                                    "stall_after_s": self.cfg.stall_after_s, "pid": os.getpid()}))
         os.replace(tmp, path)
 
     def _watch(self) -> None:
         # Ranks other than 0 wait longer: rank 0 records the stall and ends the job for all of them.
         limit = self.cfg.kill_after_s + (0 if self.main else 2 * self.cfg.check_every_s + 30)
+        checked = self.clock()
         while not self._stop.wait(self.cfg.check_every_s):
+            now = self.clock()
+            stopped = now - checked - self.cfg.check_every_s
+            if stopped > max(5.0, self.cfg.check_every_s):  # this process did not run: suspended, not stalled
+                logger.info(f"the job was stopped for {stopped:.0f} s (suspended?): not counted as time without "
+                            "progress")
+                self.progress_at += stopped
+                self._dirty = True  # the heartbeat's progress time moves on by as much
+            checked = now
             if self.main and self._dirty:  # a phase change the throttled beat did not write yet
                 self._write()
-            idle = time.monotonic() - self.progress_at
+            idle = now - self.progress_at
             if not self.cfg.kill_after_s or idle < limit:
                 continue
             logger.error(f"no progress for {idle:.0f} s in phase {self.phase} (step {self.step}): dumping every "

@@ -55,6 +55,7 @@ class RunView:
         if not read_whole:  # else the lazy attributes below read them
             self.manifest, self.submissions = manifest, submissions
         self.state, self.stale, self.note = RunState.UNKNOWN, False, ""
+        self.suspended = False  # Slurm suspended its job: no progress is expected
         # Set by `Registry.runs(usage=True)`: job id -> every run of it (None: SLURM has no record of it).
         self.job_runs: dict[str, list[slurm_client.SacctRow] | None] = {}
         # Attempt index -> when SLURM says its run of the job ended, where SLURM was asked about that job.
@@ -164,7 +165,7 @@ class RunView:
     def resolve(self, slurm: SlurmView) -> None:
         self._resolve_state(slurm)
         self.note_slurm_ends(slurm.runs)
-        if self.state == RunState.RUNNING:
+        if self.state == RunState.RUNNING and not self.suspended:  # a suspended job makes no progress by design
             self._check_progress()
         skipped = self.brief_m.get("skipped_checkpoints") or []
         if skipped:
@@ -219,7 +220,7 @@ class RunView:
         task_failed = slurm_client.another_task_failed(row.state, recorded)
         if state in (RunState.COMPLETED, RunState.FAILED) and recorded in FINAL and not task_failed:
             state = recorded  # the job's own account is more precise than its exit code
-        self.state = state
+        self.state, self.suspended = state, row.state == "SUSPENDED"
         if error and state == recorded:
             self.note = error
         elif state == RunState.REQUEUED and recorded not in (RunState.REQUEUED, None):
