@@ -74,3 +74,13 @@ def test_a_suspended_job_is_not_stalled(experiments_root):
     view = RunView(m.paths.run_dir, m.data, [])
     view.resolve(SlurmView({"77": SacctRow("77", "SUSPENDED", "0:0", "vm", time.time() - 4000, None)}))
     assert view.note == "job 77 is suspended"
+
+
+def test_a_stalled_rows_step_is_its_heartbeats(experiments_root, capsys, no_slurm):  # noqa: F811
+    """The manifest's step moves at logging steps; the heartbeat's at every step: the row says the later one."""
+    m = make_run(experiments_root, "demo", "ahead", "running", step=5)
+    _beat(m.paths.run_dir, idle_s=600, step=9)
+    RunLease(m.paths).acquire()
+    code, out = cli("status", "--json", capsys=capsys)
+    (row,) = json.loads(out.out)
+    assert code == 0 and row["state"] == "STALLED" and row["last_step"] == 9 and "(step 9)" in row["note"]

@@ -56,6 +56,7 @@ class RunView:
             self.manifest, self.submissions = manifest, submissions
         self.state, self.stale, self.note = RunState.UNKNOWN, False, ""
         self.suspended = False  # Slurm suspended its job: no progress is expected
+        self.heartbeat_step: int | None = None  # a RUNNING run's step by its heartbeat (ahead of the manifest's)
         # Set by `Registry.runs(usage=True)`: job id -> every run of it (None: SLURM has no record of it).
         self.job_runs: dict[str, list[slurm_client.SacctRow] | None] = {}
         # Attempt index -> when SLURM says its run of the job ended, where SLURM was asked about that job.
@@ -267,6 +268,8 @@ class RunView:
             return
         if not isinstance(beat, dict) or not beat.get("stall_after_s"):
             return
+        if isinstance(beat.get("step"), int):
+            self.heartbeat_step = beat["step"]
         idle = time.time() - float(beat.get("time") or 0)
         if idle > beat["stall_after_s"]:
             self.state = RunState.STALLED
@@ -368,7 +371,8 @@ class RunView:
             "run_dir": self.run_dir_text, "run_id": self.run_id, "exp_name": self.exp_name,
             "run_name": self.run_name, "sweep_id": self.sweep_id,
             "state": self.state.value, "stale": self.stale, "note": self.note, "job_id": self.job_id,
-            "last_step": m.get("last_step"), "max_steps": m.get("max_steps"),
+            "last_step": max(m.get("last_step") or 0, self.heartbeat_step or 0) or m.get("last_step"),
+            "max_steps": m.get("max_steps"),
             "reward": (m.get("metrics") or {}).get("reward"), "last_checkpoint": self.last_checkpoint(),
             "elapsed_s": self.elapsed_s(), "wandb_id": m.get("wandb_id"), "wandb_url": m.get("wandb_url"),
             "created": self.created, "updated": m.get("updated"), "attempts": len(self.brief_attempts),
