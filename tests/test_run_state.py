@@ -310,3 +310,24 @@ def test_a_complete_checkpoint_is_readable_as_the_umask_allows(tmp_path):
         assert stat.S_IMODE((ckpt / "model.safetensors").stat().st_mode) == 0o600
     finally:
         os.umask(previous)
+
+
+def test_a_code_snapshot_is_taken_once_and_a_full_root_is_one_line(tmp_path, monkeypatch):
+    """The same code gives the same snapshot (taken once); a root that cannot hold it refuses the submission in one
+    line and leaves nothing half-copied."""
+    import errno
+    import shutil
+
+    from rlvr_vocab.run import code
+
+    first = code.ensure_snapshot(tmp_path / "root")
+    assert code.ensure_snapshot(tmp_path / "root") == first and (first / "code.json").is_file()
+    assert (first / "rlvr_vocab" / "train.py").is_file() and (first / "conf" / "config.yaml").is_file()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copy2", full)
+    with pytest.raises(ConfigError, match=r"_code: cannot hold the code snapshot jobs run from \(No space left on"):
+        code.ensure_snapshot(tmp_path / "other")
+    assert list((tmp_path / "other" / "_code").iterdir()) == []

@@ -25,6 +25,7 @@ from typing import Any
 
 import rlvr_vocab
 from rlvr_vocab import CONF_DIR
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.resources import scripts_dir
 from rlvr_vocab.run.fsio import atomic_write_text
 from rlvr_vocab.run.layout import RootPaths
@@ -59,11 +60,20 @@ def snapshot_dir(root: str | Path) -> Path:
 
 
 def ensure_snapshot(root: str | Path) -> Path:
-    """This code's snapshot under the experiments root, taken now unless an identical one exists."""
+    """This code's snapshot under the experiments root, taken now unless an identical one exists. A root that cannot
+    hold it (full, read-only) is a ConfigError: nothing is submitted without the code it would run."""
     sources = _sources()
     target = RootPaths(root).code(code_hash(sources))
     if (target / _MARKER).is_file():
         return target
+    try:
+        return _take(sources, target)
+    except OSError as e:
+        raise ConfigError(str(target.parent), f"cannot hold the code snapshot jobs run from ({e.strerror or e})",
+                          "free space there, or make it writable") from None
+
+
+def _take(sources: list[tuple[str, Path]], target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".taking-", dir=target.parent))
     try:
