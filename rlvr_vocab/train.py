@@ -90,6 +90,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
     from rlvr_vocab.core.private_api import load_checkpoint_weights
     from rlvr_vocab.eval.heldout import held_out_eval, summary
     from rlvr_vocab.job.callbacks import (
+        DiskSpaceCallback,
         HeartbeatReward,
         JobControlCallback,
         PeriodicEvalCallback,
@@ -156,7 +157,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
         processing_class=tokenizer,
         peft_config=lora_config(cfg),
         callbacks=[RunStateCallback(job, plan.keep_checkpoints, chain), JobControlCallback(job), *periodic,
-                   SaveTimerCallback()],
+                   DiskSpaceCallback(job), SaveTimerCallback()],
     )
     # Metrics are logged as compact lines by RunStateCallback; the raw dict printer only adds noise.
     trainer.remove_callback(PrinterCallback)

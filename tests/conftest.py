@@ -150,6 +150,22 @@ def documented_local_cluster_commands() -> list[str]:
     return commands
 
 
+def checkout_copy(dest: Path) -> Path:
+    """A copy of this checkout's package, configs and scripts, to submit from and edit while its jobs wait."""
+    for part in ("rlvr_vocab", "conf", "slurm"):
+        shutil.copytree(REPO / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(REPO / "pyproject.toml", dest)
+    return dest
+
+
+def edit_train(checkout: Path, line: str) -> None:
+    """Add a log line at the start of `train()` in a checkout copy."""
+    train_py = checkout / "rlvr_vocab" / "train.py"
+    edited = train_py.read_text().replace("    name_run(cfg, ", f"    logger.info({line!r})\n    name_run(cfg, ")
+    assert line in edited, "train() no longer starts with name_run: update this helper"
+    train_py.write_text(edited)
+
+
 def copy_fixture(name: str, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / name

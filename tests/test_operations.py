@@ -129,3 +129,64 @@ def test_time_the_job_was_suspended_is_not_time_without_progress(tmp_path):
         assert phase == "generation" and 1 <= idle < 60
     finally:
         watchdog.stop()
+
+
+def test_a_save_that_would_not_fit_ends_the_attempt_before_it_starts(tmp_path, monkeypatch):
+    """The last checkpoint's size against the free space: a warning when two more would not fit, the disk named as
+    the cause when one would not (never a torn write the job reports as `unexpected pos`)."""
+    import shutil
+    from types import SimpleNamespace
+
+    from loguru import logger
+
+    from rlvr_vocab.job.callbacks import DiskFull, DiskSpaceCallback
+    from rlvr_vocab.run import checkpoints
+    from rlvr_vocab.run.layout import RunPaths
+
+    said: list[str] = []
+    sink = logger.add(said.append, level="WARNING")
+
+    paths = RunPaths(tmp_path / "run")
+    ckpt = paths.checkpoint(2)
+    ckpt.mkdir(parents=True)
+    (ckpt / "model.safetensors").write_bytes(b"x" * 10 * 2**20)
+    checkpoints.mark_complete(ckpt)
+    callback = DiskSpaceCallback(SimpleNamespace(paths=paths))
+    state, control = SimpleNamespace(is_world_process_zero=True, global_step=4), SimpleNamespace(should_save=True)
+    for free_mib, outcome in ((100, "quiet"), (15, "warned"), (10, "refused")):
+        monkeypatch.setattr(shutil, "disk_usage", lambda _: SimpleNamespace(free=free_mib * 2**20))
+        if outcome == "refused":
+            with pytest.raises(DiskFull, match=r"disk full at .*checkpoints: checkpoint-4 needs about 10 MiB, 10 MiB "
+                                                r"free; free space, or lower training.save_total_limit"):
+                callback.on_step_end(None, state, control)
+        else:
+            said.clear()
+            callback.on_step_end(None, state, control)
+            assert any("disk nearly full" in m for m in said) == (outcome == "warned")
+    logger.remove(sink)
+
+
+def test_a_full_disk_stops_train_log_with_one_line_not_a_traceback_per_message(tmp_path, capsys):
+    import errno
+
+    from loguru import logger
+
+    from rlvr_vocab.core import logs
+
+    logs.setup_logging(tmp_path / "train.log")
+    try:
+        logger.info("before")
+
+        def full(_):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        logs._run_log.file.write = full
+        for i in range(3):
+            logger.info(f"message {i}")
+        err = capsys.readouterr().err
+        assert err.count("No space left on device") == 1 and "Traceback" not in err and "Logging error" not in err
+        assert f"cannot write {tmp_path / 'train.log'} (No space left on device)" in err
+        assert err.count("message ") == 3, "the log goes on on stderr"
+        assert "before" in (tmp_path / "train.log").read_text()
+    finally:
+        logs.setup_logging()

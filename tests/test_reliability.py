@@ -16,7 +16,20 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DEMO, DEMO_MODEL, REPO, manifest, release, run_cli, run_train, sacct_states, wait_for
+from conftest import (
+    DEMO,
+    DEMO_MODEL,
+    REPO,
+    checkout_copy,
+    edit_train,
+    manifest,
+    release,
+    run_cli,
+    run_module,
+    run_train,
+    sacct_states,
+    wait_for,
+)
 
 from rlvr_vocab.launch.resume import command
 from rlvr_vocab.registry import Registry
@@ -191,12 +204,17 @@ def test_timeout_requeues_resumes_then_stops_when_its_budget_is_used_up(demo_cac
     assert_no_secrets(experiments_root)
 
 
-def test_preemption_by_a_higher_priority_partition(demo_cache, experiments_root, jobs, step_gate):
-    """Scenario 2: a job on partition `high` needs the whole node; ours is preempted (USR2, then SIGTERM)."""
+def test_preemption_by_a_higher_priority_partition(demo_cache, experiments_root, jobs, step_gate, tmp_path):
+    """Scenario 2: a job on partition `high` needs the whole node; ours is preempted (USR2, then SIGTERM). Submitted
+    from a checkout that moves on while the job waits to be requeued: the requeue runs the code submitted."""
     run_dir = experiments_root / "demo" / "bumped"
     step_gate.hold_at(6)  # checkpoint-5 written; the preemption cannot race the end of the run
-    job = submit(run_dir, jobs, "run_name=bumped", "training.max_steps=8", "training.save_steps=5",
-                 "logging=wandb", "logging.mode=offline", *FAST, *SECRET_LITERAL)
+    checkout = checkout_copy(tmp_path / "checkout")
+    submitted = run_module(*SLURM_CPU, "run_name=bumped", "training.max_steps=8", "training.save_steps=5",
+                           "logging=wandb", "logging.mode=offline", *FAST, *SECRET_LITERAL, cwd=checkout)
+    assert submitted.returncode == 0 and "submitted sweep" in submitted.stdout, submitted.stderr[-2000:]
+    job = submissions(run_dir)[-1]["job_id"]
+    jobs.append(job)
     step_gate.wait_held()
     blocker = subprocess.run(["sbatch", "--parsable", "-p", "high", "--exclusive", "--mem=100M", "-J", "rlvr-blocker",
                               "-o", "/dev/null", "--wrap", "sleep 2"], capture_output=True, text=True, check=True)
@@ -207,6 +225,7 @@ def test_preemption_by_a_higher_priority_partition(demo_cache, experiments_root,
     at_preemption = manifest(run_dir)
     newest = at_preemption["checkpoints"][-1]["step"]
     assert states_until("bumped", "REQUEUED", 60) <= {"PREEMPTED", "REQUEUED"}, "never FAILED"
+    edit_train(checkout, "EDITED BEFORE THE REQUEUE")  # the checkout moves on while the job waits
 
     step_gate.release()
     release(job)
@@ -216,6 +235,7 @@ def test_preemption_by_a_higher_priority_partition(demo_cache, experiments_root,
     assert first["end_state"] == "PREEMPTED", first
     assert second["resumed_from_step"] == newest == 5 and second["slurm_restart_count"] == 1
     assert second["code"] == first["code"] and first["code"]["snapshot"], "the requeue runs the submitted snapshot"
+    assert "EDITED BEFORE THE REQUEUE" not in Path(submissions(run_dir)[-1]["stderr"]).read_text()
     assert final["last_step"] == 8 and "resumed from checkpoint-5" in (run_dir / "train.log").read_text()
     wait_for(lambda: slurm_runs(job) == ["PREEMPTED", "COMPLETED"], 60, "Slurm to record both runs of the job")
     assert wandb_ids(run_dir) == {final["wandb_id"]}, "one W&B run across the preemption"

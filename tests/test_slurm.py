@@ -2,7 +2,6 @@
 
 import json
 import shlex
-import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -12,7 +11,9 @@ from conftest import (
     DEMO,
     DEMO_MODEL,
     REPO,
+    checkout_copy,
     documented_local_cluster_commands,
+    edit_train,
     manifest,
     run_module,
     run_train,
@@ -88,10 +89,7 @@ def test_a_held_job_runs_the_code_submitted_and_fails_without_requeue_when_its_d
         demo_cache, experiments_root, tmp_path):
     """While the job waits, its checkout is edited and its data removed: it runs the code as submitted (its snapshot),
     and fails on the missing data without a requeue."""
-    checkout = tmp_path / "checkout"  # submitted from a checkout (`-m` imports the cwd's package), edited below
-    for part in ("rlvr_vocab", "conf", "slurm"):
-        shutil.copytree(REPO / part, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy2(REPO / "pyproject.toml", checkout)
+    checkout = checkout_copy(tmp_path / "checkout")  # submitted from a checkout (`-m` imports the cwd's package)
     data = tmp_path / "data.jsonl"
     data.write_text("".join(f'{{"question": "{i}+1", "answer": "{i + 1}"}}\n' for i in range(30)))
     run_dir = experiments_root / "demo" / "vanishing"
@@ -102,11 +100,7 @@ def test_a_held_job_runs_the_code_submitted_and_fails_without_requeue_when_its_d
     assert submit.returncode == 0, submit.stderr[-2000:]
     submission = json.loads((run_dir / "submissions.json").read_text())[-1]
     job = submission["job_id"]
-    train_py = checkout / "rlvr_vocab" / "train.py"
-    edit = "    logger.info('EDITED WHILE PENDING')\n"
-    edited = train_py.read_text().replace("    name_run(cfg, ", edit + "    name_run(cfg, ")
-    assert edited != train_py.read_text()
-    train_py.write_text(edited)
+    edit_train(checkout, "EDITED WHILE PENDING")
     data.unlink()
     subprocess.run(["scontrol", "release", job.split("_")[0]], check=True)  # a pending array: by its id
     wait_for(lambda: manifest(run_dir).get("status") == "FAILED", 300, "the job to fail")

@@ -26,6 +26,33 @@ class _InterceptHandler(logging.Handler):
         logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
 
 
+class RunLogFile:
+    """train.log as a loguru sink. A write that fails (the disk full) stops it with one line on stderr, where the
+    log goes on, instead of loguru's traceback for every message that follows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.stopped = Path(path), False
+        self.file = self.path.open("a", buffering=1, encoding="utf-8")
+
+    def write(self, message: str) -> None:
+        if self.stopped:
+            return
+        try:
+            self.file.write(message)
+        except OSError as e:
+            self.stopped = True
+            sys.stderr.write(f"rlvr: cannot write {self.path} ({e.strerror or e}): the log goes on here only\n")
+
+    def close(self) -> None:
+        try:
+            self.file.close()
+        except OSError:
+            pass  # what did not fit is lost either way
+
+
+_run_log: RunLogFile | None = None
+
+
 def _redact_record(record) -> bool:
     record["message"] = redact(record["message"])
     return True
@@ -33,10 +60,15 @@ def _redact_record(record) -> bool:
 
 def setup_logging(log_file: Path | None = None, level: str = "INFO") -> None:
     """(Re)configure sinks; call again with the run's train.log once the run dir exists."""
+    global _run_log
     logger.remove()
+    if _run_log is not None:
+        _run_log.close()
+        _run_log = None
     logger.add(sys.stderr, level=level, format=_FORMAT, filter=_redact_record, diagnose=False)
     if log_file is not None:
-        logger.add(log_file, level="DEBUG", format=_FORMAT, filter=_redact_record, diagnose=False)
+        _run_log = RunLogFile(log_file)
+        logger.add(_run_log.write, level="DEBUG", format=_FORMAT, filter=_redact_record, diagnose=False)
     logging.basicConfig(handlers=[_InterceptHandler()], level=logging.INFO, force=True)
     # transformers' v6 renames (gradient -> activation checkpointing) warn on every step from TRL's code.
     warnings.filterwarnings("ignore", message=r".*deprecated and will be removed in v6.*", category=FutureWarning)

@@ -8,6 +8,7 @@ measured save time is the save alone.
 import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -156,6 +157,33 @@ def wait_at_step_gate(step: int | None) -> None:
             Path(f"{gate}.at").write_text("final" if step is None else str(step))
             logged = True
         time.sleep(0.2)
+
+
+class DiskFull(Exception):
+    """The next checkpoint would not fit: said before the save starts, never as a torn write."""
+
+
+class DiskSpaceCallback(TrainerCallback):
+    """Before each save, the free space where checkpoints go against the last complete checkpoint's size: a warning
+    when two more would not fit, the attempt ended (its cause: the disk) when one would not."""
+
+    def __init__(self, job: JobLifecycle):
+        self.job = job
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if not (control.should_save and state.is_world_process_zero):
+            return
+        complete = checkpoints.complete_checkpoints(self.job.paths.checkpoints)
+        if not complete:
+            return  # the first save: no size to go by
+        needed = sum(checkpoints.marker(complete[-1]).get("files", {}).values())
+        free = shutil.disk_usage(self.job.paths.checkpoints).free
+        said = f"checkpoint-{state.global_step} needs about {needed / 2**20:.0f} MiB, {free / 2**20:.0f} MiB free"
+        if free < needed * 1.1:
+            raise DiskFull(f"disk full at {self.job.paths.checkpoints}: {said}; free space, or lower "
+                           "training.save_total_limit, then `rlvr-vocab resume`")
+        if free < 2 * needed:
+            logger.warning(f"disk nearly full at {self.job.paths.checkpoints}: {said}")
 
 
 class SaveTimerCallback(TrainerCallback):
