@@ -154,7 +154,7 @@ def test_a_save_that_would_not_fit_ends_the_attempt_before_it_starts(tmp_path, m
     callback = DiskSpaceCallback(SimpleNamespace(paths=paths))
     state, control = SimpleNamespace(is_world_process_zero=True, global_step=4), SimpleNamespace(should_save=True)
     for free_mib, outcome in ((100, "quiet"), (15, "warned"), (10, "refused")):
-        monkeypatch.setattr(shutil, "disk_usage", lambda _: SimpleNamespace(free=free_mib * 2**20))
+        monkeypatch.setattr(shutil, "disk_usage", lambda _, mib=free_mib: SimpleNamespace(free=mib * 2**20))
         if outcome == "refused":
             with pytest.raises(DiskFull, match=r"disk full at .*checkpoints: checkpoint-4 needs about 10 MiB, 10 MiB "
                                                 r"free; free space, or lower training.save_total_limit"):
