@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from rlvr_vocab.cli.common import find_run, registry
+from rlvr_vocab.job.options import add_options
 from rlvr_vocab.report.terminal import fmt_number
 
 
@@ -17,18 +18,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a run's weights (initial, checkpoints, final) on benchmarks or a "
                                     "held-out split")
     p.add_argument("run")
-    p.add_argument("--benchmarks", help="comma-separated conf/benchmark/ names (math500,gsm8k,...)")
-    p.add_argument("--checkpoints",
-                   help="with --benchmarks: all, last (default), or a list of initial, final and steps N,M")
-    p.add_argument("--backend", help="with --benchmarks: transformers (default) or vllm")
-    p.add_argument("--benchmark-path", action="append", metavar="NAME=PATH",
-                   help="with --benchmarks: a local copy of a benchmark (repeatable)")
-    p.add_argument("--checkpoint", help="a checkpoint step or 'final' (default: final, else the newest checkpoint)")
-    p.add_argument("--dataset", help="a conf/dataset/ name or a local file (default: the run's own held-out split)")
-    p.add_argument("--k", type=int, help="pass@k from k samples besides greedy accuracy (default: the run's eval.k)")
-    p.add_argument("--max-samples", type=int, help="evaluate at most this many held-out rows")
-    p.add_argument("--launcher", help="run as a SLURM job with this conf/hydra/launcher/ profile (e.g. slurm)")
-    p.add_argument("--wait", action="store_true", help="with --launcher: wait for the job's result")
+    add_options(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=run)
 

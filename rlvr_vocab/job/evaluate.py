@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlvr_vocab import CONF_DIR
 from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.job.options import add_options
 
 
 def model_dir(run_dir: Path, checkpoint: str | None) -> tuple[Path, str]:
@@ -173,19 +174,10 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m rlvr_vocab.job.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--benchmarks", help="comma-separated conf/benchmark/ names: evaluate on these benchmarks")
-    p.add_argument("--checkpoints", default="last",
-                   help="with --benchmarks: all, last (default), or a list of initial, final and steps N,M")
-    p.add_argument("--backend", default="transformers", help="with --benchmarks: transformers or vllm")
-    p.add_argument("--benchmark-path", action="append", default=[], metavar="NAME=PATH",
-                   help="with --benchmarks: a local copy of a benchmark (repeatable)")
-    p.add_argument("--checkpoint", help="a checkpoint step or 'final' (default: final, else the newest checkpoint)")
-    p.add_argument("--dataset", help="a conf/dataset/ name or a local file (default: the run's own held-out split)")
-    p.add_argument("--k", type=int, help="pass@k from k samples besides greedy accuracy (default: the run's eval.k)")
-    p.add_argument("--max-samples", type=int, help="evaluate at most this many rows (of each benchmark)")
-    p.add_argument("--launcher", help="submit as a SLURM job with this conf/hydra/launcher/ profile")
-    p.add_argument("--wait", action="store_true", help="with --launcher: wait for the job and print its result")
+    add_options(p)
     args = p.parse_args(argv)
+    args.checkpoints, args.backend = args.checkpoints or "last", args.backend or "transformers"
+    args.benchmark_path = args.benchmark_path or []
     setup_logging()
     with exit_on_user_error():
         run_dir = args.run_dir.resolve()
