@@ -330,6 +330,7 @@ def test_rows_built_anew_equal_the_rows_served_from_the_index(experiments_root, 
     assert json.loads(out) == [v.to_json() for v in full]
 
 
+@pytest.mark.slow  # 2,000 realistic run dirs
 def test_the_index_keeps_a_brief_of_each_run_under_2_kb(experiments_root, capsys, slurm_shim):
     """Realistic run dirs (a manifest of ~2.3 KB: every metric TRL logs, checkpoints, an evaluation; the sweep's
     submission): the index keeps what `status` and the list commands read, not the files, and `show` reads them
