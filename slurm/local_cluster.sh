@@ -12,6 +12,10 @@
 # talks over 127.0.0.1 (two nodes: see below). Config: /etc/slurm/slurm.conf, /etc/slurm/slurmdbd.conf.
 # State and logs: $RLVR_SLURM_DIR (default /var/lib/rlvr-local-slurm).
 #
+# Node 1 offers twice the machine's cores (SlurmdParameters=config_overrides): CPU jobs of the demo
+# and the tests spend much of their time starting Python and waiting, so twice as many run at once
+# keep the cores busy; memory (80% of RAM) stays a hard limit.
+#
 # The cluster mirrors what the framework meets on real clusters:
 #   partitions debug (default, PriorityTier=1, preemptible by requeue) and
 #   high (PriorityTier=10); preemption delivers the job's --signal user signal;
@@ -22,8 +26,8 @@
 # node 2 ($NODE2) is a second slurmd in a network namespace of its own, joined to the host by a
 # veth pair ($NET.1 on the host = node 1 and the controller, $NET.2 = node 2), with its own
 # hostname (UTS namespace), spool dir, pid file and log. It shares the file system, munge (its
-# socket is a file) and the controller. Both nodes are in both partitions; node 1 keeps all CPUs,
-# node 2 adds one (so the machine is oversubscribed), memory is shared half and half.
+# socket is a file) and the controller. Both nodes are in both partitions; node 1 keeps its CPUs,
+# node 2 adds one, memory is shared half and half.
 # Slurm and the nodes address each other by the veth addresses; /etc/hosts gets (marked) lines
 # for both names, and both slurmds, so every job, see an /etc/hosts where the node names mean
 # only those addresses (see node_hosts_text). Node 2 reaches the host, not the outside world.
@@ -175,7 +179,7 @@ slurm_conf_text() {
   local addr=127.0.0.1 per_node="" mem nodes="$HOST" node_lines
   mem="$(mem_mb)"
   if ((NODES == 2)); then addr="$ADDR1" per_node=-%n mem=$((mem / 2)) nodes="$HOST,$NODE2"; fi
-  node_lines="NodeName=$HOST NodeAddr=$addr CPUs=$(nproc) RealMemory=$mem State=UNKNOWN"
+  node_lines="NodeName=$HOST NodeAddr=$addr CPUs=$(($(nproc) * 2)) RealMemory=$mem State=UNKNOWN"
   if ((NODES == 2)); then
     node_lines+=$'\n'"NodeName=$NODE2 NodeAddr=$ADDR2 CPUs=1 RealMemory=$mem State=UNKNOWN"
   fi
@@ -199,6 +203,7 @@ SlurmctldLogFile=$LOG_DIR/slurmctld.log
 SlurmdLogFile=$LOG_DIR/slurmd$per_node.log
 SlurmctldDebug=info
 SlurmdDebug=info
+SlurmdParameters=config_overrides
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 MpiDefault=none

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from rlvr_vocab.slurm.client import cluster_problem
 from rlvr_vocab.slurm.local import ensure_local_cluster
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,34 +27,111 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
-# The files of the `slurm` tier. They stop daemons, set nodes down and restart the cluster, which no other test may
-# see: under pytest-xdist (`-n 2`) all of them run on one worker, in order, while the other runs everything else.
-SLURM_FILES = (
-    "test_cli_slurm.py", "test_demo_slurm.py", "test_doctor_slurm.py", "test_eval_slurm.py",
-    "test_experiments_qwen3_slurm.py", "test_local_cluster_nodes.py", "test_operations_slurm.py",
-    "test_reliability.py", "test_slurm.py", "test_trustworthy_slurm.py",
+# The `slurm` tier runs as three units of work on the xdist workers. The tests that take the local cluster to
+# themselves (they stop daemons, set nodes down, restart it with two nodes, or preempt everything on the node) come
+# first, while the other worker runs the tests that need no cluster; then two streams of tests that share the
+# cluster run side by side. CLUSTER_LOCK keeps them apart at run time: a shared hold per test, an exclusive hold for
+# those.
+SLURM_STREAMS = {
+    "slurm-a": ("test_demo_slurm.py", "test_experiments_qwen3_slurm.py", "test_eval_slurm.py", "test_doctor_slurm.py"),
+    "slurm-b": ("test_reliability.py", "test_slurm.py", "test_cli_slurm.py", "test_trustworthy_slurm.py",
+                "test_operations_slurm.py"),
+}
+CLUSTER_TO_ITSELF = (
+    "test_local_cluster_nodes.py",
+    "test_reliability.py::test_preemption_by_a_higher_priority_partition",
+    "test_reliability.py::test_status_while_slurm_daemons_are_down",
+    "test_operations_slurm.py::test_a_node_failure_past_its_budget_is_not_retried",
+    "test_doctor_slurm.py::test_doctor_with_slurmctld_stopped",
 )
+SLURM_FILES = tuple(f for files in SLURM_STREAMS.values() for f in files) + ("test_local_cluster_nodes.py",)
+SLURM_UNITS = ("slurm-exclusive", *SLURM_STREAMS)
+
+
+def slurm_unit(nodeid: str) -> str | None:
+    """The unit of work of a test of the `slurm` tier (None: not one)."""
+    path = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    name = f"{path}::{nodeid.split('::', 1)[1]}" if "::" in nodeid else path
+    if any(name == t or name.startswith(f"{t}[") or path == t for t in CLUSTER_TO_ITSELF):
+        return "slurm-exclusive"
+    return next((unit for unit, files in SLURM_STREAMS.items() if path in files), None)
 
 
 def pytest_collection_modifyitems(items):
-    """A test marked `slurm` lives in one of SLURM_FILES, and every test there is marked `slurm`. The Slurm tier
-    comes first: it is the longest unit of work, and the other worker fills in around it."""
+    """A test marked `slurm` lives in one of SLURM_FILES, and every test there is marked `slurm`. Order: the exclusive
+    unit, the tests that need no cluster, then the two shared streams (see SLURM_STREAMS)."""
     strays = [i.nodeid for i in items if bool(i.get_closest_marker("slurm")) != (i.path.name in SLURM_FILES)]
     if strays:
         raise pytest.UsageError(f"the slurm mark and SLURM_FILES (tests/conftest.py) disagree on: {strays[:5]}")
-    items.sort(key=lambda item: item.path.name not in SLURM_FILES)
+    items.sort(key=lambda item: _run_order(slurm_unit(item.nodeid)))
+
+
+def _run_order(unit: str | None) -> int:
+    return 1 if unit is None else 0 if unit == "slurm-exclusive" else 2 + tuple(SLURM_STREAMS).index(unit)
 
 
 def pytest_xdist_make_scheduler(config, log):
     """xdist's own groups (`--dist loadgroup`) are lost under pytest 9.2 (it reads node ids that grouping can no
-    longer change): this scheduler keeps the Slurm tier as one unit of work, every other test a unit of its own."""
+    longer change): this scheduler makes each Slurm unit one unit of work, every other test a unit of its own, handed
+    out in the order of collection (`pytest_collection_modifyitems`)."""
     from xdist.scheduler import LoadScopeScheduling
 
-    class OneSlurmWorker(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return "slurm" if nodeid.split("::", 1)[0].rsplit("/", 1)[-1] in SLURM_FILES else nodeid
+    class SlurmUnits(LoadScopeScheduling):
+        def __init__(self, config, log=None):
+            super().__init__(config, log)
+            config.option.loadscopereorder = False
 
-    return OneSlurmWorker(config, log)
+        def _split_scope(self, nodeid: str) -> str:
+            return slurm_unit(nodeid) or nodeid
+
+    return SlurmUnits(config, log)
+
+
+class ClusterLock:
+    """A readers-writer lock on the local cluster across test processes (xdist workers, and other test sessions
+    on this machine): shared by the tests that only use the cluster, exclusive for those that disrupt it.
+
+    flock(2) on two files: a waiting writer holds the turnstile, so new readers queue behind it instead of
+    starving it. Re-entrant within a process (a module's exclusive hold covers its tests' holds).
+    """
+
+    def __init__(self, path: Path):
+        self.path, self.turnstile = path, path.with_name(path.name + ".turnstile")
+        self.mode: str | None = None
+
+    @contextmanager
+    def hold(self, exclusive: bool):
+        if self.mode == "exclusive" or (self.mode == "shared" and not exclusive):
+            yield
+            return
+        assert self.mode is None, "a shared hold of the cluster cannot become exclusive"
+        gate = os.open(self.turnstile, os.O_CREAT | os.O_RDWR, 0o666)
+        lock = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(gate, fcntl.LOCK_EX)
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            if not exclusive:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+            self.mode = "exclusive" if exclusive else "shared"
+            yield
+        finally:
+            self.mode = None
+            os.close(lock)
+            os.close(gate)
+
+
+CLUSTER_LOCK = ClusterLock(Path(tempfile.gettempdir()) / "rlvr-local-slurm-tests.lock")
+
+
+@pytest.fixture(autouse=True)
+def cluster_hold(request):
+    """Each test of the `slurm` tier holds the cluster: shared, or to itself (CLUSTER_TO_ITSELF)."""
+    unit = slurm_unit(request.node.nodeid)
+    if unit is None:
+        yield
+        return
+    with CLUSTER_LOCK.hold(exclusive=unit == "slurm-exclusive"):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -179,7 +258,9 @@ def slurm_cluster():
 
     Skips with the reason when no cluster can be had, except under CI=true, where that fails.
     """
-    why = ensure_local_cluster()
+    # Started by one process at a time; one that is up (another worker's) is only shared.
+    with CLUSTER_LOCK.hold(exclusive=cluster_problem() is not None):
+        why = ensure_local_cluster()
     if why is not None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"no Slurm cluster under CI=true: {why}")

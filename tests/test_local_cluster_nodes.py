@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEMO, REPO, manifest, release, run_module, run_train, wait_for
+from conftest import CLUSTER_LOCK, DEMO, REPO, manifest, release, run_module, run_train, wait_for
 
 from rlvr_vocab.run.overrides import name_of_overrides
 
@@ -66,21 +66,22 @@ def wait_state(job: str, state: str, timeout: float = 120) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def nodes():
-    """[node 1, node 2] of a two-node cluster, back to one node afterwards.
+    """[node 1, node 2] of a two-node cluster, back to one node afterwards; the cluster to these tests alone.
 
     Skips with the reason when two nodes cannot be had, except under CI=true, where that fails.
     """
-    start = cluster("start", "--nodes", "2")
-    states = node_states() if start.returncode == 0 else {}
-    if start.returncode or len(states) != 2 or NODE2 not in states:
-        why = (start.stderr or start.stdout).strip() or f"sinfo shows {states}"
-        cluster("start")  # whatever was half set up goes
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"two local Slurm nodes needed under CI=true: {why}")
-        pytest.skip(f"two local Slurm nodes not available: {why}")
-    yield [next(n for n in states if n != NODE2), NODE2]
-    back = cluster("start")
-    assert back.returncode == 0, f"could not go back to one node: {back.stderr or back.stdout}"
+    with CLUSTER_LOCK.hold(exclusive=True):
+        start = cluster("start", "--nodes", "2")
+        states = node_states() if start.returncode == 0 else {}
+        if start.returncode or len(states) != 2 or NODE2 not in states:
+            why = (start.stderr or start.stdout).strip() or f"sinfo shows {states}"
+            cluster("start")  # whatever was half set up goes
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"two local Slurm nodes needed under CI=true: {why}")
+            pytest.skip(f"two local Slurm nodes not available: {why}")
+        yield [next(n for n in states if n != NODE2), NODE2]
+        back = cluster("start")
+        assert back.returncode == 0, f"could not go back to one node: {back.stderr or back.stdout}"
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import os
 import re
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,8 @@ def experiments_root(cli_root: str | None) -> Path:
 
 
 def registry(args) -> Registry:
-    return Registry(experiments_root(args.root))
+    """The registry at the root; a line on stderr when its index cannot be written (the command goes on)."""
+    return Registry(experiments_root(args.root), warn=lambda line: print(line, file=sys.stderr))
 
 
 def root_origin(args) -> str:
@@ -98,8 +100,6 @@ def relative(path: Path) -> str:
 
 def console():
     """A rich console; piped output gets a wide fixed width instead of 80 columns of ellipses."""
-    import sys
-
     from rich.console import Console
 
     return Console() if sys.stdout.isatty() else Console(width=240)

@@ -7,8 +7,9 @@ state it may still change (one `sacct` call, plus one `squeue` or `scontrol ping
 `filters`) and the other commands. That sacct call also brings each job's resources (every run of it, requeues
 included, with its steps' MaxRSS): a job SLURM is done with is kept in the index's `accounting` table, and the
 commands that show resources (`show`, `compare`, `usage`) add to the one call only the jobs of theirs that table
-does not hold yet. A run dir that cannot be read is listed as UNREADABLE, never an error. Deaths the jobs could not
-report, found on a refresh, are notified (`unreported`).
+does not hold yet. A run dir that cannot be read is listed as UNREADABLE, never an error; an index whose disk refuses
+its writes (full, over quota, read-only) is passed over for the run dirs' files, said in one line. Deaths the jobs
+could not report, found on a refresh, are notified (`unreported`).
 
 CLI-side: imports neither torch nor loguru (but to notify a death), and nothing from the job's side but file
 formats.

@@ -1,11 +1,13 @@
 """The registry's SQLite index under the experiments root: a cache of each run's brief (see `run_files`), refreshed
 from the run dirs whose mtime changed (jobs and the launcher replace files by rename, which moves it, and move their
 experiment dir's mtime too, so that an unchanged experiment's finished runs need no look at all). Deleting it loses
-nothing, and a reader who may not write it (a teammate on a shared root) keeps a private copy instead.
+nothing, and a reader who may not write it (a teammate on a shared root) keeps a private copy instead. When its disk
+refuses the writes (full, over quota, read-only), a command reads the run dirs' files into memory instead.
 
 Run dirs are kept relative to the root (`exp/run`): the index serves the root however it is spelled.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -63,6 +65,23 @@ _RUN_COLUMNS = "dir_mtime, exp_dir, exp_name, sweep_id, run_name, created, creat
 # A settled run's manifest values its row holds under the same key (and `reward`, `disk_bytes` under others).
 _IN_ROW = ("run_id", "exp_name", "run_name", "sweep_id", "created", "updated", "error", "last_step", "max_steps",
            "wandb_id", "wandb_url", "identity", "benchmarks", "skipped_checkpoints")
+# SQLite's primary result codes for a write its disk refused: read-only, an I/O error (a full disk over NFS may say so
+# only at fsync), full.
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL = 8, 10, 13
+# A disk's refusal of the index's writes as said (at the index's dir), and what to do about it. A read-only root gets
+# a private copy of its index (`connect`): a read-only disk here is that copy's.
+_REFUSALS = {errno.ENOSPC: ("disk full at {}", "free space there"),
+             errno.EDQUOT: ("disk quota exceeded at {}", "free space there, or raise the quota"),
+             errno.EROFS: ("{} is read-only", "set RLVR_CACHE_DIR to a writable directory")}
+
+
+class Unwritable(ConfigError):
+    """The index's disk refuses its writes (`why`): the runs are read from their files meanwhile."""
+
+    def __init__(self, path: Path, why: str, fix: str):
+        super().__init__(f"registry index {path}", f"cannot be written: {why}", f"{fix}; the run dirs' files are "
+                         "intact, and `rlvr-vocab status` and `show` read them meanwhile")
+        self.why = why
 
 
 def _private_index(root: Path) -> Path:
@@ -72,7 +91,31 @@ def _private_index(root: Path) -> Path:
     return cache / "registry" / f"{digest}.sqlite"
 
 
+def _disk_refusal(path: Path, e: BaseException) -> Unwritable | None:
+    """`e` as the disk's refusal of a write to `path` (full, over quota, read-only); None if it is not one."""
+    code = e.errno if isinstance(e, OSError) else None
+    if isinstance(e, sqlite3.Error):
+        primary = getattr(e, "sqlite_errorcode", 0) & 0xFF
+        if primary == _SQLITE_IOERR and run_files.disk_full(path.parent):
+            primary = _SQLITE_FULL
+        code = {_SQLITE_FULL: errno.ENOSPC, _SQLITE_READONLY: errno.EROFS}.get(primary)
+    if code not in _REFUSALS:
+        return None
+    why, fix = _REFUSALS[code]
+    return Unwritable(path, why.format(path.parent), fix)
+
+
+def _in_memory() -> sqlite3.Connection:
+    """An empty index that lives as long as its connection: a refresh fills it from the run dirs."""
+    db = sqlite3.connect(":memory:")
+    for statement in _SCHEMA:
+        db.execute(statement)
+    return db
+
+
 def _index_error(path: Path, e: sqlite3.Error) -> ConfigError:
+    if (refusal := _disk_refusal(path, e)) is not None:
+        return refusal
     said = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     if "locked" in said:
         return ConfigError(f"registry index {path}", f"is locked by another process ({said}) after "
@@ -128,10 +171,16 @@ def _settled_row(view: RunView, run_dir: str) -> str:
 
 
 class Index:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, warn: Callable[[str], None] = lambda line: None) -> None:
         self.root = root
         # How run dirs under this root are spelled: `root/exp/run`, or `exp/run` for `.`.
         self.prefix = "" if str(root) == "." else os.path.join(str(root), "")
+        # Told once, in one line, when the index cannot be written and the runs are read from their files.
+        self.warn = warn
+        # Why the index could not be written (None while it can): the queries read the run dirs' files from then on.
+        self.unwritable: str | None = None
+        # The index file `connect` opened last (the root's, or this user's private copy).
+        self.opened = self.path
 
     @property
     def path(self) -> Path:
@@ -155,16 +204,14 @@ class Index:
                 os.chmod(path, 0o666 & ~umask())
             except OSError:
                 pass
+        self.opened = path
         return db
 
     def connect(self) -> sqlite3.Connection:
         if not self.root.is_dir():
             # Nothing to index, and reading creates nothing: a command run in the wrong directory leaves no
             # `experiments/` behind.
-            db = sqlite3.connect(":memory:")
-            for statement in _SCHEMA:
-                db.execute(statement)
-            return db
+            return _in_memory()
         shared = self.path
         try:
             if not os.access(self.root, os.W_OK) or (shared.exists() and not os.access(shared, os.W_OK)):
@@ -176,7 +223,12 @@ class Index:
         except sqlite3.DatabaseError as e:
             raise _index_error(shared, e) from None
         private = _private_index(self.root)
-        private.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            private.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            if (refusal := _disk_refusal(private, e)) is None:
+                raise
+            raise refusal from None
         try:
             return self._open(private)
         except sqlite3.DatabaseError as e:
@@ -245,20 +297,31 @@ class Index:
         db.executemany("delete from experiments where exp_dir = ?", [(exp,) for exp in gone_exps])
 
     def query(self, read: Callable[[sqlite3.Connection], Any]) -> Any:
-        """`read` from the index, just refreshed, in the refresh's transaction."""
-        db = self.connect()
+        """`read` from the index, just refreshed, in the refresh's transaction; when its disk refuses the refresh,
+        from the run dirs' files, read into memory (`unwritable` says why, `warn` tells it once)."""
+        if self.unwritable is None:
+            try:
+                return self._read(self.connect(), read)
+            except Unwritable as e:
+                self.unwritable = e.why
+                self.warn(f"index not updated: {e.why}; showing the run dirs' files")
+        return self._read(_in_memory(), read)
+
+    def _read(self, db: sqlite3.Connection, read: Callable[[sqlite3.Connection], Any]) -> Any:
         try:
             with db:
                 self.refresh(db)
                 return read(db)
         except sqlite3.DatabaseError as e:
-            raise _index_error(self.path, e) from None
+            raise _index_error(self.opened, e) from None
         finally:
             db.close()
 
     def write(self, write: Callable[[sqlite3.Connection], None]) -> None:
         """`write` to the index in one transaction. A cache: when it cannot be written now, the next refresh does
         the same work again."""
+        if self.unwritable is not None:
+            return
         try:
             db = self.connect()
         except ConfigError:
@@ -272,14 +335,15 @@ class Index:
             db.close()
 
     def rebuild(self) -> int:
-        """Delete the index (and this user's private copy) and build it anew; how many runs it holds."""
+        """Delete the index (and this user's private copy) and build it anew; how many runs it holds. A disk that
+        refuses the new index is an `Unwritable` error: nothing to fall back on."""
         for path in (self.path, _private_index(self.root)):
             for suffix in ("", "-journal", "-wal", "-shm"):
                 try:
                     Path(f"{path}{suffix}").unlink(missing_ok=True)
-                except PermissionError:
+                except OSError:  # another user's, or a read-only disk: `connect` says what it can use
                     pass
-        return self.query(lambda db: db.execute("select count(*) from runs").fetchone()[0])
+        return self._read(self.connect(), lambda db: db.execute("select count(*) from runs").fetchone()[0])
 
     def store_accounting(self, jobs: dict[str, list]) -> None:
         """Keep these finished jobs' runs (SacctRows) in the index (only those it does not hold as they are)."""

@@ -25,9 +25,10 @@ _ORDERS = {
 
 
 class Registry:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, warn: Callable[[str], None] = lambda line: None):
+        """`warn`: told once, in one line, when the index cannot be written and the runs are read from their files."""
         self.root = Path(root)
-        self.index = Index(self.root)
+        self.index = Index(self.root, warn)
         # Why the last `runs(usage=True)` could not ask sacct (None if it could, or needed not).
         self.slurm_error: str | None = None
 

@@ -1,5 +1,6 @@
 """The experiments root as the registry reads it: its experiment and run dirs with their mtimes (which the index
-watches), each run's files (run.json, submissions.json, evals.json), and the brief of them the index keeps.
+watches), each run's files (run.json, submissions.json, evals.json), the brief of them the index keeps, and whether
+their disk is full.
 
 The brief holds what `status` shows, filters and resolves, and what the list commands pick runs by: some hundred
 bytes a run, its values as the files spell them (None and empty values left out: every reader says `.get`). A
@@ -22,6 +23,8 @@ _EMPTY = (None, [], {})
 # The files' names as run/layout.py spells them, joined to run dirs as text: a Path per file costs about as much as
 # reading the file, which a first `status` does 30,000 times at 10,000 runs.
 _MANIFEST, _SUBMISSIONS = RunPaths("").manifest.name, RunPaths("").submissions.name
+# Free bytes below which a disk counts as full (`disk_full`).
+_FULL_BELOW = 2**20
 
 
 def _scandir(path: str | int) -> list[os.DirEntry]:
@@ -71,6 +74,16 @@ def mtime(path: str) -> int | None:
         return os.stat(path, follow_symlinks=False).st_mtime_ns
     except OSError:
         return None
+
+
+def disk_full(path: str | os.PathLike) -> bool:
+    """Whether the disk holding `path` has no room left to rewrite a run's files (the margin: far more than a
+    run.json, far less than a checkpoint)."""
+    try:
+        fs = os.statvfs(path)
+    except OSError:
+        return False
+    return fs.f_bavail * fs.f_frsize < _FULL_BELOW
 
 
 def _load(path: str) -> Any:

@@ -1,5 +1,5 @@
 """One run's state, reconciled: what its job recorded in its files, SLURM's word on its jobs (and the controller's
-queue), its lease for a local run, its heartbeat for a stall."""
+queue), its lease and its disk for a local run, its heartbeat for a stall."""
 
 import json
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr_vocab.core.states import FINAL, RunState
-from rlvr_vocab.registry.run_files import read_run
+from rlvr_vocab.registry.run_files import disk_full, read_run
 from rlvr_vocab.registry.slurm_view import SlurmView
 from rlvr_vocab.run.layout import CONFIG_NAME, RunPaths, notified_marker
 from rlvr_vocab.run.manifest import iso, parse_iso, slurm_ended
@@ -187,7 +187,11 @@ class RunView:
             from rlvr_vocab.run.lease import lease_is_live
 
             if recorded == RunState.RUNNING and not lease_is_live(self.paths):
-                self.state, self.note = RunState.LOST, "manifest says running but no process holds the run dir"
+                if disk_full(self.run_dir_text):  # the job's last write, its end, found no room
+                    self.state = RunState.FAILED
+                    self.note = f"disk full at {self.run_dir_text}: the job could not record how it ended"
+                else:
+                    self.state, self.note = RunState.LOST, "manifest says running but no process holds the run dir"
             else:
                 self.state, self.note = recorded or RunState.UNKNOWN, error
             return
