@@ -27,16 +27,16 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
-# The `slurm` tier runs as three units of work on the xdist workers. The tests that take the local cluster to
-# themselves (they stop daemons, set nodes down, restart it with two nodes, or preempt everything on the node) come
-# first, while the other worker runs the tests that need no cluster; then two streams of tests that share the
-# cluster run side by side. CLUSTER_LOCK keeps them apart at run time: a shared hold per test, an exclusive hold for
-# those.
-SLURM_STREAMS = {
-    "slurm-a": ("test_demo_slurm.py", "test_experiments_qwen3_slurm.py", "test_eval_slurm.py", "test_doctor_slurm.py"),
-    "slurm-b": ("test_reliability.py", "test_slurm.py", "test_cli_slurm.py", "test_trustworthy_slurm.py",
-                "test_operations_slurm.py"),
-}
+# The files of the `slurm` tier: one unit of work for one xdist worker, run first while the other worker runs every
+# other test. Tried as two streams side by side, the tier took longer on 2 cores: the streams' jobs queued behind each
+# other for the node's CPUs and memory. The tests that take the cluster to themselves (they stop daemons, set nodes
+# down, restart it with two nodes, or preempt everything on the node) hold CLUSTER_LOCK exclusively, the others shared:
+# a second test session on the same machine (a teammate, another checkout) never sees a disrupted cluster.
+SLURM_FILES = (
+    "test_cli_slurm.py", "test_demo_slurm.py", "test_doctor_slurm.py", "test_eval_slurm.py",
+    "test_experiments_qwen3_slurm.py", "test_local_cluster_nodes.py", "test_operations_slurm.py",
+    "test_reliability.py", "test_slurm.py", "test_trustworthy_slurm.py",
+)
 CLUSTER_TO_ITSELF = (
     "test_local_cluster_nodes.py",
     "test_reliability.py::test_preemption_by_a_higher_priority_partition",
@@ -44,47 +44,37 @@ CLUSTER_TO_ITSELF = (
     "test_operations_slurm.py::test_a_node_failure_past_its_budget_is_not_retried",
     "test_doctor_slurm.py::test_doctor_with_slurmctld_stopped",
 )
-SLURM_FILES = tuple(f for files in SLURM_STREAMS.values() for f in files) + ("test_local_cluster_nodes.py",)
-SLURM_UNITS = ("slurm-exclusive", *SLURM_STREAMS)
 
 
-def slurm_unit(nodeid: str) -> str | None:
-    """The unit of work of a test of the `slurm` tier (None: not one)."""
-    path = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-    name = f"{path}::{nodeid.split('::', 1)[1]}" if "::" in nodeid else path
-    if any(name == t or name.startswith(f"{t}[") or path == t for t in CLUSTER_TO_ITSELF):
-        return "slurm-exclusive"
-    return next((unit for unit, files in SLURM_STREAMS.items() if path in files), None)
+def _file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+
+
+def takes_the_cluster(nodeid: str) -> bool:
+    """Whether a test of the `slurm` tier holds the cluster exclusively (CLUSTER_TO_ITSELF)."""
+    name = f"{_file(nodeid)}::{nodeid.split('::', 1)[1]}" if "::" in nodeid else _file(nodeid)
+    return any(name == t or name.startswith(f"{t}[") or _file(nodeid) == t for t in CLUSTER_TO_ITSELF)
 
 
 def pytest_collection_modifyitems(items):
-    """A test marked `slurm` lives in one of SLURM_FILES, and every test there is marked `slurm`. Order: the exclusive
-    unit, the tests that need no cluster, then the two shared streams (see SLURM_STREAMS)."""
+    """A test marked `slurm` lives in one of SLURM_FILES, and every test there is marked `slurm`. The Slurm tier
+    comes first: it is the longest unit of work, and the other worker fills in around it."""
     strays = [i.nodeid for i in items if bool(i.get_closest_marker("slurm")) != (i.path.name in SLURM_FILES)]
     if strays:
         raise pytest.UsageError(f"the slurm mark and SLURM_FILES (tests/conftest.py) disagree on: {strays[:5]}")
-    items.sort(key=lambda item: _run_order(slurm_unit(item.nodeid)))
-
-
-def _run_order(unit: str | None) -> int:
-    return 1 if unit is None else 0 if unit == "slurm-exclusive" else 2 + tuple(SLURM_STREAMS).index(unit)
+    items.sort(key=lambda item: item.path.name not in SLURM_FILES)
 
 
 def pytest_xdist_make_scheduler(config, log):
     """xdist's own groups (`--dist loadgroup`) are lost under pytest 9.2 (it reads node ids that grouping can no
-    longer change): this scheduler makes each Slurm unit one unit of work, every other test a unit of its own, handed
-    out in the order of collection (`pytest_collection_modifyitems`)."""
+    longer change): this scheduler keeps the Slurm tier as one unit of work, every other test a unit of its own."""
     from xdist.scheduler import LoadScopeScheduling
 
-    class SlurmUnits(LoadScopeScheduling):
-        def __init__(self, config, log=None):
-            super().__init__(config, log)
-            config.option.loadscopereorder = False
-
+    class OneSlurmWorker(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return slurm_unit(nodeid) or nodeid
+            return "slurm" if _file(nodeid) in SLURM_FILES else nodeid
 
-    return SlurmUnits(config, log)
+    return OneSlurmWorker(config, log)
 
 
 class ClusterLock:
@@ -126,11 +116,10 @@ CLUSTER_LOCK = ClusterLock(Path(tempfile.gettempdir()) / "rlvr-local-slurm-tests
 @pytest.fixture(autouse=True)
 def cluster_hold(request):
     """Each test of the `slurm` tier holds the cluster: shared, or to itself (CLUSTER_TO_ITSELF)."""
-    unit = slurm_unit(request.node.nodeid)
-    if unit is None:
+    if _file(request.node.nodeid) not in SLURM_FILES:
         yield
         return
-    with CLUSTER_LOCK.hold(exclusive=unit == "slurm-exclusive"):
+    with CLUSTER_LOCK.hold(exclusive=takes_the_cluster(request.node.nodeid)):
         yield
 
 

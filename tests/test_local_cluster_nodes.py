@@ -316,7 +316,9 @@ def test_one_rank_killed_fails_the_whole_job(nodes, demo_cache, experiments_root
     step_gate.release()
     row = wait_for(lambda: next((r for r in json.loads(run_module("status", "--json", module="rlvr_vocab").stdout)
                                  if r["run_name"] == "half-dead" and r["state"] == "FAILED"), None), 120, "FAILED")
-    assert "failed" in row["note"].lower()  # rank 0 recorded the SIGTERM, or was killed before it could
+    assert "failed" in row["note"].lower()
+    recorded = manifest(run_dir)  # rank 0, ended by srun's SIGTERM, says why as `status` does
+    assert recorded["status"] == "FAILED" and "failed without recording an error (killed?)" in recorded["error"]
     complete = sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*")
                       if (p / "rlvr_complete.json").exists())
     assert complete == ["checkpoint-1"], "nothing half-saved is marked complete"

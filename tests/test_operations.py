@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 
 import pytest
 from conftest import DEMO, manifest, run_module
@@ -74,6 +75,23 @@ def test_a_hung_reward_is_dumped_recorded_stalled_and_ended(demo_model, experime
     assert "in phase reward (step 2)" in attempt["reason"] and attempt["retry"].startswith("not requeued")
     heartbeat = json.loads((run_dir / ".heartbeat.json").read_text())
     assert heartbeat["phase"] == "reward" and heartbeat["step"] == 2
+
+
+@pytest.mark.slow
+def test_a_frozen_process_is_ended_by_the_jobs_supervisor(demo_model, experiments_root):
+    """SIGSTOP at step 2 (as `kill -STOP`) stops the watchdog thread with the process: the job's supervisor, a
+    process of its own, records the attempt STALLED at the last heartbeat's phase and step and kills the process."""
+    result = run_module("run_name=frozen", "training.max_steps=4", "eval.enabled=false", *DEMO,
+                        "watchdog.stall_after_s=5", "watchdog.kill_after_s=15", "watchdog.check_every_s=0.5",
+                        env={"RLVR_INJECT_FAULT": "freeze:2"})
+    assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
+    run_dir = experiments_root / "demo" / "frozen"
+    m = manifest(run_dir)
+    attempt = m["attempts"][-1]
+    assert m["status"] == "FAILED" and attempt["end_state"] == "STALLED" and attempt["failure_class"] == "stall"
+    assert "in phase reward (step 2)" in attempt["reason"] and "T (stopped)" in attempt["reason"], attempt
+    assert attempt["retry"].startswith("not requeued: not running under SLURM")
+    assert "supervisor" in (run_dir / "train.log").read_text().splitlines()[-1]
 
 
 @pytest.mark.slow

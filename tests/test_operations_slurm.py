@@ -38,12 +38,17 @@ def cli(*args: str):
 
 
 def test_a_stall_is_dumped_retried_once_and_the_run_completes(demo_cache, experiments_root, hook):
-    run_dir = experiments_root / "demo" / "stuck"
-    submit = run_train(*SUBMIT, NOTIFY, "run_name=stuck", "watchdog.stall_after_s=6", "watchdog.kill_after_s=25",
-                        "watchdog.check_every_s=1",
-                        env={"RLVR_INJECT_FAULT": "hang:3", "RLVR_NOTIFY_WEBHOOK": hook.url})
+    """A hung reward (the watchdog ends the job) and, beside it, a frozen process (`kill -STOP` stops the watchdog
+    too: the job's supervisor ends it): both recorded STALLED, requeued once, completed."""
+    run_dir, frozen_dir = experiments_root / "demo" / "stuck", experiments_root / "demo" / "frozen"
+    watchdog = ["watchdog.stall_after_s=6", "watchdog.kill_after_s=25", "watchdog.check_every_s=1"]
+    submit = run_train(*SUBMIT, NOTIFY, "run_name=stuck", *watchdog,
+                       env={"RLVR_INJECT_FAULT": "hang:3", "RLVR_NOTIFY_WEBHOOK": hook.url})
     assert submit.returncode == 0, submit.stderr[-2000:]
-    job = submitted(run_dir)
+    frozen = run_train(*SUBMIT, NOTIFY, "run_name=frozen", *watchdog,
+                       env={"RLVR_INJECT_FAULT": "freeze:3", "RLVR_NOTIFY_WEBHOOK": hook.url})
+    assert frozen.returncode == 0, frozen.stderr[-2000:]
+    job, frozen_job = submitted(run_dir), submitted(frozen_dir)
     row = wait_for(lambda: next((r for r in json.loads(cli("status", "--json").stdout)
                                  if r["run_name"] == "stuck" and r["state"] == "STALLED"), None), 300,
                    "status to show the run STALLED")
@@ -66,6 +71,17 @@ def test_a_stall_is_dumped_retried_once_and_the_run_completes(demo_cache, experi
                                   if r["run_name"] == "stuck" and r["slurm_runs"] == 2), None), 120, "sacct's two runs")
     assert used["attempts"] == 2 and used["slurm_jobs"] == [job] and used["cpu_h"] > 0
     assert all(hook.url not in p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
+
+    # The frozen one: ended by its supervisor well before Slurm's time limit, requeued, resumed.
+    wait_for(lambda: manifest(frozen_dir).get("status") in ("REQUEUED", "COMPLETED"), 300, "the supervisor's requeue")
+    release(frozen_job)
+    final = wait_for(lambda: manifest(frozen_dir).get("status") == "COMPLETED" and manifest(frozen_dir), 600,
+                     "the frozen run's retry to complete")
+    first, second = final["attempts"]
+    assert first["end_state"] == "STALLED" and "in phase reward (step 3)" in first["reason"], first
+    assert "T (stopped)" in first["reason"] and "supervisor" in first["reason"]
+    assert first["retry"] == "requeued: stall 1 of 1" and second["resumed_from_step"] == 2
+    wait_for(lambda: notified(hook, "frozen") == ["STALLED", "COMPLETED"], 60, "the frozen run's notifications")
 
 
 def test_a_transient_error_is_retried_and_a_bug_is_not(demo_cache, experiments_root, hook):

@@ -113,6 +113,28 @@ def test_two_cpu_processes_train_data_parallel(experiments_root):
     assert "on 2 processes (distributed)" in (experiments_root / "demo" / "ddp" / "train.log").read_text()
 
 
+def test_a_failing_rank_is_the_recorded_cause_not_rank_0s_lost_connection(experiments_root):
+    """Rank 1 raises at step 2: its process exits non-zero (so torchrun and `srun --kill-on-bad-exit` end the job),
+    and rank 0, which sees only a closed connection or a SIGTERM, records rank 1's error and classifies from it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    result = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "rlvr_vocab.train", "run_name=rank1",
+         "training.max_steps=3", *QUICK[:5], "training.per_device_train_batch_size=8"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "RLVR_INJECT_FAULT": "bug:2:1:1"},
+    )
+    assert result.returncode != 0
+    manifest = json.loads((experiments_root / "demo" / "rank1" / "run.json").read_text())
+    attempt = manifest["attempts"][-1]
+    assert manifest["status"] == "FAILED" and attempt["end_state"] == "FAILED", attempt
+    assert attempt["reason"].startswith("rank 1 failed first: ValueError: injected bug at step 2"), attempt["reason"]
+    assert attempt["failure_class"] == "code_error" and manifest["error"] == attempt["reason"]
+
+
 def test_resume_refuses_a_changed_experiment_and_force_is_for_one_attempt(experiments_root):
     first = run_module("run_name=kept", "training.max_steps=2", *QUICK[:5])
     assert first.returncode == 0, first.stderr[-3000:]

@@ -25,9 +25,10 @@ from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.logs import quiet_progress_bars_off_tty, setup_logging
 from rlvr_vocab.core.secrets import redact_obj, redact_override
 from rlvr_vocab.core.states import Event, RunState
+from rlvr_vocab.job import ranks
 from rlvr_vocab.job.failure import one_line_summary
 from rlvr_vocab.job.stop import StopRequest, requeue_job
-from rlvr_vocab.ops import retry
+from rlvr_vocab.ops import retry, supervisor
 from rlvr_vocab.ops.watchdog import Watchdog
 from rlvr_vocab.run import checkpoints, claims
 from rlvr_vocab.run.fsio import atomic_write_text
@@ -76,6 +77,7 @@ class JobLifecycle:
         self._retry_due = False
         self._closers: list[Callable[[int], None]] = []
         self.watchdog: Watchdog | None = None
+        self.supervisor = None  # rank 0's: ends this process if it freezes (ops/supervisor.py)
         self._previous_handlers: dict[int, Any] = {}
 
     # ------------------------------------------------------------------ entry
@@ -174,6 +176,8 @@ class JobLifecycle:
     def _start_watchdog(self) -> None:
         self.watchdog = Watchdog(self.cfg.watchdog, self.paths.run_dir, self.main, self._stalled)
         self.watchdog.start()
+        if self.main:
+            self.supervisor = supervisor.start(self.paths.run_dir, self.cfg.watchdog)
 
     def beat(self, step: int, phase: str) -> None:
         """Progress for the watchdog and `status`: at `step`, now in `phase`."""
@@ -199,21 +203,9 @@ class JobLifecycle:
         os._exit(STALLED_EXIT_CODE)
 
     def _retry(self, klass: str, attempt_state: RunState, reason: str) -> bool:
-        """After a failure of this class: record the run REQUEUED if the retry policy allows, else FAILED. Returns
-        whether a requeue is due: the job asks Slurm for it last (`_requeue_for_retry`), once its notifications are
-        out, since Slurm may kill a requeued job at once."""
-        attempts = self.manifest.data["attempts"]
-        attempts[-1]["failure_class"] = klass
-        ok, why = retry.decide(self.cfg.retry, klass, attempts)
-        job = os.environ.get("SLURM_JOB_ID")
-        if ok and not job:
-            ok, why = False, f"not requeued: not running under SLURM ({why.removeprefix('requeued: ')})"
-        attempts[-1]["retry"] = why
-        if ok:
-            self.manifest.end_attempt(Event.RETRY, RunState.REQUEUED, reason, attempt_state=attempt_state)
-            return True
-        self.manifest.end_attempt(Event.FAIL, RunState.FAILED, reason, attempt_state=attempt_state)
-        return False
+        """After a failure of this class: the run REQUEUED if the retry policy allows, else FAILED; whether a requeue
+        is due (`_requeue_for_retry`, asked for last)."""
+        return retry.record_failure(self.cfg.retry, self.manifest, klass, attempt_state, reason)
 
     def _requeue_for_retry(self) -> None:
         """Ask Slurm to requeue this job for the retry recorded; refused, the run is FAILED saying why (notified)."""
@@ -329,12 +321,15 @@ class JobLifecycle:
         stopped = False
         if self.watchdog is not None:
             self.watchdog.stop()
+        supervisor.stop(self.supervisor)
         try:
             if self.main and self.already_complete is None and self.manifest is not None:
                 stopped = self._record_end(exc)
                 if not isinstance(exc, LeaseLost):
                     self._notify(self.manifest.state, self.manifest.data.get("error")
                                  or self.manifest.last_attempt.get("reason"))
+            elif not self.main and exc is not None:
+                ranks.record(self.paths.run_dir, one_line_summary(exc))  # for rank 0 to name the first cause
         finally:
             for close in self._closers:
                 try:
@@ -354,6 +349,11 @@ class JobLifecycle:
             finally:
                 if self.lease is not None:
                     self.lease.release()
+        if not self.main and exc is not None:
+            # Hydra's run_job would catch it and the task exit 0: `srun --kill-on-bad-exit` must see this rank fail.
+            logger.opt(exception=exc).error(f"rank {ranks.rank()} failed: {one_line_summary(exc)}")
+            logger.complete()
+            os._exit(1)
         return False
 
     def _record_end(self, exc: BaseException | None) -> bool:
@@ -374,14 +374,21 @@ class JobLifecycle:
                                      f"{self._signal_name()} then SIGTERM at step {step}, before the checkpoint "
                                      f"({one_line_summary(exc)})")
             elif self._terminated:
-                manifest.end_attempt(Event.TERMINATE, RunState.CANCELLED,
-                                     "terminated by SIGTERM (scancel or the time limit)")
+                peer = ranks.ended_by_peer(self.paths.run_dir) if self.world_size > 1 else None
+                if peer is None:
+                    manifest.end_attempt(Event.TERMINATE, RunState.CANCELLED,
+                                         "terminated by SIGTERM (scancel or the time limit)")
+                else:
+                    logger.error(f"run failed: {peer}")
+                    self._retry_due = self._retry(self._classify(peer), RunState.FAILED, peer)
             elif isinstance(exc, RetryBudgetUsedUp):
                 logger.error(str(exc))
             else:
-                logger.opt(exception=exc).error(f"run failed: {one_line_summary(exc)}")
-                klass = retry.classify_exception(self.cfg.retry, one_line_summary(exc))
-                self._retry_due = self._retry(klass, RunState.FAILED, one_line_summary(exc))
+                summary = one_line_summary(exc)
+                logger.opt(exception=exc).error(f"run failed: {summary}")
+                reason, klass = (ranks.attribute(self.paths.run_dir, summary, self._classify) if self.world_size > 1
+                                 else (summary, self._classify(summary)))
+                self._retry_due = self._retry(klass, RunState.FAILED, reason)
             return False
         if self.stopped:
             end = self._stop_reason()
@@ -403,6 +410,9 @@ class JobLifecycle:
             return False
         manifest.end_attempt(Event.FINISH, RunState.COMPLETED)
         return False
+
+    def _classify(self, summary: str) -> str:
+        return retry.classify_exception(self.cfg.retry, summary)
 
     def _signal_name(self) -> str:
         return signal.Signals(self.stop.signum).name if self.stop.signum else "stop signal"

@@ -7,11 +7,14 @@ never: a bug fails the same way again and burns GPU hours. Nothing is retried pa
 run's attempts.
 """
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from rlvr_vocab.core.errors import ConfigError
+from rlvr_vocab.core.states import Event, RunState
+from rlvr_vocab.run.manifest import Manifest
 
 PREEMPTION, TIMEOUT, NODE_FAIL, STALL, TRANSIENT, CODE_ERROR = (
     "preemption", "timeout", "node_fail", "stall", "transient", "code_error")
@@ -78,3 +81,20 @@ def decide(cfg, failure_class: str, attempts: list[dict[str, Any]]) -> tuple[boo
     if rule.budget == 0:
         return False, f"not requeued: a {label} is never retried (retry.{failure_class}.budget 0)"
     return False, f"not requeued: {label} budget used up ({rule.budget} of retry.{failure_class}.budget)"
+
+
+def record_failure(cfg, manifest: Manifest, failure_class: str, attempt_state: RunState, reason: str) -> bool:
+    """End the attempt (`attempt_state`, why) and the run: REQUEUED where the policy (`cfg`: the `retry` section)
+    retries this class and the job runs under Slurm, else FAILED. Returns whether the job must ask for its requeue
+    (last, once its notifications are out: Slurm may kill a requeued job at once)."""
+    attempts = manifest.data["attempts"]
+    attempts[-1]["failure_class"] = failure_class
+    ok, why = decide(cfg, failure_class, attempts)
+    if ok and not os.environ.get("SLURM_JOB_ID"):
+        ok, why = False, f"not requeued: not running under SLURM ({why.removeprefix('requeued: ')})"
+    attempts[-1]["retry"] = why
+    if ok:
+        manifest.end_attempt(Event.RETRY, RunState.REQUEUED, reason, attempt_state=attempt_state)
+    else:
+        manifest.end_attempt(Event.FAIL, RunState.FAILED, reason, attempt_state=attempt_state)
+    return ok

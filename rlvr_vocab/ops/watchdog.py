@@ -85,9 +85,12 @@ class Watchdog:
 
     def beat(self, step: int, phase: str) -> None:
         """Progress: the job is at `step`, now in `phase`."""
+        moved = (step, phase) != (self.step, self.phase)
         self.step, self.phase, self.progress_at = step, phase, self.clock()
         self._dirty = True
-        if self.main and time.monotonic() - self._written_at >= _WRITE_EVERY_S:
+        # A new step or phase is written at once: a process frozen right after (SIGSTOP stops this thread too) leaves
+        # the job's supervisor its true last phase. The same one again, at most once a second.
+        if self.main and (moved or time.monotonic() - self._written_at >= _WRITE_EVERY_S):
             self._write()
 
     def _write(self) -> None:

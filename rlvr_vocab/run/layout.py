@@ -15,6 +15,7 @@
       wandb/             W&B's files
       .lease/            the single-writer lease
       .heartbeat.json    the job's progress (time, step, phase) for the watchdog and `status`
+      .rank_failures/    each failed rank's error, per attempt, for rank 0 to record the first cause
     <experiments_root>/
       .registry.sqlite   the registry's index (a cache: deleting it loses nothing)
       _prefetch/<exp_name>.json   what `rlvr-vocab prefetch` fetched, with commit hashes
@@ -134,6 +135,10 @@ class RunPaths:
     @property
     def heartbeat(self) -> Path:
         return self.run_dir / ".heartbeat.json"
+
+    @property
+    def rank_failures(self) -> Path:
+        return self.run_dir / ".rank_failures"
 
     def relative(self, path: Path) -> str:
         return str(Path(path).relative_to(self.run_dir))
