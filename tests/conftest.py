@@ -28,10 +28,10 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 
 # The files of the `slurm` tier: one unit of work for one xdist worker, run first while the other worker runs every
-# other test. Tried as two streams side by side, the tier took longer on 2 cores: the streams' jobs queued behind each
-# other for the node's CPUs and memory. The tests that take the cluster to themselves (they stop daemons, set nodes
-# down, restart it with two nodes, or preempt everything on the node) hold CLUSTER_LOCK exclusively, the others shared:
-# a second test session on the same machine (a teammate, another checkout) never sees a disrupted cluster.
+# other test. Tried as two streams side by side (docs/testing.md), it gained no clear time on 2 cores: the streams'
+# jobs queued behind each other for the node's CPUs and memory. The tests that take the cluster to themselves (they
+# stop daemons, set nodes down, restart it with two nodes, or preempt everything on the node) hold CLUSTER_LOCK
+# exclusively, the others shared: a second test session on the same machine never sees a disrupted cluster.
 SLURM_FILES = (
     "test_cli_slurm.py", "test_demo_slurm.py", "test_doctor_slurm.py", "test_eval_slurm.py",
     "test_experiments_qwen3_slurm.py", "test_local_cluster_nodes.py", "test_operations_slurm.py",
@@ -89,14 +89,23 @@ class ClusterLock:
         self.path, self.turnstile = path, path.with_name(path.name + ".turnstile")
         self.mode: str | None = None
 
+    @staticmethod
+    def _open(path: Path) -> int:
+        """Read-only is enough for flock; made writable by all, whatever the umask, for another user's session."""
+        try:
+            return os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            fd = os.open(path, os.O_CREAT | os.O_RDONLY, 0o666)
+            os.fchmod(fd, 0o666)
+            return fd
+
     @contextmanager
     def hold(self, exclusive: bool):
         if self.mode == "exclusive" or (self.mode == "shared" and not exclusive):
             yield
             return
         assert self.mode is None, "a shared hold of the cluster cannot become exclusive"
-        gate = os.open(self.turnstile, os.O_CREAT | os.O_RDWR, 0o666)
-        lock = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o666)
+        gate, lock = self._open(self.turnstile), self._open(self.path)
         try:
             fcntl.flock(gate, fcntl.LOCK_EX)
             fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)

@@ -73,6 +73,7 @@ class JobLifecycle:
         self.training_finished = False
         self._terminated = False
         self._terminated_after_stop = False
+        self._exiting = False  # in __exit__: a SIGTERM then is noted, not raised (it would lose the end being recorded)
         # A failure the retry policy retries: the job asks Slurm for the requeue last (`_requeue_for_retry`).
         self._retry_due = False
         self._closers: list[Callable[[int], None]] = []
@@ -285,7 +286,8 @@ class JobLifecycle:
             self._terminated_after_stop = True
             return  # Slurm is already taking the job down for the requeue/preemption being handled
         self._terminated = True
-        raise Terminated("terminated by SIGTERM (scancel or the time limit)")
+        if not self._exiting:
+            raise Terminated("terminated by SIGTERM (scancel or the time limit)")
 
     # ------------------------------------------------------------------ while training
 
@@ -319,10 +321,12 @@ class JobLifecycle:
     def __exit__(self, exc_type, exc, tb) -> bool:
         exit_code = 0 if exc is None else 1
         stopped = False
-        if self.watchdog is not None:
-            self.watchdog.stop()
-        supervisor.stop(self.supervisor)
+        # srun or torchrun SIGTERMs this rank as another one fails: from here it is noted, never raised.
+        self._exiting = True
         try:
+            if self.watchdog is not None:
+                self.watchdog.stop()
+            supervisor.stop(self.supervisor)
             if self.main and self.already_complete is None and self.manifest is not None:
                 stopped = self._record_end(exc)
                 if not isinstance(exc, LeaseLost):
@@ -361,6 +365,16 @@ class JobLifecycle:
         from rlvr_vocab.validation.user_errors import mark_logged
 
         manifest, step = self.manifest, self.manifest.data.get("last_step")
+        try:
+            on_disk = Manifest.load(self.paths, read_only=True)
+        except ConfigError:
+            on_disk = None  # unreadable: this process's record replaces it
+        if manifest.state == RunState.RUNNING and on_disk is not None and on_disk.state != RunState.RUNNING:
+            # The job's supervisor ended this attempt while the process was frozen: its record stands.
+            logger.warning(f"attempt {manifest.last_attempt.get('n')} was recorded {on_disk.state.value} meanwhile "
+                           f"({on_disk.last_attempt.get('reason')}): left as recorded")
+            manifest.data = on_disk.data
+            return False
         self._copy_benchmarks()
         if isinstance(exc, LeaseLost):
             logger.error(str(exc))

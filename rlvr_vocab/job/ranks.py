@@ -22,11 +22,14 @@ from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.slurm import client as slurm_client
 
 # What a rank sees when another rank of its job went away: a consequence, never the cause.
+# Only phrases that mean a lost connection or process: a bug that names gloo is still a bug.
 PEER_LOSS = re.compile(
-    r"Connection closed by peer|Connection reset by peer|Broken pipe|ProcessGroupGloo|gloo|"
-    r"NCCL communicator was aborted|remote process exited|ncclRemoteError|"
-    r"terminated by SIGTERM", re.IGNORECASE)
+    r"Connection closed by peer|Connection reset by peer|NCCL communicator was aborted|remote process exited|"
+    r"ncclRemoteError|terminated by SIGTERM", re.IGNORECASE)
 _POLL_S = 0.2
+# Records older than this process (less a minute: the ranks start together) are an earlier attempt's, where the
+# attempt key cannot tell them apart (torchrun without --standalone names every run "none").
+_SINCE = time.time() - 60
 # How long rank 0 waits for the failed rank's record (written as it dies, before its connections close); short, as
 # srun's SIGTERM is followed by a SIGKILL after Slurm's KillWait (30 s by default, 10 s on the local cluster).
 _WAIT_S = 2.0
@@ -72,7 +75,7 @@ def first_cause(run_dir: Path, wait_s: float) -> dict | None:
                 failure = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue  # being written: the next look sees it
-            if failure["rank"] != rank() and not is_peer_loss(failure["summary"]):
+            if failure["rank"] != rank() and failure["time"] >= _SINCE and not is_peer_loss(failure["summary"]):
                 causes.append(failure)
         if causes or time.monotonic() >= deadline:
             return min(causes, key=lambda f: f["time"]) if causes else None
@@ -91,18 +94,21 @@ def attribute(run_dir: Path, summary: str, classify: Callable[[str], str]) -> tu
 
 
 def ended_by_peer(run_dir: Path) -> str | None:
-    """Why rank 0 got its SIGTERM when a failed rank made `srun --kill-on-bad-exit` end the others; None when it came
-    from a cancel, the time limit or a preemption (the job's state then says so, not RUNNING)."""
+    """Why rank 0 got its SIGTERM when a failed rank made `srun --kill-on-bad-exit` (or torchrun) end the others;
+    None when it came from a cancel, the time limit or a preemption. Slurm's word first: the job is still RUNNING,
+    and not being preempted, only when one of its own tasks failed (a cancel's SIGTERM also ends other ranks with
+    errors of their own, which are not the cause)."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if job:
+        try:
+            fields = slurm_client.show_job(job)
+        except slurm_client.SlurmError:
+            return None
+        if fields.get("JobState") != "RUNNING" or fields.get("PreemptTime") not in (None, "", "None"):
+            return None
     cause = first_cause(run_dir, _WAIT_S)
     if cause is not None:
         return f"rank {cause['rank']} failed first: {cause['summary']} (srun then ended the other ranks)"
-    job = os.environ.get("SLURM_JOB_ID")
     if not job:
-        return None
-    try:
-        state = slurm_client.show_job(job).get("JobState")
-    except slurm_client.SlurmError:
-        return None
-    if state != "RUNNING":
         return None
     return "a rank of the job failed without recording an error (killed?); srun then ended the other ranks"

@@ -31,6 +31,7 @@ from rlvr_vocab.core.states import Event, RunState
 from rlvr_vocab.ops import retry
 from rlvr_vocab.ops.notify import notify, wait_for_pending
 from rlvr_vocab.run.layout import RunPaths
+from rlvr_vocab.run.lease import current_holder
 from rlvr_vocab.run.manifest import Manifest
 from rlvr_vocab.slurm import client as slurm_client
 
@@ -62,13 +63,15 @@ def _heartbeat(paths: RunPaths) -> dict:
         return {}
 
 
-def _ended(check_every_s: float) -> bool:
-    """Whether the training process has ended (its end of the pipe closed); waits up to one check for it."""
+def _ended(pid: int, check_every_s: float) -> bool:
+    """Whether the training process has ended: its end of the pipe closed, or this process was handed to another
+    parent (a child the training process forked may keep the pipe open); waits up to one check for it."""
     ready, _, _ = select.select([sys.stdin], [], [], check_every_s)
-    return bool(ready) and not sys.stdin.buffer.read1(1)
+    return (bool(ready) and not sys.stdin.buffer.read1(1)) or os.getppid() != pid
 
 
 def supervise(run_dir: Path, pid: int) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C of a local run is the training process's to handle
     paths = RunPaths(run_dir)
     setup_logging(paths.train_log)  # what it does is in the run's log and the job's stderr
     cfg = OmegaConf.load(paths.config)
@@ -76,12 +79,15 @@ def supervise(run_dir: Path, pid: int) -> int:
     limit = watchdog.kill_after_s + _GRACE_CHECKS * watchdog.check_every_s + min(_GRACE_S, watchdog.kill_after_s)
     seen, progress_at = None, time.monotonic()
     checked = progress_at
-    while not _ended(watchdog.check_every_s):
+    while not _ended(pid, watchdog.check_every_s):
         now = time.monotonic()
         stopped = now - checked - watchdog.check_every_s
         if stopped > max(5.0, watchdog.check_every_s):  # this process did not run either: the job was suspended
             progress_at += stopped
         checked = now
+        holder = current_holder(paths)
+        if holder is None or holder[1].get("pid") != pid:
+            return 0  # the process gave up the run dir (its lease): nothing of the run's left to supervise
         beat = _heartbeat(paths)
         moved = (beat.get("time"), beat.get("step"), beat.get("phase"))
         if moved != seen:
@@ -104,6 +110,9 @@ def _process_state(pid: int) -> str:
 def _end_stalled(cfg, paths: RunPaths, pid: int, beat: dict, idle: float) -> None:
     """Record the stall as the watchdog would have (before the kill: Slurm may end this process with the job), ask
     for the requeue the retry policy allows, and kill the training process."""
+    # From the record to the kill, a SIGTERM (the requeue asked for, Slurm's SIGCONT+SIGTERM to the job) must not end
+    # this process first: the training process could wake and write over the record.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     state = _process_state(pid)
     phase, step = beat.get("phase", "startup"), beat.get("step", 0)
     reason = (f"no progress for {idle:.0f} s in phase {phase} (step {step}); the training process ({state}) did "
@@ -125,6 +134,8 @@ def _end_stalled(cfg, paths: RunPaths, pid: int, beat: dict, idle: float) -> Non
             manifest.last_attempt["retry"] = f"not requeued: {e}"
             manifest.set_state(Event.FAIL, RunState.FAILED, f"{reason}; not requeued: {e}")
             manifest.save()
+    if not recorded:
+        return  # the run's end was recorded already (its watchdog is ending it): nothing of ours to kill
     try:
         os.kill(pid, signal.SIGKILL)  # a stopped process dies of SIGKILL too
     except ProcessLookupError:

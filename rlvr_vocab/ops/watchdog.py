@@ -104,8 +104,9 @@ class Watchdog:
         os.replace(tmp, path)
 
     def _watch(self) -> None:
-        # Ranks other than 0 wait longer: rank 0 records the stall and ends the job for all of them.
-        limit = self.cfg.kill_after_s + (0 if self.main else 2 * self.cfg.check_every_s + 30)
+        # Ranks other than 0 wait longer than rank 0 and its supervisor (ops/supervisor.py): those record the stall
+        # and end the job for all of them.
+        limit = self.cfg.kill_after_s + (0 if self.main else 3 * self.cfg.check_every_s + 60)
         checked = self.clock()
         while not self._stop.wait(self.cfg.check_every_s):
             now = self.clock()
