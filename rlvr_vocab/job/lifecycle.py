@@ -191,7 +191,6 @@ class JobLifecycle:
         if self.main and self.manifest is not None and not self.manifest.read_only:
             step = self.watchdog.step
             reason = f"no progress for {idle:.0f} s in phase {phase} (step {step}); stacks in {where}"
-            self.manifest.last_attempt["failure_class"] = retry.STALL
             requeued = self._retry(retry.STALL, RunState.STALLED, reason)
             logger.error(f"stalled: {reason}; {'requeued' if requeued else 'not requeued'}")
             from rlvr_vocab.ops.notify import wait_for_pending
