@@ -6,7 +6,7 @@
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from loguru import logger
@@ -27,6 +27,9 @@ from rlvr_vocab.validation.names import check_name, name_run
 from rlvr_vocab.validation.plan import Plan, validate
 from rlvr_vocab.validation.user_errors import exit_on_user_error, prefer_raised_hydra_errors
 
+if TYPE_CHECKING:
+    from rlvr_vocab.launch.search_report import TrialReporter
+
 
 def _task_overrides() -> list[str]:
     from hydra.core.hydra_config import HydraConfig
@@ -34,33 +37,61 @@ def _task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
+def train(cfg: DictConfig, overrides: list[str] | None = None, trial: "TrialReporter | None" = None,
+          search_trial: int | None = None) -> dict[str, Any]:
     """Validate, then run (or resume) GRPO in the run dir. Returns the run's outcome.
 
     Whatever happens after validation, the attempt's end is recorded and W&B closed (`JobLifecycle`). A run that is
     already complete is left untouched; under SLURM a timeout/preemption signal checkpoints and requeues the job.
+
+    `overrides`: the run's as typed (default: this Hydra job's). A config with a `search` section makes this job a
+    search worker, which trains the search's trials through here: trial number `search_trial`, and its `trial`
+    reporter where this run's evaluations go to the study.
     """
-    name_run(cfg, _task_overrides())
-    plan = _validate_or_record_failure(cfg)
+    overrides = _task_overrides() if overrides is None else overrides
+    if cfg.get("search") is not None:
+        return _search_worker(cfg, overrides)
+    name_run(cfg, overrides)
+    plan = _validate_or_record_failure(cfg, overrides)
     if cfg.dry_run:
         print(f"dry run: config is valid\n{plan.describe()}")  # noqa: T201
         return {"status": "dry_run", "run_dir": str(plan.run_dir)}
 
-    with JobLifecycle(cfg, plan.run_dir, plan.grpo_kwargs["max_steps"], plan.world_size, _task_overrides()) as job:
+    with JobLifecycle(cfg, plan.run_dir, plan.grpo_kwargs["max_steps"], plan.world_size, overrides,
+                      search_trial) as job:
         if job.already_complete is None:
             from rlvr_vocab.job.tracking import finish_wandb, start_wandb
 
             wandb_run = start_wandb(cfg, job.manifest)
             job.on_exit(lambda code: finish_wandb(wandb_run, code))
-            _run_grpo(cfg, plan, job)
+            _run_grpo(cfg, plan, job, trial)
     return job.result()
+
+
+def _search_worker(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
+    """Check the search and validate its trials' configs; a dry run prints the plan, else train trials until the
+    budget is spent (one task of the search's job array, or this process)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from rlvr_vocab.launch.search_plan import plan_search
+    from rlvr_vocab.launch.search_worker import run_worker
+    from rlvr_vocab.validation.plan import world_size
+
+    hydra = HydraConfig.get() if HydraConfig.initialized() else None
+    name = (hydra.runtime.choices.get("search") if hydra is not None else None) or "search"
+    plan = plan_search(cfg, overrides, name, validate, world_size())
+    if cfg.dry_run:
+        print(f"dry run: nothing trained\n{plan.describe()}")  # noqa: T201
+        return {"status": "dry_run", "search_id": plan.sweep_id}
+    # The array task's index: workers that start together draw different trials.
+    return run_worker(cfg, plan, train, worker=(hydra.job.get("num") or 0) if hydra is not None else 0)
 
 
 def in_slurm_job() -> bool:
     return "SLURM_JOB_ID" in os.environ
 
 
-def _validate_or_record_failure(cfg: DictConfig) -> Plan:
+def _validate_or_record_failure(cfg: DictConfig, overrides: list[str]) -> Plan:
     """Validate; inside a SLURM job a failure is also recorded in the run dir, where `status` sees it.
 
     (At submission the same checks passed, so this is e.g. a data set removed since then.)
@@ -70,7 +101,7 @@ def _validate_or_record_failure(cfg: DictConfig) -> Plan:
     except ConfigError as e:
         if in_slurm_job() and cfg.run_name and _safe_name(cfg.exp_name) and _safe_name(cfg.run_name):
             run_dir = RunPaths.of(cfg.experiments_root, cfg.exp_name, cfg.run_name).run_dir
-            JobLifecycle.record_invalid_start(cfg, run_dir, e, _task_overrides())
+            JobLifecycle.record_invalid_start(cfg, run_dir, e, overrides)
         raise
 
 
@@ -82,7 +113,7 @@ def _safe_name(name: str | None) -> bool:
     return name is not None
 
 
-def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
+def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle, trial: "TrialReporter | None") -> None:
     from accelerate import PartialState
     from transformers import PrinterCallback, set_seed
     from trl import GRPOConfig, GRPOTrainer
@@ -100,6 +131,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
         wait_at_step_gate,
     )
     from rlvr_vocab.job.chain import EvalChain
+    from rlvr_vocab.job.services import start_services
     from rlvr_vocab.model.data import load_splits, to_prompts
     from rlvr_vocab.model.modeling import extended_model, load_model_and_tokenizer, lora_config, model_path, save_final
     from rlvr_vocab.model.rewards import build_reward_funcs
@@ -124,6 +156,10 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
         path = model_path(cfg)
         if cfg.model.reasoning_vocab.size:
             path = extended_model(cfg, path, paths, plan.precision)
+    # Once what they serve is on disk; their addresses reach the rewards and GRPOConfig built below.
+    services = start_services(cfg, plan.grpo_kwargs, paths.run_dir, path, is_main_process(),
+                              lambda: job.beat(resume_step, "startup"))
+    job.on_exit(lambda code: services.stop())
     chain = EvalChain(cfg, paths, manifest, plan.grpo_kwargs["save_steps"]) if is_main_process() else None
     if chain is not None:
         chain.on_start()  # the initial weights are on disk now: their evaluation runs beside training
@@ -133,7 +169,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
     rv = apply_reasoning_vocab(model, tokenizer, cfg.model.reasoning_vocab)
     train_raw, test_raw = load_splits(cfg.dataset, cfg.seed)
     train_ds, test_ds = to_prompts(train_raw, tokenizer, cfg.dataset), to_prompts(test_raw, tokenizer, cfg.dataset)
-    reward_funcs = [HeartbeatReward(fn, job) for fn in build_reward_funcs(cfg.reward)[0]]
+    reward_funcs = [HeartbeatReward(fn, job) for fn in build_reward_funcs(cfg.reward, cfg.remote_rewards)[0]]
     job.beat(resume_step, "startup")
 
     def evaluate(m) -> dict:
@@ -146,6 +182,11 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
         logger.info(f"held-out greedy accuracy before GRPO: {initial['accuracy']:.1%} ({summary(initial)})")
     periodic = ([PeriodicEvalCallback(job, evaluate, cfg.eval.eval_steps, summary)]
                 if cfg.eval.enabled and cfg.eval.eval_steps else [])
+    reporting = []
+    if trial is not None:
+        from rlvr_vocab.job.search_callback import TrialCallback
+
+        reporting.append(TrialCallback(job, trial))
 
     trainer_class, extra = (GRPOTrainer, {}) if rv is None else (ReasoningVocabGRPOTrainer, {"reasoning_vocab": rv})
     trainer = trainer_class(
@@ -156,8 +197,9 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
         train_dataset=train_ds,
         processing_class=tokenizer,
         peft_config=lora_config(cfg),
+        # A trial reports after the step's evaluation is recorded.
         callbacks=[RunStateCallback(job, plan.keep_checkpoints, chain), JobControlCallback(job), *periodic,
-                   DiskSpaceCallback(job), SaveTimerCallback()],
+                   *reporting, DiskSpaceCallback(job), SaveTimerCallback()],
     )
     # Metrics are logged as compact lines by RunStateCallback; the raw dict printer only adds noise.
     trainer.remove_callback(PrinterCallback)
@@ -177,8 +219,8 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle) -> None:
         output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         step, runtime = trainer.state.global_step, output.metrics.get("train_runtime")
     job.finish_training(step)
-    if job.stopped or not is_main_process():
-        return  # checkpointed for the requeue; the final model and eval come with the last attempt
+    if job.stopped or job.pruned is not None or not is_main_process():
+        return  # checkpointed for the requeue, or pruned; the final model and eval come with the last attempt
     job.beat(step, "final")
     wait_at_step_gate(None)
     save_final(trainer, tokenizer, paths, step)

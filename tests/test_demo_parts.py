@@ -1,6 +1,7 @@
 """Fast checks of the offline demo's ingredients: data set, tiny model and tokenizer, greedy evaluation."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: nothing may be downloaded
 
@@ -135,3 +136,39 @@ def test_evaluate_pass_at_k_is_seeded_and_leaves_training_rng_alone(tiny_model_d
     assert result["accuracy"] == 0.25 and result["pass@2"] == 0.25 and result["format_rate"] == 1.0
     assert result["n"] == 4 and 1.0 <= result["mean_length"] <= 6.0
     assert run(seed=0) == result
+
+
+def test_concurrent_builders_of_one_model_build_it_once(tmp_path):
+    """A sweep's array tasks starting on an empty cache: one builds, the others wait and load its copy."""
+    import threading
+
+    from rlvr_vocab.embedded.cached_build import ensure_built
+
+    class Saved:
+        def save_pretrained(self, path):
+            (Path(path) / "config.json").write_text("{}")
+
+    builds, second_called = [], threading.Event()
+
+    def build():
+        builds.append(threading.current_thread().name)
+        second_called.wait(timeout=30)  # the other builder asks while this one builds
+        return Saved(), Saved(), "a test model"
+
+    results = {}
+
+    def builder(name):
+        results[name] = ensure_built(tmp_path, "m", {"x": 1}, build)
+
+    first = threading.Thread(target=builder, args=("first",), name="first")
+    first.start()
+    while not builds:
+        threading.Event().wait(0.01)
+    second = threading.Thread(target=builder, args=("second",), name="second")
+    second.start()
+    second_called.set()
+    first.join()
+    second.join()
+    assert builds == ["first"] and results["first"] == results["second"]
+    assert (results["first"] / "config.json").is_file()
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name], "no half-written copy left behind"

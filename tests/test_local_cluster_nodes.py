@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import CLUSTER_LOCK, DEMO, REPO, manifest, release, run_module, run_train, wait_for
 
+from rlvr_vocab.run.layout import RunPaths
 from rlvr_vocab.run.overrides import name_of_overrides
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -322,3 +323,125 @@ def test_one_rank_killed_fails_the_whole_job(nodes, demo_cache, experiments_root
     complete = sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*")
                       if (p / "rlvr_complete.json").exists())
     assert complete == ["checkpoint-1"], "nothing half-saved is marked complete"
+
+
+# Training on the job's first node, the reward server (+services=reward_server) on its last; a checkpoint every step.
+SERVED = ["--multirun", "hydra/launcher=slurm_cpu_reward_server", "+services=reward_server", "training.save_steps=1",
+          "eval.enabled=false", *DEMO]
+PORT = 18765
+
+
+def service_processes(job: str) -> list[tuple[int, dict[str, str]]]:
+    """(pid, environment) of the job's reward-server processes (node 2's pids are this machine's), not its srun."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        python = command.split(b"\0")[0].endswith((b"python", b"python3"))
+        if not python or b"rlvr_vocab.model.reward_server" not in command:
+            continue
+        env = dict(e.decode(errors="replace").split("=", 1) for e in environ if b"=" in e)
+        if env.get("SLURM_JOB_ID") == job or env.get("SLURM_ARRAY_JOB_ID") == job.split("_")[0]:
+            # The server forks one child per request: the listening process is the one whose parent is no server.
+            parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+            if not Path(f"/proc/{parent}/cmdline").exists() or b"reward_server" not in Path(
+                    f"/proc/{parent}/cmdline").read_bytes():
+                found.append((int(pid), env))
+    return found
+
+
+def http_status(url: str, token: str | None = None) -> int:
+    """The HTTP status a GET gets from this process: from outside the run (it is on no node of the job)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_a_reward_server_beside_training_serves_it_survives_a_requeue_and_refuses_outsiders(
+        nodes, demo_cache, experiments_root, step_gate):
+    """The service path end to end: started on the job's other node, healthy, its address and token handed to the
+    trainer; requests without the run's token refused; a requeue restarts it with a new token; stopped with
+    training; the rewards are the in-process ones."""
+    run_dir = experiments_root / "demo" / "served"
+    step_gate.hold_at(2)  # steps 1 and 2 trained with rewards from the server, checkpoint-1 written
+    submit = run_train(*SERVED, "run_name=served", "training.max_steps=3", f"services.reward_server.port={PORT}")
+    assert submit.returncode == 0, submit.stderr[-2000:]
+    job = submitted(run_dir)
+    assert step_gate.wait_held() == "2"
+    # The service takes the last node of the allocation (Slurm's order), the trainers' step the first.
+    allocation = subprocess.run(["scontrol", "show", "hostnames", job_fields(job)["NodeList"]], capture_output=True,
+                                text=True, check=True).stdout.split()
+    assert sorted(allocation) == sorted(nodes)
+    trainer_node, service_node = allocation
+    url = f"http://{service_node}:{PORT}"
+    log = (run_dir / "train.log").read_text()
+    assert f"service reward_server: started on {service_node} for {url}" in log, log[-3000:]
+    assert f"service reward_server is healthy at {url}" in log
+    [(first_pid, first_env)] = wait_for(lambda: service_processes(job), 60, "the reward server's process")
+    assert first_env.get("SLURMD_NODENAME") == service_node, "a step of the job on the other node"
+    token = first_env["RLVR_SERVICE_TOKEN"]
+    assert http_status(f"{url}/health") == 401, "no token, from outside the run"
+    assert http_status(f"{url}/health", "not-the-run-token-0123456789") == 401
+    assert http_status(f"{url}/health", token) == 200
+
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)  # to every step: the service's ignores it
+    step_gate.hold_at(3)  # attempt 2, held once its service is up again
+    stopped = wait_for(lambda: manifest(run_dir).get("status") == "REQUEUED" and manifest(run_dir), 300,
+                       "the trainer to checkpoint and the job to requeue")
+    assert stopped["attempts"][0]["end_state"] in ("PREEMPTED", "TIMEOUT"), "stopped, not failed"
+    release(job)
+    assert step_gate.wait_held() == "3"
+    [(second_pid, second_env)] = wait_for(lambda: service_processes(job), 60, "attempt 2's reward server")
+    assert second_pid != first_pid and second_env["RLVR_SERVICE_TOKEN"] != token, "a new server, a new token"
+    assert http_status(f"{url}/health", token) == 401, "the first attempt's token is dead"
+
+    step_gate.release()
+    final = wait_for(lambda: manifest(run_dir).get("status") == "COMPLETED" and manifest(run_dir), 600,
+                     "the requeued run to complete")
+    assert final["attempts"][1]["resumed_from_step"] == 2 and final["last_step"] == 3
+    wait_for(lambda: not service_processes(job), 60, "the reward server to stop with training")
+    steps = subprocess.run(["sacct", "-n", "-P", "-o", "JobName,NodeList", "-j", job.split("_")[0]],
+                           capture_output=True, text=True).stdout.split()
+    assert f"reward_server|{service_node}" in steps and f"python|{trainer_node}" in steps, steps
+    train_log = (run_dir / "train.log").read_text()
+    assert train_log.count("service reward_server is healthy") == 2 and "service reward_server stopped" in train_log
+    service_log = RunPaths(run_dir).service_log("reward_server").read_text()
+    starts = [ln for ln in service_log.splitlines() if ln.startswith("== ")]
+    assert len(starts) == 2 and all(f"--nodelist={service_node}" in ln for ln in starts), "started twice, there"
+    tokens = (token.encode(), second_env["RLVR_SERVICE_TOKEN"].encode())
+    leaked = [p for p in experiments_root.rglob("*") if p.is_file() and any(t in p.read_bytes() for t in tokens)]
+    assert leaked == [], "the token reached no file: run dir, submitit's files, logs, registry"
+
+    # The same first steps with every reward computed in the trainer (a local run): the same rewards.
+    local = run_module("run_name=in-process", "training.max_steps=2", "training.save_steps=1", "eval.enabled=false",
+                      *DEMO)
+    assert local.returncode == 0, local.stderr[-2000:]
+    [served] = [m for m in metrics(run_dir) if m["step"] == 2]  # logged by attempt 1, before the requeue
+    [in_process] = [m for m in metrics(experiments_root / "demo" / "in-process") if m["step"] == 2]
+    for key in ("rewards/accuracy/mean", "rewards/format/mean", "reward"):
+        assert served[key] == pytest.approx(in_process[key], rel=1e-6, abs=1e-9), key
+
+
+def test_a_service_that_exits_before_it_is_healthy_fails_the_run_with_its_cause(nodes, demo_cache, experiments_root):
+    run_dir = experiments_root / "demo" / "unhealthy"
+    submit = run_train(*SERVED, "run_name=unhealthy", "training.max_steps=2", f"services.reward_server.port={PORT}",
+                       "services.reward_server.command=[sh,-c,'echo no GPU on this node; exit 3']")
+    assert submit.returncode == 0, submit.stderr[-2000:]
+    job = submitted(run_dir)
+    failed = wait_for(lambda: manifest(run_dir).get("status") == "FAILED" and manifest(run_dir), 300, "the run to fail")
+    error = failed.get("error") or failed["attempts"][-1]["reason"]
+    assert "ServiceFailed: service reward_server exited with code 3 before it was healthy: no GPU on this node" in error
+    assert "services/reward_server.log)" in error and "\n" not in error
+    wait_for(lambda: is_done(job.split("_")[0]), 120, "the job to end, not requeued")
+    rows = json.loads(run_module("status", "--json", module="rlvr_vocab").stdout)
+    assert next(r for r in rows if r["run_name"] == "unhealthy")["state"] == "FAILED"

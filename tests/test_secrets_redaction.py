@@ -1,10 +1,11 @@
 """Redaction hides credentials, by key or by value, and keeps values whose keys merely end in `key` (hashes)."""
 
 import json
+import re
 
 import pytest
 
-from rlvr_vocab.core.secrets import REDACTED, is_secret_key, redact, redact_obj, redact_override
+from rlvr_vocab.core.secrets import REDACTED, is_secret_key, move_secrets_to_env, redact, redact_obj, redact_override
 
 HASH = "3f2a9c1e7b5d4f60a8e2c9b1d7f3a5e4"
 KEPT = ("settings_key", "sort_key", "key", "cache_key")
@@ -48,3 +49,20 @@ def test_tokenizer_tokens_references_and_empty_values_are_kept():
     data = {"pad_token": "<|endoftext|>", "hub_token": "${oc.env:HF_TOKEN}", "api_key": None, "password": "",
             "max_new_tokens": 64, "pad_token_id": 0}
     assert redact_obj(data) == data
+
+
+def test_a_password_in_a_url_is_redacted_wherever_it_appears():
+    """An RDB URL (an Optuna storage) names its user and host, kept; its password is not."""
+    url = "postgresql+psycopg2://optuna:hunter2-s3cret@db.cluster:5432/studies?sslmode=require"
+    shown = "postgresql+psycopg2://optuna:***@db.cluster:5432/studies?sslmode=require"
+    assert redact(url) == shown and redact_override(f"search.storage={url}") == f"search.storage={shown}"
+    clean = redact_obj({"search": {"storage": url}, "overrides": [f"+search.storage={url}"], "note": f"at {url} ."})
+    assert "hunter2" not in json.dumps(clean) and clean["search"]["storage"] == shown
+    assert redact("mysql://me:p@ss@h/db") == "mysql://me:***@h/db"  # an unescaped @ in the password
+    # Typed on the command line, it reaches the job through its environment (as a credential's value does).
+    safe, env = move_secrets_to_env([f"search.storage={url}", "search.budget.n_trials=8"])
+    assert re.fullmatch(r"search\.storage=\$\{oc\.env:RLVR_SECRET_\w+\}", safe[0]) and list(env.values()) == [url]
+    assert safe[1] == "search.budget.n_trials=8"
+    # No password: nothing to hide, nor in text that merely has a colon and an @.
+    for kept in ("https://user@host/x", "sqlite:///study.db", "${oc.env:RLVR_OPTUNA_STORAGE}", "at 12:30@noon"):
+        assert redact(kept) == kept

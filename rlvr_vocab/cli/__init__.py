@@ -21,13 +21,14 @@ from rlvr_vocab.cli import (
     registry_cmd,
     report,
     resume,
+    search,
     show,
     status,
     usage,
 )
 from rlvr_vocab.core.errors import ConfigError
 
-COMMANDS = (status, show, logs, resume, cancel, eval_cmd, compare, diff, plot, report, registry_cmd, doctor,
+COMMANDS = (status, show, logs, resume, cancel, eval_cmd, compare, diff, plot, report, search, registry_cmd, doctor,
             prefetch, usage, gc)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.states import RunState
 from rlvr_vocab.registry import Registry, RunView
+from rlvr_vocab.run.layout import RootPaths
 
 # A span back from now, for --since: 30m, 12h, 2d, 1w (1.5d too).
 _SPAN = re.compile(r"(\d+(?:\.\d+)?)([mhdw])")
@@ -24,6 +25,17 @@ def experiments_root(cli_root: str | None) -> Path:
 def registry(args) -> Registry:
     """The registry at the root; a line on stderr when its index cannot be written (the command goes on)."""
     return Registry(experiments_root(args.root), warn=lambda line: print(line, file=sys.stderr))
+
+
+def with_best_trials(runs: list[RunView], root: Path, arms: list[str | None]) -> tuple[list[RunView], list[str]]:
+    """The runs, each search among the `arms` ids standing for its best trial's runs, and a line per such search
+    (rlvr_vocab.launch.search_results). Optuna loads only when an arm is a search."""
+    named = [a for a in arms if a]
+    if not any(RootPaths(root).search(a).is_dir() for a in named):
+        return runs, []
+    from rlvr_vocab.launch.search_results import best_trial_arms
+
+    return best_trial_arms(runs, root, named)
 
 
 def root_origin(args) -> str:

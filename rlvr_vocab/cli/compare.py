@@ -10,6 +10,9 @@ leads with (per benchmark B - A paired by seed and problem with its interval, P(
 this many seeds, or below 3 seeds those needed to detect `--effect`; and overall), then per benchmark each arm's mean
 over seeds and the difference S2 - S paired by seed. The tables are made by rlvr_vocab.report (sweep_table,
 comparison, answer, terminal).
+
+A search id given to `--sweep` or `--vs` of a comparison of two arms stands for its best trial's runs (all its
+seeds); alone, `--sweep SEARCH` compares all its trials' runs, as a sweep's.
 """
 
 import argparse
@@ -18,7 +21,7 @@ import json
 import sys
 
 from rlvr_vocab.cli.common import console as make_console
-from rlvr_vocab.cli.common import registry
+from rlvr_vocab.cli.common import registry, with_best_trials
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.registry.filters import select
 from rlvr_vocab.report.comparison import compare_sweeps, csv_rows
@@ -29,9 +32,10 @@ from rlvr_vocab.report.terminal import Printout, sweep_printout, vs_printout
 
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="compare the runs of a sweep (mean over seeds per setting), or two sweeps")
-    p.add_argument("--sweep", required=True)
+    p.add_argument("--sweep", required=True, help="a sweep id, or a search id (with --vs: its best trial)")
     p.add_argument("--runs", action="store_true", help="one row per run, even when the sweep varies seed")
-    p.add_argument("--vs", metavar="S2", help="compare with this sweep per benchmark: S2 - S paired by seed")
+    p.add_argument("--vs", metavar="S2", help="compare with this sweep (or search: its best trial) per benchmark: "
+                   "S2 - S paired by seed")
     p.add_argument("--effect", type=effect_arg, default=DEFAULT_EFFECT,
                    help=f"with --vs: the difference to say how many seeds would detect (default {DEFAULT_EFFECT})")
     fmt = p.add_mutually_exclusive_group()
@@ -53,10 +57,11 @@ def effect_arg(text: str) -> float:
 
 def run(args) -> int:
     if args.vs:
-        runs = registry(args).runs()
         if args.runs:
             raise ConfigError("compare", "--runs and --vs do not go together", "compare runs of one sweep with --runs")
-        return _run_vs(args, runs)
+        reg = registry(args)
+        runs, notes = with_best_trials(reg.runs(), reg.root, [args.sweep, args.vs])
+        return _run_vs(args, runs, notes)
     # Only the sweep's runs are resolved against SLURM, and their jobs' resources asked for (those not in the index).
     runs = registry(args).runs(usage=True, pick=lambda views: [v for v in views if v.sweep_id == args.sweep])
     table = sweep_table(select(runs, sweep=args.sweep), per_run=args.runs)
@@ -69,13 +74,15 @@ def run(args) -> int:
     return 0
 
 
-def _run_vs(args, runs: list) -> int:
+def _run_vs(args, runs: list, notes: list[str]) -> int:
     comparison = compare_sweeps(runs, args.sweep, args.vs, args.effect)
     if args.json:
         print(json.dumps(comparison.result, indent=1))
     elif args.csv:
         _write_csv(csv_rows(comparison.result["rows"]))
     else:
+        for line in notes:  # which trial stands for a search (JSON and CSV stay machine-readable)
+            print(line)
         _print(vs_printout(comparison))
     return 0
 

@@ -5,12 +5,22 @@ goes back through `sbatch` with the same wrapper and the resources Slurm gave it
 runs any of them here instead. The run keeps its W&B id; extra overrides (more steps, more time) are appended, but
 one that changes the experiment is refused with the keys it changes, unless `--force` (this attempt only). A run
 whose job is pending or running is refused: two jobs must never write one run dir, however many resumes race.
+
+A search trial's run goes through its search's launcher as a run of its own. One whose trial the search still holds,
+and `--sweep` of a search, are refused: submitting the search again resumes them.
 """
 
 from rlvr_vocab.cli.common import find_run, registry
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.states import RunState
-from rlvr_vocab.launch.resume import check_identity, resume_run, resume_sweep, select_targets
+from rlvr_vocab.launch.resume import (
+    check_identity,
+    check_not_a_search,
+    leave_to_searches,
+    resume_run,
+    resume_sweep,
+    select_targets,
+)
 from rlvr_vocab.registry.filters import select
 
 
@@ -30,8 +40,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    runs = registry(args).runs()
-    if args.run and not (args.sweep or args.failed):
+    reg = registry(args)
+    if args.sweep:
+        check_not_a_search(reg.root, args.sweep)
+    runs = reg.runs()
+    single = bool(args.run and not (args.sweep or args.failed))
+    if single:
         chosen = [find_run(runs, args.run)]
     elif args.sweep or args.failed:
         if args.run:  # with --sweep/--failed the positional is an override
@@ -40,7 +54,8 @@ def run(args) -> int:
     else:
         raise ConfigError("resume", "needs a run, --sweep S or --failed")
     targets, skipped = select_targets(chosen, args.failed)
-    for line in skipped:
+    targets, held = leave_to_searches(targets, single)
+    for line in skipped + held:
         print(line)
     if not targets:
         print("nothing to resume")

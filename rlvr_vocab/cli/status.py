@@ -21,8 +21,9 @@ WATCH_INTERVAL_S = 30
 # Rows the table shows unless --limit or --all says otherwise (--json lists every run unless --limit says).
 TABLE_LIMIT = 50
 _COLUMNS = ("run", "experiment", "state", "job", "step", "reward", "checkpoint", "elapsed", "W&B")
-# ANSI colours of states on a terminal: green, cyan, red, yellow.
-_STATE_COLOURS = {"COMPLETED": "32", "RUNNING": "36", "FAILED": "31", "LOST": "31", "UNKNOWN": "33", "STALLED": "35"}
+# ANSI colours of states on a terminal: green, cyan, red, yellow, magenta, blue.
+_STATE_COLOURS = {"COMPLETED": "32", "RUNNING": "36", "FAILED": "31", "LOST": "31", "UNKNOWN": "33", "STALLED": "35",
+                  "PRUNED": "34"}
 
 
 def positive_int(text: str) -> int:
@@ -35,7 +36,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("status", help="table of runs and their states")
     p.add_argument("--exp", help="only this experiment")
     p.add_argument("--sweep", help="only this sweep")
-    p.add_argument("--state", help="only runs in this state (e.g. FAILED)")
+    p.add_argument("--state", help="only runs in this state (e.g. FAILED; PRUNED: a search's trials stopped early)")
     p.add_argument("--since", metavar="DATE", help="only runs created since DATE: an ISO date or time (local "
                    "unless it gives an offset), or a span back from now (30m, 12h, 2d, 1w)")
     shown = p.add_mutually_exclusive_group()

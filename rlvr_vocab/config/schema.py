@@ -12,6 +12,9 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from rlvr_vocab.config.remote_rewards import RemoteRewardsConfig
+from rlvr_vocab.config.search import SEARCH_CHOICES, SearchConfig
+from rlvr_vocab.config.services import ServiceConfig
 from rlvr_vocab.core.config_types import Spec, dataclass_specs
 from rlvr_vocab.ops.notify import NotifyConfig
 from rlvr_vocab.ops.retry import RetryConfig
@@ -180,12 +183,18 @@ class RootConfig:
     training: Any = None
     # Reward name -> {weight, parameters}; see rlvr_vocab.model.rewards and conf/reward/.
     reward: dict[str, Any] = field(default_factory=dict)
+    # Processes started inside the job's allocation before training: name -> settings (conf/services/).
+    services: dict[str, ServiceConfig] = field(default_factory=dict)
+    # Rewards computed by a reward server instead of in the trainers (its url set, e.g. by +services=reward_server).
+    remote_rewards: RemoteRewardsConfig = field(default_factory=RemoteRewardsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    # An Optuna study over this config (`+search=<file>`, conf/search/); null: one run, or a grid sweep.
+    search: SearchConfig | None = None
 
 
 def register_configs() -> None:
@@ -210,6 +219,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.quantization": QUANTIZATIONS,
     "model.reasoning_vocab.selection": SELECTIONS,
     "model.reasoning_vocab.mode": MODES,
+    **SEARCH_CHOICES,
 }
 
 

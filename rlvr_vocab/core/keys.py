@@ -6,7 +6,8 @@ schema later are identity unless listed here (a run created before them shows th
 """
 
 # Name one submission, never the run: not recorded for resumes, never part of any fingerprint.
-ONE_OFF = ("force_resume", "dry_run", "run_name", "sweep_id")
+# `search` describes the study a trial belongs to; the trial itself is its sampled values.
+ONE_OFF = ("force_resume", "dry_run", "run_name", "sweep_id", "search")
 # Never part of any fingerprint: they name the attempt or where it lives, not its config.
 VOLATILE = (*ONE_OFF, "experiments_root")
 # May change between attempts without changing the experiment: how long and how often it trains, checkpoints,
@@ -15,6 +16,8 @@ ALLOWED_TO_CHANGE = (
     *VOLATILE, "max_requeues",
     # Tracking, held-out evaluation (its own RNG: it never changes training) and operations.
     "logging", "eval", "watchdog", "retry", "notify", "retention",
+    # Where rewards are computed and which services run beside the trainers: the same rewards either way.
+    "services", "remote_rewards",
     # How long, and how often it checkpoints and logs.
     "training.max_steps", "training.save_steps", "training.save_strategy", "training.save_total_limit",
     "training.save_only_model", "training.logging_steps", "training.logging_first_step",

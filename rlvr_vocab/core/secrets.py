@@ -3,9 +3,10 @@
 Two rules, applied by every writer: a value of a known secret environment variable (or anything shaped like a
 Hugging Face token) is replaced wherever it appears, and a value under a credential's key (`token`, `hub_token`,
 `api_key`, `password`, `client_secret`, ...) is replaced whatever it is. A key merely ending in `key` (`settings_key`,
-`sort_key`, `cache_key`) names no credential: its value, often a hash, is kept.
-Overrides typed with a literal secret never reach a job file: `move_secrets_to_env` hands them to the job through
-its environment instead.
+`sort_key`, `cache_key`) names no credential: its value, often a hash, is kept. A password in a URL
+(`postgresql://user:pw@host/db`, an Optuna storage) is replaced wherever it appears; the rest of the URL is kept.
+Overrides typed with a literal secret (or a URL with a password) never reach a job file: `move_secrets_to_env` hands
+them to the job through its environment instead.
 """
 
 import hashlib
@@ -13,7 +14,10 @@ import os
 import re
 from typing import Any
 
-SECRET_ENV_VARS = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN")
+# The per-run bearer token of the services a job starts in its allocation (rlvr_vocab.job.services): made at the
+# job's start, handed to the services and trainers through their environment only.
+SERVICE_TOKEN_ENV = "RLVR_SERVICE_TOKEN"
+SECRET_ENV_VARS = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN", SERVICE_TOKEN_ENV)
 REDACTED = "***"
 # Short values would redact ordinary words; real keys are long.
 _MIN_SECRET_LEN = 8
@@ -24,6 +28,9 @@ _SECRET_ANY_WORDS = {"secret", "secrets", "password", "passwd", "credential", "c
 _SECRET_KEY_KINDS = {"api", "access", "private", "secret"}
 # Hugging Face user access tokens, wherever they appear.
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
+# The password of a URL's user info (`scheme://user:password@host`): the user and the host say where, not who may.
+# Up to the authority's last `@`: a password typed with an unescaped `@` is hidden whole.
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@\"']*:)[^\s/\"']+@")
 # Tokenizer settings named like credentials.
 _NOT_SECRET = {"bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token"}
 _ENV_PREFIX = "RLVR_SECRET_"
@@ -45,10 +52,12 @@ def is_secret_key(key: str) -> bool:
 
 
 def redact(text: str) -> str:
-    """Secret environment values and Hugging Face tokens in `text` replaced."""
+    """Secret environment values, Hugging Face tokens and URLs' passwords in `text` replaced."""
     for value in secret_values():
         text = text.replace(value, REDACTED)
-    return _HF_TOKEN.sub(REDACTED, text)
+    text = _HF_TOKEN.sub(REDACTED, text)
+    # Every string of every manifest write comes here: the pattern only where a URL may be.
+    return _URL_PASSWORD.sub(rf"\1{REDACTED}@", text) if "://" in text else text
 
 
 def _is_reference(value: Any) -> bool:
@@ -85,7 +94,8 @@ def move_secrets_to_env(overrides: list[str]) -> tuple[list[str], dict[str, str]
     safe, env = [], {}
     for override in overrides:
         key, sep, value = override.partition("=")
-        if sep and is_secret_key(key) and value and not _is_reference(value):
+        # A URL with a password (`search.storage=postgresql://user:pw@host/db`) is a credential whatever its key.
+        if sep and (is_secret_key(key) or _URL_PASSWORD.search(value)) and value and not _is_reference(value):
             name = _ENV_PREFIX + hashlib.sha1(key.lstrip("+~").encode()).hexdigest()[:8].upper()
             env[name] = value.strip("'\"")
             safe.append(f"{key}=${{oc.env:{name}}}")

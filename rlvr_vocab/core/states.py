@@ -24,6 +24,8 @@ class RunState(str, Enum):
     # How an attempt ended when the watchdog saw no progress; the registry also shows a RUNNING run without
     # progress as STALLED.
     STALLED = "STALLED"
+    # A search's pruner stopped the run early (its trial scored too low at a rung): ended on purpose, not a failure.
+    PRUNED = "PRUNED"
     # Views only the registry shows, never recorded.
     UNKNOWN = "UNKNOWN"
     UNREADABLE = "UNREADABLE"
@@ -44,11 +46,13 @@ class RunState(str, Enum):
 
 S = RunState
 # Ended: nothing runs until someone resumes the run.
-FINAL = frozenset({S.COMPLETED, S.FAILED, S.TIMEOUT, S.PREEMPTED, S.CANCELLED, S.NODE_FAIL, S.OUT_OF_MEMORY, S.LOST})
+FINAL = frozenset({S.COMPLETED, S.FAILED, S.TIMEOUT, S.PREEMPTED, S.CANCELLED, S.NODE_FAIL, S.OUT_OF_MEMORY, S.LOST,
+                   S.PRUNED})
 # A job is queued or running for it: nothing else may be submitted for the run.
 LIVE = frozenset({S.PENDING, S.RUNNING, S.REQUEUED})
-# Ended without finishing: `rlvr-vocab resume` continues them from their latest complete checkpoint.
-UNFINISHED = FINAL - {S.COMPLETED}
+# Ended without finishing: `rlvr-vocab resume` continues them from their latest complete checkpoint. A pruned run
+# ended on purpose: only naming it continues it.
+UNFINISHED = FINAL - {S.COMPLETED, S.PRUNED}
 
 
 class Event(str, Enum):
@@ -64,6 +68,7 @@ class Event(str, Enum):
     SLURM_END = "slurm_end"          # Slurm ended the job in a way it could not record (node down, OOM, kill -9)
     SLURM_REQUEUE = "slurm_requeue"  # Slurm put the job back in the queue (preemption, node failure)
     CANCEL = "cancel"                # scancel of a queued job
+    PRUNE = "prune"                  # a search's pruner stopped the run at an evaluation
 
     def __str__(self) -> str:
         return self.value
@@ -77,6 +82,7 @@ TRANSITIONS: dict[tuple[RunState | None, Event], frozenset[RunState]] = {
     (S.PENDING, Event.START): frozenset({S.RUNNING}),
     (S.PENDING, Event.CANCEL): frozenset({S.CANCELLED}),
     (S.RUNNING, Event.FINISH): frozenset({S.COMPLETED}),
+    (S.RUNNING, Event.PRUNE): frozenset({S.PRUNED}),
     (S.RUNNING, Event.FAIL): frozenset({S.FAILED}),
     (S.RUNNING, Event.RETRY): frozenset({S.REQUEUED}),
     (S.RUNNING, Event.STOP_REQUEUE): frozenset({S.REQUEUED}),
@@ -99,6 +105,8 @@ TRANSITIONS: dict[tuple[RunState | None, Event], frozenset[RunState]] = {
     (S.COMPLETED, Event.ALREADY_COMPLETE): frozenset({S.COMPLETED}),
     (S.COMPLETED, Event.SUBMIT): frozenset({S.PENDING}),
     (S.COMPLETED, Event.START): frozenset({S.RUNNING}),
+    (S.PRUNED, Event.SUBMIT): frozenset({S.PENDING}),
+    (S.PRUNED, Event.START): frozenset({S.RUNNING}),
     **{(s, Event.SUBMIT): frozenset({S.PENDING}) for s in UNFINISHED},
     **{(s, Event.START): frozenset({S.RUNNING}) for s in UNFINISHED},
 }

@@ -1,9 +1,13 @@
 """Build a model and tokenizer once into a directory named by a hash of every input, safely under concurrency.
 
 The build is saved into a temporary directory beside its destination and renamed into place: a reader never sees a
-half-written copy, and when concurrent builders race, the loser discards its copy and uses the winner's.
+half-written copy. Concurrent builders (a sweep's array tasks starting on an empty cache) wait on a lock beside it
+for the first one's copy instead of each building their own; where the file system ignores the lock, the rename
+still settles the race (the loser discards its copy and uses the winner's).
 """
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -31,9 +35,24 @@ def ensure_built(cache_dir: Path, name: str, inputs: dict, build: Callable[[], t
     out_dir = Path(cache_dir) / f"{name}-{digest}"
     if out_dir.is_dir():
         return out_dir
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _build_lock(out_dir.parent / f".{out_dir.name}.lock"):
+        if out_dir.is_dir():
+            logger.info(f"{out_dir} was built by another process while this one waited")
+            return out_dir
+        return _build(out_dir, inputs, build)
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path):
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released by the kernel if the builder dies
+        yield
+
+
+def _build(out_dir: Path, inputs: dict, build: Callable[[], tuple]) -> Path:
     start = time.perf_counter()
     model, tokenizer, summary = build()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp"))
     try:
         model.save_pretrained(tmp)

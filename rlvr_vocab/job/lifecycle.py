@@ -61,8 +61,12 @@ def is_main_process() -> bool:
 
 
 class JobLifecycle:
-    def __init__(self, cfg: DictConfig, run_dir: Path, max_steps: int, world_size: int, overrides: list[str]):
+    def __init__(self, cfg: DictConfig, run_dir: Path, max_steps: int, world_size: int, overrides: list[str],
+                 search_trial: int | None = None):
+        """`search_trial`: the trial this attempt trains for a search worker, recorded in the attempt: its end stands
+        while the worker's job goes on to other trials (rlvr_vocab.run.manifest.end_stands)."""
         self.cfg, self.max_steps, self.world_size = cfg, max_steps, world_size
+        self.search_trial = search_trial
         self.paths = RunPaths(run_dir)
         self.overrides = overrides
         self.main = is_main_process()
@@ -71,6 +75,8 @@ class JobLifecycle:
         self.stop = StopRequest()
         self.already_complete: int | None = None
         self.training_finished = False
+        # Why a search's pruner stopped the run (rlvr_vocab.job.search_callback): it ends PRUNED, never requeued.
+        self.pruned: str | None = None
         self._terminated = False
         self._terminated_after_stop = False
         self._exiting = False  # in __exit__: a SIGTERM then is noted, not raised (it would lose the end being recorded)
@@ -135,8 +141,9 @@ class JobLifecycle:
                              overrides=run_overrides(self.overrides), max_steps=self.max_steps,
                              identity=identity.fingerprint)
         refusal = self._retry_budget_refusal()
+        trial = {} if self.search_trial is None else {"search_trial": self.search_trial}
         manifest.start_attempt(world_size=self.world_size, config_fingerprint=fingerprint(config),
-                               config_changes=changed, forced=claimed == claims.FORCED)
+                               config_changes=changed, forced=claimed == claims.FORCED, **trial)
         if refusal is not None:
             manifest.end_attempt(Event.FAIL, RunState.FAILED, refusal)
             raise RetryBudgetUsedUp(refusal)
@@ -402,6 +409,10 @@ class JobLifecycle:
                 reason, klass = (ranks.attribute(self.paths.run_dir, summary, self._classify) if self.world_size > 1
                                  else (summary, self._classify(summary)))
                 self._retry_due = self._retry(klass, RunState.FAILED, reason)
+            return False
+        if self.pruned is not None:
+            manifest.end_attempt(Event.PRUNE, RunState.PRUNED, self.pruned)
+            manifest.update(error=self.pruned)  # the pruner's reason, where `status` shows a run's note
             return False
         if self.stopped:
             end = self._stop_reason()

@@ -6,6 +6,10 @@ goes back through `sbatch` with the same wrapper and the resources Slurm gave it
 runs any of them here instead. The run keeps its W&B id; extra overrides (more steps, more time) are appended, but
 one that changes the experiment is refused with the keys it changes, unless forced (this attempt only). A run whose
 job is pending or running is refused: two jobs must never write one run dir, however many resumes race.
+
+A search trial's run (made by a worker, it has no submission of its own) goes through its search's launcher settings
+as a run of its own, unless its search still holds the trial: then the search's workers resume it, and the search is
+what to submit again.
 """
 
 import os
@@ -19,10 +23,11 @@ from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.keys import override_key
 from rlvr_vocab.core.secrets import redact_override
 from rlvr_vocab.core.states import LIVE, UNFINISHED
+from rlvr_vocab.launch.search_submission import last_submission, submit_again
 from rlvr_vocab.run.claims import record_submission, submit_lock
 from rlvr_vocab.run.code import code_env
 from rlvr_vocab.run.layout import RootPaths
-from rlvr_vocab.run.manifest import now_iso
+from rlvr_vocab.run.manifest import end_stands, now_iso
 from rlvr_vocab.run.overrides import grid_of, launcher_overrides, recorded_overrides, run_overrides
 from rlvr_vocab.slurm import client as slurm_client
 
@@ -45,6 +50,39 @@ def select_targets(selected: list, failed: bool) -> tuple[list, list[str]]:
         else:
             skipped.append(f"skip {r.run_name}: {r.state} as SLURM job {r.job_id}")
     return [r for r in targets if r.state not in LIVE], skipped
+
+
+def check_not_a_search(root: Path, sweep: str) -> None:
+    """`resume --sweep` of a search id: its unfinished trials are its workers' to resume (the study has them)."""
+    if RootPaths(root).search(sweep).is_dir():
+        raise ConfigError(f"--sweep {sweep}", "is a search: its workers resume its unfinished trials, and its pruned "
+                          "ones stay pruned", f"submit it again: {submit_again(root, sweep)}; or resume one trial's "
+                          "run by name, as a run of its own")
+
+
+def held_by_search(view) -> int | None:
+    """The trial number of a run whose search still holds the trial: a worker trained its last attempt, which ended
+    without an end that stands (stopped for a requeue, cancelled, killed). The study has it RUNNING: the search's next
+    worker resumes it from the run's checkpoint."""
+    last = view.attempts[-1] if view.attempts else {}
+    trial = last.get("search_trial")
+    return trial if trial is not None and not end_stands(last) else None
+
+
+def leave_to_searches(targets: list, single: bool) -> tuple[list, list[str]]:
+    """The targets but those their search holds: a one-line refusal for a `single` run, else a line each."""
+    kept, skipped = [], []
+    for view in targets:
+        trial = held_by_search(view)
+        if trial is None:
+            kept.append(view)
+            continue
+        what = f"is trial {trial} of search {view.sweep_id}, which its workers resume (its study still runs it)"
+        fix = f"submit the search again: {submit_again(view.paths.experiments_root, view.sweep_id)}"
+        if single:
+            raise ConfigError(f"run {view.exp_name}/{view.run_name}", what, fix)
+        skipped.append(f"skip {view.run_name}: {what}; {fix}")
+    return kept, skipped
 
 
 def _wait_or_cancel(view) -> str:
@@ -70,6 +108,8 @@ def resume_run(view, extra: list[str], force: bool, launcher: str | None, local:
         return _resume_wrapper(view, wrapper, extra, force, say)
     cmd = command(view, extra, force, launcher, local=local)
     where = "here" if "--multirun" not in cmd else "through its launcher"
+    if not view.submissions and view.sweep_id and last_submission(view.paths.experiments_root, view.sweep_id):
+        where += f" (search {view.sweep_id}'s), as a run of its own: its study is not told"
     shown = " ".join(redact_override(a) for a in cmd[3:])
     snapshot = None if current_code else _snapshot(view)
     code = f", code {snapshot.name} (as before)" if snapshot else ", the checkout's current code"
@@ -157,7 +197,7 @@ def _merged(view, extra: list[str], force: bool) -> list[str]:
 
 def command(view, extra: list[str], force: bool, launcher: str | None, local: bool = False) -> list[str]:
     """The `python -m rlvr_vocab.train ...` that continues the run (through its launcher unless `local`)."""
-    submission = view.submissions[-1] if view.submissions else {}
+    submission = _submission(view)
     overrides = _merged(view, extra, force)
     # The original launcher settings (partition, account, time...), but not one-off submission states.
     hydra = launcher_overrides(submission.get("hydra_overrides", []))
@@ -167,6 +207,13 @@ def command(view, extra: list[str], force: bool, launcher: str | None, local: bo
         hydra = []
     mode = ["--multirun"] if hydra or launcher else []
     return [sys.executable, "-m", "rlvr_vocab.train", *mode, *hydra, *overrides]
+
+
+def _submission(view) -> dict:
+    """The run's last submission; a search trial's run has none of its own: its search's, whose launcher trained it."""
+    if view.submissions:
+        return view.submissions[-1]
+    return (last_submission(view.paths.experiments_root, view.sweep_id) if view.sweep_id else None) or {}
 
 
 def wrapper_command(view, wrapper: dict, extra: list[str], force: bool) -> list[str]:

@@ -25,6 +25,7 @@ from rlvr_vocab.core.config_types import DOMAINS, Spec, check_value, spec_of
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.model.amounts import amounts_match, last_amount
 from rlvr_vocab.model.markers import MARKER_KEYS, check_markers, marker_score, present_markers, well_formatted
+from rlvr_vocab.model.remote_reward import RemoteReward, remote_settings
 
 # Math-verify bounds parse/verify time with SIGALRM, which only the main thread may use.
 _PARSE_TIMEOUT_S = 10
@@ -388,15 +389,21 @@ def check_reward_config(reward_cfg: Mapping[str, Mapping]) -> None:
         _check_reward(name, node)
 
 
-def build_reward_funcs(reward_cfg: Mapping[str, Mapping]) -> tuple[list[Callable], list[float]]:
-    """Reward callables (parameters bound, `__name__` = reward name) and their weights, in config order."""
+def build_reward_funcs(reward_cfg: Mapping[str, Mapping], remote: Any = None) -> tuple[list[Callable], list[float]]:
+    """Reward callables (parameters bound, `__name__` = reward name) and their weights, in config order; with the
+    `remote_rewards` section's url set, those it names call the reward server there with the same parameters."""
     check_reward_config(reward_cfg)
+    reward_cfg = _plain(reward_cfg)
+    remote = remote_settings(_plain(remote), list(reward_cfg)) if remote is not None else None
     funcs, weights = [], []
-    for name, node in _plain(reward_cfg).items():
+    for name, node in reward_cfg.items():
         params = {key: value for key, value in node.items() if key != "weight"}
-        # A partial of a module-level function (not a closure) stays picklable for TRL's rollout workers.
-        func = functools.partial(REWARDS[name], **params)
-        func.__name__ = name
+        if remote is not None and remote.url is not None and (remote.rewards is None or name in remote.rewards):
+            func = RemoteReward(name, params, remote)
+        else:
+            # A partial of a module-level function (not a closure) stays picklable for TRL's rollout workers.
+            func = functools.partial(REWARDS[name], **params)
+            func.__name__ = name
         funcs.append(func)
         weights.append(float(node["weight"]))
     return funcs, weights

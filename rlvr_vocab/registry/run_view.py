@@ -12,7 +12,7 @@ from rlvr_vocab.core.states import FINAL, RunState
 from rlvr_vocab.registry.run_files import disk_full, read_run
 from rlvr_vocab.registry.slurm_view import SlurmView
 from rlvr_vocab.run.layout import CONFIG_NAME, RunPaths, notified_marker
-from rlvr_vocab.run.manifest import iso, parse_iso, slurm_ended
+from rlvr_vocab.run.manifest import end_stands, iso, parse_iso, slurm_ended
 from rlvr_vocab.slurm import client as slurm_client
 
 # A run whose job SLURM is done with (or has no record of) is served from the index, like a completed one, once this
@@ -160,8 +160,14 @@ class RunView:
         if self.brief is None or self.recorded in (RunState.RUNNING, RunState.REQUEUED):
             return True
         # Whatever the job recorded last (a SIGTERM reads as CANCELLED, a killed W&B service as FAILED), Slurm may
-        # have requeued it (preemption, node failure); only completion is final.
-        return self.job_id is not None and (self.recorded != RunState.COMPLETED or self.submitted_since_last_attempt)
+        # have requeued it (preemption, node failure); only an end that stands is final: completion, pruning, or any
+        # end of a search trial's attempt after which its worker job went on to another trial (that job's state is
+        # the other trial's).
+        if self.job_id is None:
+            return False
+        last = self.brief_attempts[-1] if self.brief_attempts else {}
+        stands = self.recorded in (RunState.COMPLETED, RunState.PRUNED) or end_stands(last)
+        return not stands or self.submitted_since_last_attempt
 
     def resolve(self, slurm: SlurmView) -> None:
         self._resolve_state(slurm)

@@ -12,6 +12,7 @@
       final/             the final model and tokenizer, complete once it holds rlvr_complete.json
       model/             with a reasoning vocabulary: the extended base model the policy loads (vLLM too)
       eval/              standalone evaluation results
+      services/<name>.log   the output of each service the job starts in its allocation
       wandb/             W&B's files
       .lease/            the single-writer lease
       .heartbeat.json    the job's progress (time, step, phase) for the watchdog and `status`
@@ -20,6 +21,8 @@
       .registry.sqlite   the registry's index (a cache: deleting it loses nothing)
       _prefetch/<exp_name>.json   what `rlvr-vocab prefetch` fetched, with commit hashes
       _sweeps/<sweep_id>/          Hydra's multirun dir of a sweep (conf/config.yaml's hydra.sweep.dir)
+      _searches/<search_id>/       a search's Optuna journal (study.journal), its last submission
+                                   (submission.json), its claim lock and its trials' leases (trials/<N>/.lease)
       _reports/, _plots/           what `report` and `plot` write by default
       _code/<hash>/                the code jobs run, one snapshot per version (rlvr_vocab.run.code)
 The root's own entries start with `_` or `.`: no experiment name can take them (names start with a letter or digit).
@@ -124,6 +127,9 @@ class RunPaths:
     def eval(self) -> Path:
         return self.run_dir / "eval"
 
+    def service_log(self, name: str) -> Path:
+        return self.run_dir / "services" / f"{name}.log"
+
     @property
     def wandb(self) -> Path:
         return self.run_dir / "wandb"
@@ -171,6 +177,30 @@ class RootPaths:
 
     def sweep(self, sweep_id: str) -> Path:
         return self.root / "_sweeps" / sweep_id
+
+    @property
+    def searches(self) -> Path:
+        return self.root / "_searches"
+
+    def search(self, search_id: str) -> Path:
+        """A search's own files (rlvr_vocab.launch.search_worker); its trials' runs are run dirs like any."""
+        return self.searches / search_id
+
+    def search_journal(self, search_id: str) -> Path:
+        """The search's Optuna study, unless it is stored in a database (`search.storage`)."""
+        return self.search(search_id) / "study.journal"
+
+    def search_submission(self, search_id: str) -> Path:
+        """How the search was last submitted: its overrides and launcher settings (a trial's run has no
+        submissions.json of its own)."""
+        return self.search(search_id) / "submission.json"
+
+    def search_claim_lock(self, search_id: str) -> Path:
+        return self.search(search_id) / ".claim.lock"
+
+    def search_trial(self, search_id: str, number: int) -> Path:
+        """Where trial `number`'s lease lives (the lease of a run dir's kind: `<this>/.lease`)."""
+        return self.search(search_id) / "trials" / str(number)
 
     def report(self, name: str, fmt: str) -> Path:
         return self.root / "_reports" / f"{name}.{fmt}"

@@ -131,6 +131,19 @@ def slurm_ended(attempt: dict[str, Any], runs: list[slurm_client.SacctRow]) -> f
     return run.end if run.end >= (parse_iso(attempt.get("started")) or 0) - 1 else None
 
 
+# The ends after which a search worker trains its next trial in the same job (rlvr_vocab.launch.search_worker).
+_WORKER_GOES_ON = frozenset({RunState.COMPLETED, RunState.FAILED, RunState.PRUNED})
+
+
+def end_stands(attempt: dict[str, Any]) -> bool:
+    """Whether the attempt's recorded end is its own whatever Slurm later says of its job: it completed or was pruned
+    (ended on purpose, never requeued), or it was a search trial's (`search_trial`) and its worker went on to the next
+    trial, whose fate is what Slurm's account of that job tells."""
+    recorded = RunState.parse(attempt.get("end_state"))
+    return recorded in (RunState.COMPLETED, RunState.PRUNED) or (
+        attempt.get("search_trial") is not None and recorded in _WORKER_GOES_ON)
+
+
 def slurm_end(attempt: dict[str, Any]) -> tuple[RunState, str, float | None] | None:
     """Slurm's account of how an attempt ended when it overrides the job's own (or the job recorded none), and when
     it ended as Slurm says (None if unknown).
@@ -140,7 +153,7 @@ def slurm_end(attempt: dict[str, Any]) -> tuple[RunState, str, float | None] | N
     """
     job = attempt.get("slurm_array_id") or attempt.get("slurm_job_id")
     recorded = RunState.parse(attempt.get("end_state"))
-    if recorded in (RunState.COMPLETED, RunState.REQUEUED):
+    if recorded == RunState.REQUEUED or end_stands(attempt):
         return None
     runs = []
     if job:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import NamedTuple
 
+from rlvr_vocab.core.secrets import SERVICE_TOKEN_ENV
 from rlvr_vocab.core.states import RunState
 from rlvr_vocab.slurm import parse as slurm_parse
 
@@ -361,6 +362,15 @@ def signal_job(job_id: str, signal_name: str) -> None:
     _checked(["scancel", f"--signal={signal_name}", job_id])
 
 
+def kill_steps(job_id: str, name: str) -> list[str]:
+    """SIGKILL the job's running steps named `name` (srun --job-name): a step can outlive its srun. Their ids."""
+    out = _checked(["squeue", "-h", "-s", "-j", job_id, "-o", "%i %j"])
+    found = [fields[0] for fields in map(str.split, out.splitlines()) if fields[1:] == [name]]
+    for step in found:
+        _checked(["scancel", "--signal=KILL", step])
+    return found
+
+
 def sbatch_test_only(script_path: str) -> None:
     """Ask Slurm whether it would accept this script; raises SlurmError in Slurm's own words if not."""
     out = _run(["sbatch", "--test-only", script_path], timeout=SUBMIT_TIMEOUT_S)
@@ -446,9 +456,10 @@ def qos_limits(name: str) -> tuple[float | None, int | None] | None:
 @contextmanager
 def outside_job() -> Iterator[None]:
     """Submit from inside a job as from a login node: without the job's SLURM_* (sbatch would pass a training
-    array task's SLURM_ARRAY_TASK_ID on to a job that is no array task) and torch.distributed variables."""
+    array task's SLURM_ARRAY_TASK_ID on to a job that is no array task), torch.distributed variables and the token
+    of the job's services (void once they stop; no other job needs it)."""
     inherited = {k: v for k, v in os.environ.items()
-                 if (k.startswith("SLURM_") and k != "SLURM_CONF") or k in _DISTRIBUTED}
+                 if (k.startswith("SLURM_") and k != "SLURM_CONF") or k in DISTRIBUTED_ENV or k == SERVICE_TOKEN_ENV}
     for key in inherited:
         del os.environ[key]
     try:
@@ -457,7 +468,8 @@ def outside_job() -> Iterator[None]:
         os.environ.update(inherited)
 
 
-_DISTRIBUTED = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+# torch.distributed's variables of a job's rank: no job submitted from it, nor a service it starts, is that rank.
+DISTRIBUTED_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
 def current_job() -> str | None:

@@ -29,6 +29,7 @@ from rlvr_vocab.validation.sections import (
     check_offline_cache,
     check_retention,
 )
+from rlvr_vocab.validation.services import check_services, describe_services, trainer_world_size
 from rlvr_vocab.validation.training import build_grpo_kwargs, check_training
 from rlvr_vocab.validation.typed import check_types
 
@@ -51,6 +52,8 @@ class Plan:
     keep_checkpoints: int | None
     # What the chained evaluation jobs will run (None: no chained evaluation).
     evaluation: str | None = None
+    # The services started in the allocation and what the trainers get from them (None: no services).
+    services: str | None = None
 
     def describe(self) -> str:
         args = self.grpo_kwargs
@@ -70,6 +73,8 @@ class Plan:
         ]
         if self.evaluation:
             lines.append(f"evaluation:      {self.evaluation}")
+        if self.services:
+            lines.append(f"services:        {self.services}")
         return "\n".join(lines)
 
 
@@ -90,7 +95,8 @@ def validate(
     """
     libraries = libraries or LibraryCheck()
     check_types(cfg, libraries)
-    ws = target_world_size or world_size()
+    # Under a Slurm launcher the services' nodes run no trainer.
+    ws = trainer_world_size(cfg, target_world_size) or world_size()
     check_name("exp_name", cfg.exp_name)
     check_name("run_name", cfg.run_name)
     run_name = cfg.run_name or default_run_name()
@@ -111,6 +117,7 @@ def validate(
     check_retry(cfg.retry)
     check_notify(cfg.notify)
     check_retention(cfg.retention)
+    check_services(cfg, libraries.grpo_fields())
 
     paths = RunPaths.of(cfg.experiments_root, cfg.exp_name, run_name)
     run_dir = paths.run_dir
@@ -138,7 +145,8 @@ def validate(
         libraries.check_grpo({**grpo_kwargs, "bf16": False, "fp16": False, "deepspeed": None})
     effective = values["per_device_train_batch_size"] * ws * values.get("gradient_accumulation_steps", 1)
     return Plan(run_dir, run_name, model_desc, data_desc, rewards, weights, grpo_kwargs, effective,
-                resume_from, ws, precision, keep, describe_evaluation(cfg, run_dir))
+                resume_from, ws, precision, keep, describe_evaluation(cfg, run_dir),
+                services=describe_services(cfg, run_dir))
 
 
 def describe_evaluation(cfg: DictConfig, run_dir: Path) -> str | None:

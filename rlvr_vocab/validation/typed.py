@@ -10,6 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rlvr_vocab.config.schema import leaf_specs
+from rlvr_vocab.config.services import service_configs
 from rlvr_vocab.core.config_types import DOMAINS, GRPO_CHOICES, MODEL_KWARGS, Spec, check_value
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.secrets import is_secret_key
@@ -55,6 +56,8 @@ def misplaced_training_key(key: str) -> ConfigError | None:
 def check_types(cfg: DictConfig, libraries: LibraryCheck) -> None:
     """Every leaf of the config against what it is declared to take (`declared`), before any other check computes with
     it; first the keys of the sections another library declares (a key unknown there is named with the known ones)."""
+    # Before the whole config resolves: a service's command naming a null key is refused naming the key to set.
+    service_configs(cfg.get("services"))
     values = OmegaConf.to_container(cfg, resolve=True)
     values.pop("hydra", None)
     # Before the rewards, which take the prompt's markers by interpolation: a bad marker is named where it is set.

@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.private_api import sbatch_script
 from rlvr_vocab.launch.distributed import export_in_submitit_job
+from rlvr_vocab.launch.search_plan import SearchPlan
 from rlvr_vocab.launch.sweep import SweepPlan, in_parallel
 from rlvr_vocab.ops.notify import sbatch_mail_parameters
 from rlvr_vocab.run.claims import record_submission
@@ -37,7 +38,8 @@ class _SubmitAndReturn:
 
     def __init__(self, wait: bool = False, **params: Any) -> None:
         self.wait = wait
-        self.plan: SweepPlan | None = None
+        # A search's tasks are its workers: they create their runs as they go.
+        self.plan: SweepPlan | SearchPlan | None = None
         # Whose code snapshot the jobs run: the config's experiments root unless set (an evaluation job's run).
         self.code_root: str | None = None
         super().__init__(**params)
@@ -47,7 +49,7 @@ class _SubmitAndReturn:
         # O(n^2) for n points. The job needs no plan: it finds its state in its run dir.
         return {**self.__dict__, "plan": None}
 
-    def prepare(self, plan: SweepPlan) -> None:
+    def prepare(self, plan: SweepPlan | SearchPlan) -> None:
         self.plan = plan
         # Resolved at instantiation, before the sweeper had chosen the sweep id it depends on.
         self.params["submitit_folder"] = str(self.config.hydra.launcher.submitit_folder)
@@ -153,7 +155,7 @@ class _SubmitAndReturn:
         jobs = []
         for start in range(0, len(job_params), size):
             jobs += executor.map_array(task, *zip(*job_params[start:start + size], strict=True))
-        points = self.plan.to_submit if self.plan else []
+        points = self.plan.to_submit if isinstance(self.plan, SweepPlan) else []
         hydra_overrides = list(self.config.hydra.overrides.hydra)
 
         def record(submitted: tuple) -> None:
@@ -168,8 +170,9 @@ class _SubmitAndReturn:
         in_parallel(record, list(zip(points, jobs, strict=False)))
         sweep_id = self.plan.sweep_id if self.plan else self.config.get("sweep_id")
         arrays = sorted({slurm_client.array_id(job.job_id) for job in jobs}, key=lambda a: (len(a), a)) or ["-"]
-        runs = f"{len(jobs)} run{'s' if len(jobs) != 1 else ''}"
-        print(f"submitted sweep {sweep_id}: {runs} as {self._EXECUTOR} job array{'s' if len(arrays) > 1 else ''} "  # noqa: T201
+        kind, unit = ("search", "worker") if isinstance(self.plan, SearchPlan) else ("sweep", "run")
+        runs = f"{len(jobs)} {unit}{'s' if len(jobs) != 1 else ''}"
+        print(f"submitted {kind} {sweep_id}: {runs} as {self._EXECUTOR} job array{'s' if len(arrays) > 1 else ''} "  # noqa: T201
               f"{', '.join(arrays)}")
         print(f"watch it with: rlvr-vocab status --sweep {sweep_id}")  # noqa: T201
         if not self.wait:

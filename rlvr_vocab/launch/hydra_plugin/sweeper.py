@@ -4,6 +4,7 @@ Every point is named (from its swept values), resolved and validated before anyt
 submitted (points that differ only in their seed share one validation, see plan_sweep);
 completed runs are skipped and pending or running ones left alone; the rest go to the launcher
 in one call, so a SLURM launcher submits one job array (one per MaxArraySize tasks).
+A search (`+search=<file>`) is checked the same way, then submitted as one job array of its workers.
 """
 
 import gc
@@ -19,7 +20,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import Container, DictConfig, Node, OmegaConf, open_dict
 
+from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.secrets import redact_obj
+from rlvr_vocab.launch.search_plan import plan_search
+from rlvr_vocab.launch.search_submission import record_submission
 from rlvr_vocab.launch.sweep import SweepPlan, decide, flat_config, plan_sweep, slow_saves, undo_claims
 from rlvr_vocab.run.claims import submit_lock
 from rlvr_vocab.run.identity import flatten
@@ -36,6 +40,8 @@ class RlvrSweeper(BasicSweeper):
         # What is loaded by now lives until exit: spare it from the collector's full passes while a hundred
         # points are composed.
         gc.freeze()
+        if self.config.get("search") is not None:
+            return self._search(arguments)
         libraries = sweep_worker()  # importing TRL while this process parses and composes the points
         try:
             plan = self._plan(arguments, libraries)
@@ -82,21 +88,81 @@ class RlvrSweeper(BasicSweeper):
             sys.exit(1)
         return [results]
 
-    def _plan(self, arguments: list[str], libraries: LibraryCheck) -> SweepPlan:
+    def _jobs(self, arguments: list[str]) -> list[list[str]]:
         loader = self.hydra_context.config_loader
         parsed = OverridesParser.create(config_loader=loader).parse_overrides([*self._parse_config(), *arguments])
-        jobs = self.split_arguments(parsed, max_batch_size=None)[0]
+        return self.split_arguments(parsed, max_batch_size=None)[0]
+
+    def _target(self) -> tuple[bool | None, int]:
+        """The machine a job runs on: whether it has a GPU (None: this one) and its processes."""
         launcher = self.config.hydra.launcher
         on_slurm = "Slurm" in str(launcher.get("_target_"))
         # A SLURM job's machine is described by the launcher; local jobs run on this one.
         target_has_gpu = bool(launcher.get("gpus_per_node")) if on_slurm else None
-        target_world_size = (launcher.get("nodes") or 1) * (launcher.get("tasks_per_node") or 1)
+        return target_has_gpu, (launcher.get("nodes") or 1) * (launcher.get("tasks_per_node") or 1)
+
+    def _search(self, arguments: list[str]) -> Any:
+        """`+search=<file>`: the search checked and its trials' configs validated, its study created, then one job
+        array of `search.budget.workers` tasks: the workers, each training trials until the budget is spent
+        (rlvr_vocab.launch.search_worker; the same command submitted again continues the study)."""
+        jobs = self._jobs(arguments)
+        if len(jobs) > 1:
+            raise ConfigError("search", f"is combined with a grid of {len(jobs)} points",
+                              "search those values in search.space, or submit one search per value")
+        if hasattr(self.launcher, "check_settings"):
+            self.launcher.check_settings()
+        has_gpu, processes = self._target()
+        libraries = LibraryCheck()
+        cfg = SweepComposer(self.hydra_context.config_loader, self.config)(list(jobs[0]))
+        name = self.config.hydra.runtime.choices.get("search") or "search"
+        plan = plan_search(cfg, list(jobs[0]), name, lambda c: validate(c, has_gpu, processes, libraries), processes)
+        with open_dict(self.config):
+            self.config.sweep_id = plan.sweep_id  # hydra.sweep.dir (submitit's files) is named by it
+        if hasattr(self.launcher, "prepare"):
+            self.launcher.prepare(plan)
+        workers = plan.search["budget"]["workers"]
+        print(plan.describe())  # noqa: T201
+        if self.config.dry_run:
+            script = getattr(self.launcher, "sbatch_script", lambda n: None)(workers)
+            print(f"dry run: nothing submitted{'; the sbatch script would be:' if script else ''}")  # noqa: T201
+            if script:
+                print(script)  # noqa: T201
+            return []
+        if hasattr(self.launcher, "preflight"):
+            self.launcher.check_cluster_limits(workers)
+            self.launcher.preflight(workers)
+        from rlvr_vocab.launch.search_study import open_study
+        from rlvr_vocab.launch.search_worker import trials_left
+
+        # Created before any worker starts; submitted again, only as many workers as trials are left.
+        study = open_study(plan.search, plan.sweep_id, plan.journal, about=plan.about())
+        left = trials_left(study, plan.search["budget"]["n_trials"])
+        if not left:
+            print(f"search {plan.sweep_id}: every trial of its budget ({plan.search['budget']['n_trials']}) has "  # noqa: T201
+                  "ended; nothing to submit (raise search.budget.n_trials to go on)")
+            return []
+        workers = min(workers, left)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / "multirun.yaml").write_text(
+            OmegaConf.to_yaml(OmegaConf.create(redact_obj(OmegaConf.to_container(self.config)))))
+        # Before the launch, which may wait for the workers: a trial's run is resumed by these settings meanwhile.
+        record_submission(plan.experiments_root, plan.sweep_id, plan.fixed, list(self.config.hydra.overrides.hydra),
+                          self.config.hydra.runtime.choices.get("hydra/launcher"))
+        results = self.launcher.launch([plan.worker_overrides()] * workers, initial_job_idx=0)
+        if any(r.status.name == "FAILED" for r in results):
+            sys.exit(1)
+        return [results]
+
+    def _plan(self, arguments: list[str], libraries: LibraryCheck) -> SweepPlan:
+        jobs = self._jobs(arguments)
+        target_has_gpu, target_world_size = self._target()
 
         if hasattr(self.launcher, "check_settings"):
             self.launcher.check_settings()
             if not self.config.dry_run:
                 self.launcher.check_cluster_limits(len(jobs))
-        composer = SweepComposer(loader, self.config)
+        composer = SweepComposer(self.hydra_context.config_loader, self.config)
         return plan_sweep(
             jobs,
             compose=composer,
