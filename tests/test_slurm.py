@@ -160,3 +160,45 @@ def test_the_documented_local_cluster_commands_are_accepted_as_shown(slurm_clust
             done = run_train(*argv[3:], "dry_run=true")
         assert done.returncode == 0, (command, done.stderr[-2000:])
     assert not experiments_root.exists() or not any(experiments_root.rglob("run.json")), "nothing ran"
+
+
+def test_a_search_is_one_array_of_workers_whose_trials_are_runs_and_resubmission_continues_it(
+        demo_cache, experiments_root):
+    """An Optuna search on Slurm: its workers are one job array's tasks; each trial a run of its own whose end (the
+    study's) `status` shows; the same command again submits nothing; a larger budget trains only the new trials."""
+    import optuna
+
+    args = ["--multirun", "hydra/launcher=slurm_cpu", "hydra.launcher.wait=true", "experiment=demo", "+search=demo_lr",
+            "search.budget.workers=2", "search.pruner.first_rung=2", "training.max_steps=4", "eval.eval_steps=2",
+            *DEMO]
+    first = run_train(*args, "search.budget.n_trials=3")
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+    search = first.stdout.split("search ", 1)[1].split(":")[0]
+    journal = experiments_root / "_searches" / search / "study.journal"
+    study = optuna.load_study(study_name=search, storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))))
+    trials = {t.number: t.state.name for t in study.trials}
+    assert sorted(trials) == [0, 1, 2] and set(trials.values()) <= {"COMPLETE", "PRUNED"}, trials
+    runs = {int(p.name.rsplit("-t", 1)[1]): p for p in (experiments_root / "demo").iterdir()}
+    assert sorted(runs) == [0, 1, 2], "each trial is a run of its own"
+    arrays = {json.loads((run / "run.json").read_text())["attempts"][0]["slurm_array_id"].split("_")[0]
+              for run in runs.values()}
+    assert len(arrays) == 1, "both workers are tasks of one array"
+    rows = {r["run_name"]: r for r in json.loads(cli("status", "--json", "--sweep", search).stdout)}
+    for number, run in runs.items():
+        state = {"COMPLETE": "COMPLETED", "PRUNED": "PRUNED"}[trials[number]]
+        assert manifest(run)["status"] == rows[run.name]["state"] == state, (number, rows[run.name])
+        if state == "PRUNED":
+            assert "pruned at step 2 (rung 2)" in rows[run.name]["note"]
+    shown = cli("search", "status", search)
+    assert shown.returncode == 0 and "3 trials of 3" in shown.stdout and "best:" in shown.stdout, shown.stderr
+
+    again = run_train(*args, "search.budget.n_trials=3")
+    assert again.returncode == 0 and "nothing to submit" in again.stdout, again.stdout + again.stderr
+    before = {n: manifest(run)["attempts"] for n, run in runs.items()}
+    more = run_train(*args, "search.budget.n_trials=4")
+    assert more.returncode == 0, more.stdout[-2000:] + more.stderr[-3000:]
+    assert sorted(int(p.name.rsplit("-t", 1)[1]) for p in (experiments_root / "demo").iterdir()) == [0, 1, 2, 3]
+    assert {n: manifest(run)["attempts"] for n, run in runs.items()} == before, "no trial trained twice"
+    study = optuna.load_study(study_name=search, storage=study._storage)
+    assert len(study.trials) == 4 and study.trials[3].state.name in ("COMPLETE", "PRUNED")
