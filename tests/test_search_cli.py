@@ -1,9 +1,11 @@
 """Seeing and steering a search from the CLI, on searches trained by the worker with training replaced by
 tests/test_search.py's stand-in (the real lifecycle, callback and study): `search status`, `status --state PRUNED`,
-the registry's word on a trial whose worker job runs on, `resume` of a trial's run, `report --search`, and a search's
-best trial as an arm of `compare --vs`. Fast tier: no GRPO step and no Slurm."""
+`cancel` of a search's workers, the registry's word on a trial whose worker job runs on, `resume` of a trial's run,
+`report --search`, and a search's best trial as an arm of `compare --vs`. Fast tier: no GRPO step, and no Slurm (its
+commands faked where a submission or `cancel` calls them)."""
 
 import json
+import os
 import re
 import subprocess
 
@@ -127,6 +129,70 @@ def test_a_submission_records_how_to_submit_the_search_again(experiments_root, m
         "  best:       none yet (no trial has completed)"]
     assert shown.stdout.splitlines()[-1] == (f"  continue:   python -m rlvr_vocab.train --multirun {' '.join(typed)} "
                                              f"sweep_id={search}")
+
+
+@pytest.fixture
+def slurm_shims(tmp_path, monkeypatch):
+    """Slurm's commands as scripts, each call logged as `name ARGS` in the returned file: sbatch submits arrays 200,
+    201...; squeue lists the `queue` file beside it (`ID STATE` lines); sacct knows no job; scancel cancels nothing."""
+    shims, calls = tmp_path / "shims", tmp_path / "calls"
+    shims.mkdir()
+    log = f'echo "$(basename "$0") $*" >> {calls}\n'
+    scripts = {
+        "sbatch": log + f'case "$1" in --test-only) echo "sbatch: Job 1 to start" >&2; exit 0;; esac\n'
+                        f'n=$(cat {shims}/next 2>/dev/null || echo 200); echo $((n + 1)) > {shims}/next\n'
+                        'echo "Submitted batch job $n"\n',
+        "scontrol": log + 'echo "MaxArraySize = 1001"\n',
+        "squeue": log + f"cat {tmp_path}/queue 2>/dev/null\n",
+        "sacct": log,  # no job in accounting yet
+        "scancel": log,
+    }
+    for name, body in scripts.items():
+        (shims / name).write_text("#!/bin/sh\n" + body)
+        (shims / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
+    return calls
+
+
+def test_cancel_of_a_search_takes_every_submissions_worker_jobs(experiments_root, slurm_shims, tmp_path):
+    """The workers of a search pending in Slurm's queue have made no trial's run yet: the search's record names them,
+    for `search status` and for `cancel --sweep`."""
+    typed = ["hydra/launcher=slurm_cpu", "experiment=demo", "+search=demo_lr", "search.budget.n_trials=3",
+             "search.budget.workers=2"]
+    for array in ("200", "201"):  # submitted again before any trial ended: two more workers
+        done = run_train("--multirun", *typed)
+        assert done.returncode == 0, done.stderr
+        assert f"2 workers as slurm job array {array}" in done.stdout
+    search = re.search(r"^submitted search (\S+):", done.stdout, re.M).group(1)
+    record = json.loads(RootPaths(experiments_root).search_submission(search).read_text())
+    assert record["worker_jobs"] == [["200_0", "200_1"], ["201_0", "201_1"]]
+    shown = run_cli("search", "status", search)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[-2] == "  workers:    SLURM jobs 200_0, 200_1; 201_0, 201_1 (2 submissions)"
+
+    # 200_0 has ended (squeue no longer lists it); 200_1 trains trial 0; the others are pending.
+    trial = RunPaths(experiments_root / "demo" / trial_run_name(search, 0))
+    trial.run_dir.mkdir(parents=True)
+    m = Manifest.new(trial, "demo", trial.run_dir.name, "f" * 16)
+    m.data.update(sweep_id=search, status="RUNNING",
+                  attempts=[{"n": 1, "slurm_array_id": "200_1", "started": STARTED, "search_trial": 0}])
+    m.save()
+    slurm_shims.write_text("")
+    (tmp_path / "queue").write_text("200_1 RUNNING\n201_0 PENDING\n201_1 PENDING\n")
+    done = run_cli("cancel", "--sweep", search)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"cancelled demo/{trial.run_dir.name} (SLURM job 200_1)",
+        f"cancelled 3 worker jobs of search {search} (SLURM jobs 200_1, 201_0, 201_1)"]
+    assert [c for c in slurm_shims.read_text().splitlines() if c.startswith("scancel")] == [
+        "scancel 200_1 201_0 201_1"]
+
+    # Once none is queued, there is nothing to cancel and scancel is not run.
+    slurm_shims.write_text("")
+    (tmp_path / "queue").write_text("")
+    done = run_cli("cancel", "--sweep", search)
+    assert (done.returncode, done.stdout) == (0, "nothing to cancel: no pending or running job\n")
+    assert "scancel" not in slurm_shims.read_text()
 
 
 def test_search_status_refuses_an_unknown_search_in_one_line(experiments_root, tmp_path):

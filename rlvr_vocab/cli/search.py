@@ -1,6 +1,7 @@
 """`rlvr-vocab search status SEARCH`: a search's trials by state, the best so far with its parameters and its runs,
-ASHA's rungs and what was pruned where, then a row per trial (rlvr_vocab.launch.search_results reads the study,
-rlvr_vocab.report.search_text words it). Optuna loads only when the command runs: the CLI stays quick to start.
+ASHA's rungs and what was pruned where, a row per trial, then its submissions' worker jobs
+(rlvr_vocab.launch.search_results reads the study, rlvr_vocab.report.search_text words it). Optuna loads only when
+the command runs: the CLI stays quick to start.
 """
 
 import argparse
@@ -22,14 +23,16 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from rlvr_vocab.launch.search_results import load_search
-    from rlvr_vocab.launch.search_submission import submit_again
-    from rlvr_vocab.report.search_text import summary_lines, table_lines, trial_table
+    from rlvr_vocab.launch.search_submission import submit_again, worker_jobs
+    from rlvr_vocab.report.search_text import summary_lines, table_lines, trial_table, workers_line
 
     root = experiments_root(args.root)
     results = load_search(root, args.search, args.storage)
     lines = summary_lines(results)
     if results.trials:
         lines += ["  trials:", *(f"    {line}" for line in table_lines(*trial_table(results)))]
+    workers = workers_line(worker_jobs(root, args.search))
+    lines += [workers] if workers else []
     lines.append(f"  continue:   {submit_again(root, args.search)}")
     print("\n".join(lines))
     return 0

@@ -83,6 +83,14 @@ def trial_table(results: SearchResults) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def workers_line(submissions: list[list[str]]) -> str | None:
+    """Each submission's worker jobs on one line, submissions apart by `;` (None when none went through Slurm)."""
+    if not submissions:
+        return None
+    jobs = "; ".join(", ".join(jobs) for jobs in submissions)
+    return f"  workers:    SLURM jobs {jobs} ({len(submissions)} submission{'s' if len(submissions) != 1 else ''})"
+
+
 def table_lines(headers: list[str], rows: list[list[str]]) -> list[str]:
     """Plain aligned columns, two spaces apart (as `status` prints its table)."""
     widths = [max(map(len, column)) for column in zip(headers, *rows, strict=True)]

@@ -22,6 +22,7 @@ from rlvr_vocab.core.errors import ConfigError
 from rlvr_vocab.core.private_api import sbatch_script
 from rlvr_vocab.launch.distributed import export_in_submitit_job
 from rlvr_vocab.launch.search_plan import SearchPlan
+from rlvr_vocab.launch.search_submission import record_workers
 from rlvr_vocab.launch.sweep import SweepPlan, in_parallel
 from rlvr_vocab.ops.notify import sbatch_mail_parameters
 from rlvr_vocab.run.claims import record_submission
@@ -155,6 +156,9 @@ class _SubmitAndReturn:
         jobs = []
         for start in range(0, len(job_params), size):
             jobs += executor.map_array(task, *zip(*job_params[start:start + size], strict=True))
+        if isinstance(self.plan, SearchPlan) and self._EXECUTOR == "slurm":
+            # Before any wait: `cancel --sweep` reaches workers still pending, which no trial's run names yet.
+            record_workers(self.plan.experiments_root, self.plan.sweep_id, [job.job_id for job in jobs])
         points = self.plan.to_submit if isinstance(self.plan, SweepPlan) else []
         hydra_overrides = list(self.config.hydra.overrides.hydra)
 
