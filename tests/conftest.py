@@ -65,6 +65,16 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.path.name not in SLURM_FILES)
 
 
+FAST_TIER = "not slow and not slurm"  # pyproject's default `-m`
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto` (pyproject): the fast tier alone takes three workers (its tests wait on subprocesses and servers as
+    much as they compute: 87 s against 98 s with two on 2 cores); with the slow and Slurm tiers, two, the Slurm
+    tier's jobs needing the cores."""
+    return 3 if config.option.markexpr == FAST_TIER else 2
+
+
 def pytest_xdist_make_scheduler(config, log):
     """xdist's own groups (`--dist loadgroup`) are lost under pytest 9.2 (it reads node ids that grouping can no
     longer change): this scheduler keeps the Slurm tier as one unit of work, every other test a unit of its own."""
