@@ -131,7 +131,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle, trial: "TrialRepor
         wait_at_step_gate,
     )
     from rlvr_vocab.job.chain import EvalChain
-    from rlvr_vocab.job.services import start_services
+    from rlvr_vocab.job.services import record_on_attempt, start_services
     from rlvr_vocab.model.data import load_splits, to_prompts
     from rlvr_vocab.model.modeling import extended_model, load_model_and_tokenizer, lora_config, model_path, save_final
     from rlvr_vocab.model.rewards import build_reward_funcs
@@ -158,7 +158,7 @@ def _run_grpo(cfg: DictConfig, plan: Plan, job: JobLifecycle, trial: "TrialRepor
             path = extended_model(cfg, path, paths, plan.precision)
     # Once what they serve is on disk; their addresses reach the rewards and GRPOConfig built below.
     services = start_services(cfg, plan.grpo_kwargs, paths.run_dir, path, is_main_process(),
-                              lambda: job.beat(resume_step, "startup"))
+                              lambda: job.beat(resume_step, "startup"), record_on_attempt(manifest))
     job.on_exit(lambda code: services.stop())
     chain = EvalChain(cfg, paths, manifest, plan.grpo_kwargs["save_steps"]) if is_main_process() else None
     if chain is not None:

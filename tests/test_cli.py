@@ -413,3 +413,27 @@ def test_a_live_run_of_a_teammate_is_theirs_to_cancel(experiments_root):
     os.chown(run_dir, 65534, 65534)  # nobody's (the tests run as root)
     with pytest.raises(ConfigError, match=r"it is nobody's run: wait for it, or ask nobody to cancel it"):
         select_targets([live], failed=False)
+
+
+def test_a_running_run_waiting_for_its_service_says_so(experiments_root, capsys, no_slurm):
+    from rlvr_vocab.job.services import record_on_attempt
+    from rlvr_vocab.run.lease import RunLease
+
+    m = make_run(experiments_root, "demo", "served", "running")
+    lease = RunLease(RunPaths(experiments_root / "demo" / "served"))
+    lease.acquire()  # the job's: the run is live
+    try:
+        record = record_on_attempt(m)
+        record("vllm_server", {"state": "starting", "url": "http://n3:8000", "nodes": ["n3"],
+                               "log": "services/vllm_server.log"})
+        _, out = cli("status", "--json", capsys=capsys)
+        [row] = json.loads(out.out)
+        assert row["state"] == "RUNNING" and row["note"] == "service vllm_server starting"
+        assert row["services"]["vllm_server"]["url"] == "http://n3:8000"
+        record("vllm_server", {"state": "healthy"})
+        _, out = cli("status", "--json", capsys=capsys)
+        assert json.loads(out.out)[0]["note"] == ""
+        _, out = cli("show", "served", capsys=capsys)
+        assert "service vllm_server: healthy: http://n3:8000 on n3 (log services/vllm_server.log)" in out.out
+    finally:
+        lease.release()

@@ -393,6 +393,9 @@ def test_a_reward_server_beside_training_serves_it_survives_a_requeue_and_refuse
     assert http_status(f"{url}/health") == 401, "no token, from outside the run"
     assert http_status(f"{url}/health", "not-the-run-token-0123456789") == 401
     assert http_status(f"{url}/health", token) == 200
+    rows = json.loads(run_module("status", "--json", module="rlvr_vocab").stdout)
+    [row] = [r for r in rows if r["run_name"] == "served"]
+    assert row["services"]["reward_server"]["state"] == "healthy" and row["services"]["reward_server"]["url"] == url
 
     subprocess.run(["scancel", "--signal=USR2", job], check=True)  # to every step: the service's ignores it
     step_gate.hold_at(3)  # attempt 2, held once its service is up again
@@ -415,6 +418,8 @@ def test_a_reward_server_beside_training_serves_it_survives_a_requeue_and_refuse
     assert f"reward_server|{service_node}" in steps and f"python|{trainer_node}" in steps, steps
     train_log = (run_dir / "train.log").read_text()
     assert train_log.count("service reward_server is healthy") == 2 and "service reward_server stopped" in train_log
+    shown = run_module("show", "served", module="rlvr_vocab").stdout
+    assert shown.count(f"service reward_server: stopped: {url} on {service_node}") == 2, shown
     service_log = RunPaths(run_dir).service_log("reward_server").read_text()
     starts = [ln for ln in service_log.splitlines() if ln.startswith("== ")]
     assert len(starts) == 2 and all(f"--nodelist={service_node}" in ln for ln in starts), "started twice, there"
@@ -445,3 +450,5 @@ def test_a_service_that_exits_before_it_is_healthy_fails_the_run_with_its_cause(
     wait_for(lambda: is_done(job.split("_")[0]), 120, "the job to end, not requeued")
     rows = json.loads(run_module("status", "--json", module="rlvr_vocab").stdout)
     assert next(r for r in rows if r["run_name"] == "unhealthy")["state"] == "FAILED"
+    shown = run_module("show", "unhealthy", module="rlvr_vocab").stdout
+    assert "service reward_server: failed: service reward_server exited with code 3" in shown, shown

@@ -224,9 +224,10 @@ def test_the_reward_server_starts_answers_and_stops_in_the_job(local_job):
     port = free_port()
     cfg = compose_cfg(*REMOTE, f"services.reward_server.port={port}")
     local = build_reward_funcs(cfg.reward)[0]
-    tokens = []
+    tokens, states = [], []
     for _attempt in range(2):  # a requeued job starts its services again, with a token of its own
-        services = start_services(cfg, {}, local_job, "unused", main=True)
+        services = start_services(cfg, {}, local_job, "unused", main=True,
+                                  record=lambda name, fields: states.append((name, fields["state"])))
         try:
             assert cfg.remote_rewards.url == f"http://127.0.0.1:{port}"
             tokens.append(os.environ[SERVICE_TOKEN_ENV])
@@ -238,6 +239,7 @@ def test_the_reward_server_starts_answers_and_stops_in_the_job(local_job):
             services.stop()
         assert process.returncode is not None  # stopped, not left behind
     assert tokens[0] != tokens[1] and len(tokens[0]) >= 32
+    assert [state for _, state in states] == ["starting", "healthy", "stopped"] * 2, "the run's records follow it"
     log = local_job / "services" / "reward_server.log"
     assert "reward server on http://127.0.0.1" in log.read_text()
     written = "".join(p.read_text(errors="replace") for p in local_job.rglob("*") if p.is_file())
@@ -262,8 +264,11 @@ def test_a_service_that_never_becomes_healthy_fails_the_run_with_its_cause(local
     names = "{{" + repr(sorted(TRAINER_ENV))[1:-1] + "}}"  # a set literal, its braces escaped for the job's format
     cfg.services.reward_server.command = ["{python}", "-c", command.replace("{trainer_env}", names)]
     local_job.mkdir(parents=True)
-    with pytest.raises(ServiceFailed, match=cause):
-        start_services(cfg, {}, local_job, "unused", main=True)
+    recorded = {}
+    with pytest.raises(ServiceFailed, match=cause) as failed:
+        start_services(cfg, {}, local_job, "unused", main=True,
+                       record=lambda name, fields: recorded.setdefault(name, {}).update(fields))
+    assert recorded["reward_server"]["state"] == "failed" and recorded["reward_server"]["reason"] == str(failed.value)
     if "pid" in command:  # the service that hung is stopped, not left running
         assert (local_job / "pid").exists() and json.loads((local_job / "env").read_text()) == []
         with pytest.raises(ProcessLookupError):

@@ -75,6 +75,9 @@ def run(args) -> int:
             print(f"     config changed{forced}: {'; '.join(a['config_changes'])}")
         if a.get("code"):
             print(f"     code: {describe_code(a['code'])}")
+        for name, svc in (a.get("services") or {}).items():  # the failure's one line names its log
+            where = f"{svc.get('url')} on {','.join(svc.get('nodes') or [])} (log {svc.get('log')})"
+            print(f"     service {name}: {svc.get('state')}: {svc.get('reason') or where}")
     for job in m.get("eval_jobs") or []:
         outcome = f"job {job['job_id']}" if job.get("job_id") else f"not submitted: {job.get('error')}"
         print(f"  evaluation of {job['weights']} on {', '.join(job['benchmarks'])}: {outcome} ({job['submitted']})")

@@ -27,7 +27,7 @@ from rlvr_vocab.config.services import ServiceConfig, service_configs
 from rlvr_vocab.core.secrets import SERVICE_TOKEN_ENV, redact
 from rlvr_vocab.model.remote_reward import NO_PROXY, health_proof
 from rlvr_vocab.run.layout import RunPaths
-from rlvr_vocab.run.manifest import now_iso
+from rlvr_vocab.run.manifest import Manifest, now_iso
 from rlvr_vocab.slurm import client as slurm_client
 from rlvr_vocab.slurm import steps
 from rlvr_vocab.validation.services import LOCAL_HOST, address, service_line
@@ -61,22 +61,35 @@ class Running:
     why: str = "no answer yet"
 
 
+# record(name, fields): a service's state for the run's records (the attempt's `services`, which `show` and
+# `status` read); rank 0 only.
+Record = Callable[[str, dict[str, Any]], None]
+
+
+def _unrecorded(name: str, fields: dict[str, Any]) -> None:
+    pass
+
+
 class Services:
     """The services this rank started (rank 0's; none on the others)."""
 
-    def __init__(self, running: list[Running]):
-        self.running = running
+    def __init__(self, running: list[Running], record: Record = _unrecorded):
+        self.running, self.record = running, record
 
     def stop(self) -> None:
         """SIGTERM each service (srun passes it on to the step's tasks), SIGKILL after a grace period."""
         for r in reversed(self.running):
-            if r.process.poll() is None:
+            exited = r.process.poll()
+            if exited is None:
                 r.process.terminate()
                 try:
                     r.process.wait(_STOP_GRACE_S)
                 except subprocess.TimeoutExpired:
                     _kill(r)
             logger.info(f"service {r.name} stopped (exit code {r.process.returncode}); log {r.log}")
+            if r.healthy:  # a failed start is recorded with its cause already
+                state = "stopped" if exited is None else f"exited with code {exited} while training ran"
+                self.record(r.name, {"state": state, "exit_code": r.process.returncode, "ended": now_iso()})
         self.running = []
 
 
@@ -123,9 +136,10 @@ def _allocation(services: Mapping[str, ServiceConfig]) -> tuple[dict[str, list[s
 
 
 def start_services(cfg: DictConfig, grpo_kwargs: dict[str, Any], run_dir: Path, model: str, main: bool,
-                   beat: Callable[[], None] = lambda: None) -> Services:
+                   beat: Callable[[], None] = lambda: None, record: Record = _unrecorded) -> Services:
     """Start the run's services (rank 0), wait until each is healthy, and give every rank the token and addresses:
-    the keys of `cfg` and, for `training.*` keys, `grpo_kwargs` (GRPOConfig's arguments, built already)."""
+    the keys of `cfg` and, for `training.*` keys, `grpo_kwargs` (GRPOConfig's arguments, built already). Each
+    service's state goes to `record` as it changes: starting, healthy, failed (with its cause), stopped."""
     services = service_configs(cfg.get("services"))
     if not services:
         return Services([])
@@ -142,15 +156,36 @@ def start_services(cfg: DictConfig, grpo_kwargs: dict[str, Any], run_dir: Path, 
         if not running:
             for name, svc in services.items():
                 running.append(_start(name, svc, placed[name], node_cpus[name], model, run_dir, urls[name]))
-        return all([_healthy(r, model, token) for r in running])  # each one checked: any may have failed
+                record(name, {"state": "starting", "nodes": placed[name] or ["this machine"], "url": urls[name],
+                              "log": RunPaths(run_dir).relative(running[-1].log), "started": now_iso()})
+        healthy = []
+        for r in running:  # each one checked: any may have failed
+            was = r.healthy
+            try:
+                healthy.append(_healthy(r, model, token))
+            except ServiceFailed as e:
+                record(r.name, {"state": "failed", "reason": str(e), "ended": now_iso()})
+                raise
+            if r.healthy and not was:
+                record(r.name, {"state": "healthy", "healthy_at": now_iso()})
+        return all(healthy)
 
     try:
         os.environ[SERVICE_TOKEN_ENV] = _wait_together(ready if main else None, token, beat)
     except BaseException:
-        Services(running).stop()
+        Services(running, record).stop()
         raise
     inject(cfg, grpo_kwargs, {key: urls[name] for name, svc in services.items() for key in svc.address_keys})
-    return Services(running)
+    return Services(running, record)
+
+
+def record_on_attempt(manifest: Manifest) -> Record:
+    """`record` into the run's manifest: the current attempt's `services`, saved at each change."""
+    def record(name: str, fields: dict[str, Any]) -> None:
+        manifest.last_attempt.setdefault("services", {}).setdefault(name, {}).update(fields)
+        manifest.save()
+
+    return record
 
 
 def _wait_together(ready: Callable[[], bool] | None, token: str | None, beat: Callable[[], None]) -> str:

@@ -26,7 +26,7 @@ from rlvr_vocab.run.layout import RootPaths
 from rlvr_vocab.run.manifest import parse_iso
 
 # The index is a cache: a schema change just rebuilds it.
-_SCHEMA_VERSION = 11
+_SCHEMA_VERSION = 12
 # Large pages: a run's `views` row is some hundreds of bytes, and 4 KiB pages left a quarter of each page unused.
 _PAGE_SIZE = 16384
 # `runs`: what `status` filters, orders and counts by, some hundred bytes a run; `state` only for a settled run (one

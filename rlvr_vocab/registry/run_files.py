@@ -18,7 +18,7 @@ from rlvr_vocab.run.manifest import UnreadableManifest, migrate, read_manifest
 _BRIEF_KEYS = ("run_id", "exp_name", "run_name", "sweep_id", "created", "updated", "status", "error", "last_step",
                "max_steps", "wandb_id", "wandb_url", "skipped_checkpoints", "identity", "benchmarks")
 _ATTEMPT_KEYS = ("slurm_array_id", "slurm_job_id", "started", "ended", "end_state", "resumed_from_step", "last_step",
-                 "search_trial")
+                 "search_trial", "services")
 _SUBMISSION_KEYS = ("job_id", "submitted", "sweep_id")
 _EMPTY = (None, [], {})
 # The files' names as run/layout.py spells them, joined to run dirs as text: a Path per file costs about as much as

@@ -174,6 +174,10 @@ class RunView:
         self.note_slurm_ends(slurm.runs)
         if self.state == RunState.RUNNING and not self.suspended:  # a suspended job makes no progress by design
             self._check_progress()
+        if self.state == RunState.RUNNING:  # a run waiting for its services says so (a vLLM start takes minutes)
+            waiting = [f"service {name} {s.get('state')}" for name, s in self.services().items()
+                       if s.get("state") != "healthy"]
+            self.note = "; ".join(filter(None, [self.note, *waiting]))
         skipped = self.brief_m.get("skipped_checkpoints") or []
         if skipped:
             last = skipped[-1]
@@ -373,6 +377,10 @@ class RunView:
                 total += max(0.0, end - start)
         return total or None
 
+    def services(self) -> dict[str, dict]:
+        """The last attempt's services and their states (rlvr_vocab.job.services)."""
+        return (self.brief_attempts[-1] if self.brief_attempts else {}).get("services") or {}
+
     def to_json(self) -> dict[str, Any]:
         """The run's `status --json` row; its run dir first, which the index's settled rows spell relative to the
         root (`index.SETTLED_ROW`)."""
@@ -388,5 +396,5 @@ class RunView:
             "created": self.created, "updated": m.get("updated"), "attempts": len(self.brief_attempts),
             "error": m.get("error"), "identity": m.get("identity"), "benchmarks": m.get("benchmarks") or {},
             "disk_bytes": (m.get("disk_bytes") or {}).get("total"),
-            "skipped_checkpoints": m.get("skipped_checkpoints") or [],
+            "skipped_checkpoints": m.get("skipped_checkpoints") or [], "services": self.services(),
         }
