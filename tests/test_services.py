@@ -378,3 +378,13 @@ def test_a_failing_service_fails_the_run_with_its_cause_in_run_json(demo_model, 
     assert run["error"].startswith("ServiceFailed: service reward_server exited with code 3 before it was healthy: "
                                    "reward server broken (log: "), run["error"]
     assert run["error"].endswith("services/reward_server.log)") and "\n" not in run["error"]
+
+
+def test_the_cause_is_the_services_last_line_not_sruns_report(tmp_path):
+    from rlvr_vocab.job.services import last_line
+
+    log = tmp_path / "svc.log"
+    log.write_text("== start\nno GPU on this node\nsrun: error: vm: task 0: Exited with exit code 3\n")
+    assert last_line(log) == "no GPU on this node"
+    log.write_text("srun: error: vm: task 0: Exited with exit code 3\n")
+    assert last_line(log) == "srun: error: vm: task 0: Exited with exit code 3", "srun's word when it is all there is"

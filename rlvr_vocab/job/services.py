@@ -302,13 +302,15 @@ def _json(body: bytes) -> dict:
 
 
 def last_line(log: Path, most: int = 300) -> str:
-    """The log's last non-empty line, secrets redacted: usually what went wrong."""
+    """The service's last non-empty line in its log, secrets redacted: usually what went wrong. srun's own report of
+    the step's end ("srun: error: ... Exited with exit code 3") says less, and may come after it."""
     try:
         with log.open("rb") as f:
             f.seek(max(0, f.seek(0, os.SEEK_END) - 8192))
             lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return "(no log)"
+    lines = [ln for ln in lines if not ln.startswith("srun: ")] or lines
     text = redact(lines[-1]) if lines else "(empty log)"
     return text if len(text) <= most else text[:most - 3] + "..."
 
